@@ -1,0 +1,678 @@
+"""The call assembler: AMI facts in, completed calls out. A pure state machine: no I/O, no clock.
+
+Channels are grouped into calls by Linkedid. Asterisk propagates the oldest Linkedid when channels of
+two calls are bridged (transfers, pickups), so when a known channel shows up under another Linkedid the
+two groups are merged. A call is complete when none of its channels is alive.
+
+"Answered" means a person was connected with the other side: a leg other than the customer's own came to
+share a bridge with the customer's leg, directly or through Local channel pairs. A channel that is Up
+because the PBX answered it (Answer() before a queue, an IVR) is not answered until then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import structlog
+
+from ami.events import (
+    CLICK_TO_CALL_VARIABLE,
+    DID_VARIABLES,
+    UNKNOWN,
+    AmiEvent,
+    BridgeEntered,
+    BridgeLeft,
+    ChannelCreated,
+    ChannelHungUp,
+    ChannelRef,
+    ChannelSnapshot,
+    ChannelStateChanged,
+    DialBegan,
+    DialEnded,
+    DialplanEntered,
+    HangupRequested,
+    OriginateResponded,
+    QueueCallerAbandoned,
+    QueueCallerJoined,
+    VariableSet,
+    channel_endpoint,
+)
+from calltracking.calls import CallLeg, CallOrigin, CallRecord, CallStatus, Direction, LegKind
+from calltracking.numbers import party_number
+
+log = structlog.get_logger(__name__)
+
+STATE_RINGING = 5
+STATE_UP = 6
+# Channel technologies that are PBX machinery, not a phone or a carrier.
+PSEUDO_TECHS = frozenset(
+    {"local", "announcer", "cbann", "cbrec", "recorder", "message", "snoop", "multicastrtp",
+     "unicastrtp", "audiosocket", "bridgemedia"}
+)
+# Extens that say nothing about what was dialed.
+PLACEHOLDER_EXTENS = frozenset({"", "s", "h", "i", "t", "T", "o", "a", "e"})
+MAIN_RECORDING_VARIABLE = "MIXMONITOR_FILENAME"
+OUTBOUND_FAILURE_BY_DIAL_STATUS = {
+    "BUSY": (CallStatus.BUSY, "busy"),
+    "NOANSWER": (CallStatus.NO_ANSWER, "no_answer"),
+    "CANCEL": (CallStatus.NO_ANSWER, "caller_cancelled"),
+    "CONGESTION": (CallStatus.FAILED, "congestion"),
+    "CHANUNAVAIL": (CallStatus.FAILED, "unavailable"),
+    "INVALIDARGS": (CallStatus.FAILED, "invalid_destination"),
+}
+OUTBOUND_FAILURE_BY_CAUSE = {
+    17: (CallStatus.BUSY, "busy"),
+    18: (CallStatus.NO_ANSWER, "no_answer"),
+    19: (CallStatus.NO_ANSWER, "no_answer"),
+}
+
+
+class PbxTopology(Protocol):
+    """What the assembler needs to know about a PBX: which channels are trunks, and its country."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def default_country(self) -> str: ...
+
+    def is_trunk(self, endpoint: str, context: str) -> bool: ...
+
+
+@dataclass(slots=True)
+class _Leg:
+    uniqueid: str
+    channel: str
+    endpoint: str
+    kind: LegKind
+    context: str
+    caller_num: str
+    created_at: float
+    dialed_exten: str = ""
+    is_originated: bool = False
+    has_rung: bool = False
+    answered_at: float | None = None
+    ended_at: float | None = None
+    cause: int | None = None
+    first_hangup_request_is_soft: bool | None = None
+    bridges: set[str] = field(default_factory=set)
+    is_stale: bool = False
+
+    @property
+    def is_alive(self) -> bool:
+        return self.ended_at is None
+
+    @property
+    def is_person(self) -> bool:
+        return self.kind is not LegKind.LOCAL
+
+
+@dataclass(slots=True)
+class _Call:
+    linkedid: str
+    started_at: float
+    last_event_at: float
+    linkedids: set[str] = field(default_factory=set)
+    legs: dict[str, _Leg] = field(default_factory=dict)
+    request_id: str | None = None
+    queue: str | None = None
+    abandoned_in_queue: bool = False
+    recording_file: str | None = None
+    recording_channel: str | None = None
+    recording_is_main: bool = False
+    did_variable: str | None = None
+    originate_exten: str | None = None
+    originate_failure_reason: int | None = None
+    dial_results: list[tuple[str, str]] = field(default_factory=list)
+    # uniqueid -> when that leg was first connected with the customer's side, in order.
+    connected: dict[str, float] = field(default_factory=dict)
+    first_hangup_by: str | None = None
+    is_reconciled: bool = False
+
+    @property
+    def originator(self) -> _Leg:
+        return self.legs.get(self.linkedid) or next(iter(self.legs.values()))
+
+    @property
+    def is_alive(self) -> bool:
+        return any(leg.is_alive for leg in self.legs.values())
+
+    def customer_legs(self) -> list[_Leg]:
+        originator = self.originator
+        if originator.kind is LegKind.TRUNK:
+            return [originator]
+        trunks = [leg for leg in self.legs.values() if leg.kind is LegKind.TRUNK]
+        return trunks or [originator]
+
+
+Handler = Callable[[Any], list[CallRecord]]
+
+
+class CallAssembler:
+    """Feeds on one PBX's events; returns each call once, the moment its last channel hangs up."""
+
+    def __init__(self, pbx: PbxTopology) -> None:
+        self._pbx = pbx
+        self._calls_by_linkedid: dict[str, _Call] = {}
+        self._calls_by_uniqueid: dict[str, _Call] = {}
+        self._bridges: dict[str, set[str]] = {}
+        self.skipped_events = 0
+        self._handlers: dict[type, Handler] = {
+            ChannelCreated: self._on_channel_created,
+            ChannelStateChanged: self._on_state_changed,
+            DialplanEntered: self._on_dialplan_entered,
+            VariableSet: self._on_variable_set,
+            DialBegan: self._on_dial_began,
+            DialEnded: self._on_dial_ended,
+            BridgeEntered: self._on_bridge_entered,
+            BridgeLeft: self._on_bridge_left,
+            HangupRequested: self._on_hangup_requested,
+            ChannelHungUp: self._on_hung_up,
+            QueueCallerJoined: self._on_queue_joined,
+            QueueCallerAbandoned: self._on_queue_abandoned,
+            OriginateResponded: self._on_originate_responded,
+        }
+
+    @property
+    def live_calls(self) -> int:
+        return len({id(c) for c in self._calls_by_linkedid.values()})
+
+    def feed(self, event: AmiEvent) -> list[CallRecord]:
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            return []
+        return handler(event)
+
+    def mark_stale(self) -> None:
+        """The AMI connection dropped: everything alive now may end unseen until the next snapshot."""
+        for call in self._live_calls():
+            for leg in call.legs.values():
+                if leg.is_alive:
+                    leg.is_stale = True
+
+    def reconcile(self, snapshot: Iterable[ChannelSnapshot], at: float) -> list[CallRecord]:
+        """Apply a CoreShowChannels listing taken after a (re)connect.
+
+        Channels it lists are (re)built; channels we knew before the disconnect that it does not list ended
+        while we were away: they are closed at the last moment we know of, and their call is marked
+        reconciled rather than dropped.
+        """
+        listed = list(snapshot)
+        for item in listed:
+            self._apply_snapshot_channel(item)
+        for item in listed:
+            if item.bridge_id:
+                self._enter_bridge(item.ref, item.bridge_id, item.at)
+        completed: list[CallRecord] = []
+        for call in self._live_calls():
+            stale = [leg for leg in call.legs.values() if leg.is_alive and leg.is_stale]
+            for leg in stale:
+                leg.ended_at = call.last_event_at
+                self._leave_all_bridges(leg)
+            if stale:
+                call.is_reconciled = True
+                log.warning("call_reconciled", pbx=self._pbx.name, call_id=call.linkedid, channels=len(stale))
+            if not call.is_alive:
+                completed.append(self._complete(call))
+        return completed
+
+    def close_all(self) -> list[CallRecord]:
+        """End of a capture: close what is still open from what is known, marked reconciled."""
+        self.mark_stale()
+        return self.reconcile((), at=0.0)
+
+    # --- channel lifecycle ---------------------------------------------------------------------
+
+    def _on_channel_created(self, event: ChannelCreated) -> list[CallRecord]:
+        ref = event.ref
+        if ref.uniqueid in self._calls_by_uniqueid:
+            return []
+        self._add_leg(ref, event.context, event.caller_num, event.state, event.exten, event.at)
+        return []
+
+    def _add_leg(self, ref: ChannelRef, context: str, caller_num: str, state: int, exten: str, at: float) -> _Leg:
+        call = self._calls_by_linkedid.get(ref.linkedid)
+        if call is None:
+            call = _Call(linkedid=ref.linkedid, started_at=at, last_event_at=at, linkedids={ref.linkedid})
+            self._calls_by_linkedid[ref.linkedid] = call
+        tech, endpoint = channel_endpoint(ref.channel)
+        if tech.lower() in PSEUDO_TECHS:
+            kind = LegKind.LOCAL
+        elif self._pbx.is_trunk(endpoint, context):
+            kind = LegKind.TRUNK
+        else:
+            kind = LegKind.EXTENSION
+        leg = _Leg(
+            uniqueid=ref.uniqueid,
+            channel=ref.channel,
+            endpoint=endpoint,
+            kind=kind,
+            context=context,
+            caller_num="" if caller_num == UNKNOWN else caller_num,
+            created_at=at,
+            dialed_exten="" if exten in PLACEHOLDER_EXTENS else exten,
+        )
+        if state == STATE_UP:
+            leg.answered_at = at
+        elif state == STATE_RINGING:
+            leg.has_rung = True
+        call.legs[ref.uniqueid] = leg
+        call.started_at = min(call.started_at, at)
+        call.last_event_at = max(call.last_event_at, at)
+        self._calls_by_uniqueid[ref.uniqueid] = call
+        return leg
+
+    def _apply_snapshot_channel(self, item: ChannelSnapshot) -> None:
+        found = self._locate(item.ref, item.at)
+        if found is None:
+            created_at = item.at - item.duration_seconds
+            leg = self._add_leg(item.ref, item.context, item.caller_num, item.state, item.exten, created_at)
+            self._calls_by_uniqueid[item.ref.uniqueid].is_reconciled = True
+        else:
+            leg = found[1]
+        leg.is_stale = False
+        if item.state == STATE_UP and leg.answered_at is None:
+            leg.answered_at = item.at
+
+    def _on_state_changed(self, event: ChannelStateChanged) -> list[CallRecord]:
+        found = self._locate(event.ref, event.at)
+        if found is not None:
+            leg = found[1]
+            if event.state == STATE_UP and leg.answered_at is None:
+                leg.answered_at = event.at
+            elif event.state == STATE_RINGING:
+                leg.has_rung = True
+        return []
+
+    def _on_dialplan_entered(self, event: DialplanEntered) -> list[CallRecord]:
+        found = self._locate(event.ref, event.at)
+        if found is not None:
+            leg = found[1]
+            if not leg.dialed_exten and event.exten not in PLACEHOLDER_EXTENS:
+                leg.dialed_exten = event.exten
+        return []
+
+    def _on_variable_set(self, event: VariableSet) -> list[CallRecord]:
+        found = self._locate(event.ref, event.at)
+        if found is None or not event.value:
+            return []
+        call = found[0]
+        if event.variable == CLICK_TO_CALL_VARIABLE:
+            call.request_id = call.request_id or event.value
+        elif event.variable in DID_VARIABLES:
+            call.did_variable = call.did_variable or event.value
+        elif not call.recording_is_main:
+            # MIXMONITOR_FILENAME names the file exactly; FreePBX's CDR(recordingfile) only until it comes.
+            call.recording_file = event.value
+            call.recording_channel = event.ref.channel
+            call.recording_is_main = event.variable == MAIN_RECORDING_VARIABLE
+        return []
+
+    def _on_dial_began(self, event: DialBegan) -> list[CallRecord]:
+        found = self._locate(event.dest, event.at)
+        if found is not None:
+            leg = found[1]
+            leg.has_rung = True
+            if event.caller is None:
+                leg.is_originated = True
+        if event.caller is not None:
+            self._locate(event.caller, event.at)
+        return []
+
+    def _on_dial_ended(self, event: DialEnded) -> list[CallRecord]:
+        found = self._locate(event.dest, event.at)
+        if found is not None and event.dial_status:
+            found[0].dial_results.append((event.dest.uniqueid, event.dial_status))
+        return []
+
+    def _on_bridge_entered(self, event: BridgeEntered) -> list[CallRecord]:
+        if self._locate(event.ref, event.at) is not None:
+            self._enter_bridge(event.ref, event.bridge_id, event.at)
+        return []
+
+    def _enter_bridge(self, ref: ChannelRef, bridge_id: str, at: float) -> None:
+        call = self._calls_by_uniqueid.get(ref.uniqueid)
+        if call is None:
+            return
+        self._bridges.setdefault(bridge_id, set()).add(ref.uniqueid)
+        call.legs[ref.uniqueid].bridges.add(bridge_id)
+        self._update_connections(call, at)
+
+    def _on_bridge_left(self, event: BridgeLeft) -> list[CallRecord]:
+        found = self._locate(event.ref, event.at)
+        if found is not None:
+            self._leave_bridge(found[1], event.bridge_id)
+        return []
+
+    def _leave_bridge(self, leg: _Leg, bridge_id: str) -> None:
+        leg.bridges.discard(bridge_id)
+        members = self._bridges.get(bridge_id)
+        if members is not None:
+            members.discard(leg.uniqueid)
+            if not members:
+                del self._bridges[bridge_id]
+
+    def _leave_all_bridges(self, leg: _Leg) -> None:
+        for bridge_id in list(leg.bridges):
+            self._leave_bridge(leg, bridge_id)
+
+    def _on_hangup_requested(self, event: HangupRequested) -> list[CallRecord]:
+        found = self._locate(event.ref, event.at)
+        if found is not None:
+            call, leg = found
+            if leg.first_hangup_request_is_soft is None:
+                leg.first_hangup_request_is_soft = event.is_soft
+            # Who hung up: the caller leaving before anyone answered, or either side after the answer.
+            # A phone rejecting a ring (busy) or a carrier refusing is not a hang-up by a person.
+            is_party = leg is call.originator or leg.uniqueid in call.connected or (
+                call.connected and leg in call.customer_legs()
+            )
+            if not event.is_soft and call.first_hangup_by is None and is_party:
+                call.first_hangup_by = leg.uniqueid
+        return []
+
+    def _on_hung_up(self, event: ChannelHungUp) -> list[CallRecord]:
+        found = self._locate(event.ref, event.at)
+        if found is None:
+            return []
+        call, leg = found
+        if not leg.is_alive:
+            return []
+        leg.ended_at = event.at
+        leg.cause = event.cause
+        self._leave_all_bridges(leg)
+        if call.is_alive:
+            return []
+        return [self._complete(call)]
+
+    def _on_queue_joined(self, event: QueueCallerJoined) -> list[CallRecord]:
+        found = self._locate(event.ref, event.at)
+        if found is not None:
+            found[0].queue = found[0].queue or event.queue
+        return []
+
+    def _on_queue_abandoned(self, event: QueueCallerAbandoned) -> list[CallRecord]:
+        found = self._locate(event.ref, event.at)
+        if found is not None:
+            call = found[0]
+            call.queue = call.queue or event.queue
+            call.abandoned_in_queue = True
+        return []
+
+    def _on_originate_responded(self, event: OriginateResponded) -> list[CallRecord]:
+        call = self._calls_by_uniqueid.get(event.uniqueid) if event.uniqueid else None
+        if call is None:
+            call = self._originated_call_on(event.channel)
+        if call is None:
+            self._skip(event.uniqueid or event.channel, "OriginateResponse")
+            return []
+        call.last_event_at = max(call.last_event_at, event.at)
+        if event.exten not in PLACEHOLDER_EXTENS:
+            call.originate_exten = call.originate_exten or event.exten
+        if not event.is_success:
+            call.originate_failure_reason = event.reason
+        return []
+
+    def _originated_call_on(self, channel: str) -> _Call | None:
+        """A failed Originate names only the dialed device (`PJSIP/103`): find its unanswered first leg."""
+        prefix = channel + "-"
+        candidates = [
+            call
+            for call in self._live_calls()
+            if call.originator.is_originated
+            and call.originator.answered_at is None
+            and call.originator.channel.startswith(prefix)
+        ]
+        return max(candidates, key=lambda c: c.started_at) if candidates else None
+
+    # --- grouping ----------------------------------------------------------------------------------
+
+    def _locate(self, ref: ChannelRef, at: float) -> tuple[_Call, _Leg] | None:
+        call = self._calls_by_uniqueid.get(ref.uniqueid)
+        if call is None:
+            self._skip(ref.uniqueid, "unknown_channel")
+            return None
+        if ref.linkedid and ref.linkedid not in call.linkedids:
+            other = self._calls_by_linkedid.get(ref.linkedid)
+            if other is None or other is call:
+                call.linkedids.add(ref.linkedid)
+                self._calls_by_linkedid[ref.linkedid] = call
+            else:
+                call = self._merge(call, other, at)
+        call.last_event_at = max(call.last_event_at, at)
+        leg = call.legs[ref.uniqueid]
+        leg.is_stale = False
+        return call, leg
+
+    def _merge(self, a: _Call, b: _Call, at: float) -> _Call:
+        keep, gone = (a, b) if (a.started_at, a.linkedid) <= (b.started_at, b.linkedid) else (b, a)
+        for uniqueid, leg in gone.legs.items():
+            keep.legs[uniqueid] = leg
+            self._calls_by_uniqueid[uniqueid] = keep
+        for linkedid in gone.linkedids:
+            self._calls_by_linkedid[linkedid] = keep
+        keep.linkedids |= gone.linkedids
+        keep.legs = dict(sorted(keep.legs.items(), key=lambda item: item[1].created_at))
+        keep.last_event_at = max(keep.last_event_at, gone.last_event_at)
+        keep.request_id = keep.request_id or gone.request_id
+        keep.queue = keep.queue or gone.queue
+        keep.abandoned_in_queue = keep.abandoned_in_queue or gone.abandoned_in_queue
+        if not keep.recording_is_main and (gone.recording_is_main or keep.recording_file is None):
+            keep.recording_file = gone.recording_file
+            keep.recording_channel = gone.recording_channel
+            keep.recording_is_main = gone.recording_is_main
+        keep.did_variable = keep.did_variable or gone.did_variable
+        keep.originate_exten = keep.originate_exten or gone.originate_exten
+        keep.dial_results.extend(gone.dial_results)
+        for uniqueid, when in gone.connected.items():
+            keep.connected.setdefault(uniqueid, when)
+        keep.connected = dict(sorted(keep.connected.items(), key=lambda item: item[1]))
+        keep.first_hangup_by = keep.first_hangup_by or gone.first_hangup_by
+        keep.is_reconciled = keep.is_reconciled or gone.is_reconciled
+        log.info("calls_merged", pbx=self._pbx.name, call_id=keep.linkedid, merged_call_id=gone.linkedid)
+        self._update_connections(keep, at)
+        return keep
+
+    def _update_connections(self, call: _Call, at: float) -> None:
+        """Record every person leg that now shares a bridge (or a Local pair) with the customer's side."""
+        customers = call.customer_legs()
+        seen = {leg.uniqueid for leg in customers}
+        frontier = list(seen)
+        by_name = {leg.channel: leg for leg in call.legs.values()}
+        while frontier:
+            leg = call.legs[frontier.pop()]
+            neighbours: set[str] = set()
+            for bridge_id in leg.bridges:
+                neighbours |= self._bridges.get(bridge_id, set())
+            if leg.kind is LegKind.LOCAL and leg.channel[-2:] in (";1", ";2"):
+                partner = by_name.get(leg.channel[:-1] + ("2" if leg.channel.endswith("1") else "1"))
+                if partner is not None:
+                    neighbours.add(partner.uniqueid)
+            for uniqueid in neighbours:
+                if uniqueid not in seen and uniqueid in call.legs:
+                    seen.add(uniqueid)
+                    frontier.append(uniqueid)
+        customer_ids = {leg.uniqueid for leg in customers}
+        for leg in call.legs.values():
+            if leg.uniqueid in seen and leg.uniqueid not in customer_ids and leg.is_person:
+                call.connected.setdefault(leg.uniqueid, at)
+
+    def _live_calls(self) -> list[_Call]:
+        unique: dict[int, _Call] = {id(c): c for c in self._calls_by_linkedid.values()}
+        return list(unique.values())
+
+    def _skip(self, key: str, reason: str) -> None:
+        self.skipped_events += 1
+        log.debug("ami_event_skipped", pbx=self._pbx.name, reason=reason, channel_id=key)
+
+    def _complete(self, call: _Call) -> CallRecord:
+        for linkedid in call.linkedids:
+            if self._calls_by_linkedid.get(linkedid) is call:
+                del self._calls_by_linkedid[linkedid]
+        for uniqueid in call.legs:
+            if self._calls_by_uniqueid.get(uniqueid) is call:
+                del self._calls_by_uniqueid[uniqueid]
+        return summarize_call(call, self._pbx)
+
+
+# --- from channels to a call record (pure) ------------------------------------------------------
+
+
+def summarize_call(call: _Call, pbx: PbxTopology) -> CallRecord:
+    originator = call.originator
+    customer_ids = {leg.uniqueid for leg in call.customer_legs()}
+    direction = _direction(call)
+    extensions = {leg.endpoint for leg in call.legs.values() if leg.kind is LegKind.EXTENSION}
+
+    connected_legs = [call.legs[uid] for uid in call.connected]
+    answered_at = min(call.connected.values()) if call.connected else None
+    handed = _handed_extensions(connected_legs, exclude=originator.endpoint if direction != Direction.INBOUND else None)
+    answered_by = handed[0] if handed and direction is not Direction.OUTBOUND else None
+    transferred_to = tuple(handed[1:] if direction is not Direction.OUTBOUND else handed)
+
+    if direction is Direction.INBOUND:
+        caller = originator.caller_num
+        did = call.did_variable or originator.dialed_exten or None
+        callee = did or ""
+        manager = answered_by
+    else:
+        caller = originator.endpoint if originator.kind is LegKind.EXTENSION else originator.caller_num
+        did = None
+        callee = originator.dialed_exten or call.originate_exten or _first_dialed(call, originator) or ""
+        manager = originator.endpoint if direction is Direction.OUTBOUND else answered_by
+
+    status, failure_reason = _status(call, direction, answered_at is not None)
+    abandoned = (
+        direction is Direction.INBOUND
+        and status is not CallStatus.ANSWERED
+        and (call.abandoned_in_queue or originator.first_hangup_request_is_soft is False)
+    )
+    rang = _unique(
+        leg.endpoint
+        for leg in call.legs.values()
+        if leg.kind is LegKind.EXTENSION and leg.has_rung
+    )
+    ended = max((leg.ended_at for leg in call.legs.values() if leg.ended_at is not None), default=call.last_event_at)
+    started = call.started_at
+    ring_seconds = (answered_at if answered_at is not None else ended) - started
+    talk_seconds = ended - answered_at if answered_at is not None else 0.0
+    country = pbx.default_country
+    return CallRecord(
+        pbx=pbx.name,
+        pbx_call_id=call.linkedid,
+        direction=direction,
+        status=status,
+        origin=CallOrigin.CLICK_TO_CALL if call.request_id else CallOrigin.PBX,
+        request_id=call.request_id,
+        caller=caller,
+        callee=callee,
+        did=did,
+        caller_number=party_number(caller, country, is_extension=caller in extensions),
+        callee_number=party_number(callee, country, is_extension=callee in extensions),
+        answered_by=answered_by,
+        manager=manager,
+        rang=rang,
+        queue=call.queue,
+        transferred_to=transferred_to,
+        abandoned=abandoned,
+        reconciled=call.is_reconciled,
+        started_at=_utc(started),
+        answered_at=_utc(answered_at) if answered_at is not None else None,
+        ended_at=_utc(ended),
+        ring_seconds=round(max(ring_seconds, 0.0), 3),
+        talk_seconds=round(max(talk_seconds, 0.0), 3),
+        hangup_by=_hangup_by(call, direction, customer_ids),
+        failure_reason=failure_reason,
+        recording_file=call.recording_file,
+        recording_channel=call.recording_channel,
+        legs=tuple(_leg_record(leg) for leg in call.legs.values()),
+    )
+
+
+def _direction(call: _Call) -> Direction:
+    originator = call.originator
+    if originator.kind is LegKind.TRUNK:
+        return Direction.INBOUND
+    if any(leg.kind is LegKind.TRUNK for leg in call.legs.values()):
+        return Direction.OUTBOUND
+    if originator.is_originated and call.originate_exten is not None:
+        # A click-to-call whose customer leg never started: it was meant for the customer unless the
+        # number asked for is one of the PBX's own phones.
+        extensions = {leg.endpoint for leg in call.legs.values() if leg.kind is LegKind.EXTENSION}
+        return Direction.INTERNAL if call.originate_exten in extensions else Direction.OUTBOUND
+    return Direction.INTERNAL
+
+
+def _status(call: _Call, direction: Direction, is_answered: bool) -> tuple[CallStatus, str | None]:
+    if is_answered:
+        return CallStatus.ANSWERED, None
+    originator = call.originator
+    if originator.is_originated and originator.answered_at is None:
+        return CallStatus.FAILED, "manager_no_answer"
+    if direction is Direction.INBOUND:
+        statuses = [status for uid, status in call.dial_results if call.legs[uid].kind is not LegKind.TRUNK]
+        if statuses and all(s == "BUSY" for s in statuses):
+            return CallStatus.BUSY, "busy"
+        return CallStatus.MISSED, None
+    targets = [
+        status
+        for uid, status in call.dial_results
+        if (call.legs[uid].kind is LegKind.TRUNK) == (direction is Direction.OUTBOUND)
+    ]
+    if targets:
+        return OUTBOUND_FAILURE_BY_DIAL_STATUS.get(targets[-1], (CallStatus.FAILED, targets[-1].lower()))
+    far_legs = [leg for leg in call.legs.values() if leg is not originator and leg.is_person]
+    for leg in reversed(far_legs):
+        if leg.cause in OUTBOUND_FAILURE_BY_CAUSE:
+            return OUTBOUND_FAILURE_BY_CAUSE[leg.cause]
+    if far_legs:
+        return CallStatus.NO_ANSWER, "no_answer"
+    return CallStatus.FAILED, "not_dialed"
+
+
+def _handed_extensions(legs: list[_Leg], exclude: str | None) -> list[str]:
+    handed: list[str] = []
+    for leg in legs:
+        if leg.kind is LegKind.EXTENSION and leg.endpoint != exclude and (not handed or handed[-1] != leg.endpoint):
+            handed.append(leg.endpoint)
+    return handed
+
+
+def _first_dialed(call: _Call, originator: _Leg) -> str | None:
+    for leg in call.legs.values():
+        if leg is not originator and leg.is_person and (leg.dialed_exten or leg.endpoint):
+            return leg.endpoint if leg.kind is LegKind.EXTENSION else leg.dialed_exten
+    return None
+
+
+def _hangup_by(call: _Call, direction: Direction, customer_ids: set[str]) -> str | None:
+    uid = call.first_hangup_by
+    if uid is None or uid not in call.legs:
+        return None
+    if direction is Direction.INTERNAL:
+        return "caller" if uid == call.originator.uniqueid else "callee"
+    return "customer" if uid in customer_ids else "manager" if call.legs[uid].is_person else None
+
+
+def _leg_record(leg: _Leg) -> CallLeg:
+    return CallLeg(
+        channel_id=leg.uniqueid,
+        channel=leg.channel,
+        endpoint=leg.endpoint,
+        kind=leg.kind,
+        created_at=_utc(leg.created_at),
+        answered_at=_utc(leg.answered_at) if leg.answered_at is not None else None,
+        ended_at=_utc(leg.ended_at) if leg.ended_at is not None else None,
+        hangup_cause=leg.cause,
+    )
+
+
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)

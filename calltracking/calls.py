@@ -1,0 +1,89 @@
+"""What a call is, once the PBX is done with it: the record every other part of the service works from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    INTERNAL = "internal"
+
+
+class CallStatus(StrEnum):
+    ANSWERED = "answered"
+    MISSED = "missed"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    FAILED = "failed"
+
+
+class CallOrigin(StrEnum):
+    PBX = "pbx"
+    CLICK_TO_CALL = "click_to_call"
+
+
+class LegKind(StrEnum):
+    TRUNK = "trunk"
+    EXTENSION = "extension"
+    LOCAL = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class CallLeg:
+    """One PBX channel of a call, kept so a supervisor can see who rang and who talked."""
+
+    channel_id: str
+    channel: str
+    endpoint: str
+    kind: LegKind
+    created_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    hangup_cause: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """A completed call. `pbx` + `pbx_call_id` (Asterisk's Linkedid) identify it across replays."""
+
+    pbx: str
+    pbx_call_id: str
+    direction: Direction
+    status: CallStatus
+    origin: CallOrigin
+    caller: str
+    callee: str
+    started_at: datetime
+    ended_at: datetime
+    ring_seconds: float
+    talk_seconds: float
+    did: str | None = None
+    caller_number: str | None = None
+    callee_number: str | None = None
+    request_id: str | None = None
+    answered_by: str | None = None
+    manager: str | None = None
+    rang: tuple[str, ...] = ()
+    queue: str | None = None
+    transferred_to: tuple[str, ...] = ()
+    abandoned: bool = False
+    reconciled: bool = False
+    answered_at: datetime | None = None
+    hangup_by: str | None = None
+    failure_reason: str | None = None
+    recording_file: str | None = None
+    recording_channel: str | None = None
+    legs: tuple[CallLeg, ...] = field(default=())
+
+    @property
+    def external_number(self) -> str | None:
+        """The customer's side: who called in, or whom a manager called out to."""
+        if self.direction is Direction.INBOUND:
+            return self.caller_number
+        if self.direction is Direction.OUTBOUND:
+            return self.callee_number
+        return None

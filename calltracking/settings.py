@@ -1,0 +1,177 @@
+"""One typed settings object for the whole service, read once from a TOML file and the environment.
+
+Precedence (highest first): explicit overrides (CLI flags), environment variables
+(`CALLTRACKING_...`, nested with `__`, e.g. `CALLTRACKING_DATABASE__URL`), the TOML file, defaults.
+The defaults run the service on an embedded SQLite database next to the working directory and wait for
+an Asterisk on 127.0.0.1:5038, so a fresh install starts without any configuration.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from calltracking.errors import ConfigError
+
+DEFAULT_DATA_DIR = Path("calltracking-data")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DatabaseSettings(_Frozen):
+    url: str = f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR}/calltracking.db"
+    # Completed calls are fsync'd here before the database sees them, so an outage or a SIGKILL loses none.
+    spool_dir: Path = DEFAULT_DATA_DIR / "spool"
+    retry_initial_seconds: float = 0.5
+    retry_max_seconds: float = 30.0
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+
+
+class PbxSettings(_Frozen):
+    """One Asterisk box. Trunks are named by endpoint or by the context their channels are created in
+    (globs allowed): direction is derived from these, never from how long a number is."""
+
+    name: str = "default"
+    host: str = "127.0.0.1"
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = "calltracking"
+    secret: str = ""
+    trunk_endpoints: tuple[str, ...] = ()
+    trunk_contexts: tuple[str, ...] = ("from-trunk*", "from-pstn*")
+    default_country: str = "RU"
+    # Where this PBX writes MixMonitor files, and where the service sees them (same host or a mount).
+    monitor_dir: str = "/var/spool/asterisk/monitor"
+    recordings_dir: Path | None = None
+    ping_interval_seconds: float = Field(default=10.0, gt=0)
+    ping_timeout_seconds: float = Field(default=5.0, gt=0)
+    login_timeout_seconds: float = Field(default=10.0, gt=0)
+    reconnect_initial_seconds: float = Field(default=1.0, gt=0)
+    reconnect_max_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_simple(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "-_." for c in value):
+            raise ValueError("PBX name must be letters, digits, '-', '_' or '.'")
+        return value
+
+    @field_validator("default_country")
+    @classmethod
+    def _country_is_region_code(cls, value: str) -> str:
+        if len(value) != 2 or not value.isalpha():
+            raise ValueError("default_country must be a two-letter region code such as 'RU'")
+        return value.upper()
+
+    def is_trunk(self, endpoint: str, context: str) -> bool:
+        return endpoint in self.trunk_endpoints or any(
+            fnmatch.fnmatchcase(context, pattern) for pattern in self.trunk_contexts
+        )
+
+
+class LogSettings(_Frozen):
+    level: str = "info"
+    # "auto": console renderer on a TTY, JSON lines otherwise.
+    format: str = "auto"
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in ("auto", "json", "console"):
+            raise ValueError("log format must be auto, json or console")
+        return value
+
+
+class Settings(_Frozen):
+    database: DatabaseSettings = DatabaseSettings()
+    pbxs: tuple[PbxSettings, ...] = (PbxSettings(),)
+    log: LogSettings = LogSettings()
+
+    @model_validator(mode="after")
+    def _unique_pbx_names(self) -> Settings:
+        names = [p.name for p in self.pbxs]
+        if not names:
+            raise ValueError("at least one PBX must be configured")
+        if len(names) != len(set(names)):
+            raise ValueError("PBX names must be unique")
+        return self
+
+    def pbx(self, name: str) -> PbxSettings:
+        for pbx in self.pbxs:
+            if pbx.name == name:
+                return pbx
+        raise ConfigError(f"no PBX named {name!r} in the settings")
+
+
+ENV_PREFIX = "CALLTRACKING_"
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read the TOML file (if any), then let the environment and explicit overrides win.
+
+    The environment is read here and nowhere else; `environ` lets tests pass their own.
+    """
+    env = os.environ if environ is None else environ
+    path = config_file or (Path(env["CALLTRACKING_CONFIG"]) if env.get("CALLTRACKING_CONFIG") else None)
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        if "pbx" in values and "pbxs" not in values:
+            values["pbxs"] = values.pop("pbx")
+    values = _deep_merge(values, _values_from_env(env))
+    values = _deep_merge(values, dict(overrides or {}))
+    try:
+        return Settings.model_validate(values)
+    except ValueError as exc:
+        raise ConfigError(f"invalid settings: {exc}") from exc
+
+
+def _values_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """`CALLTRACKING_DATABASE__URL=...` -> {"database": {"url": ...}}; JSON values for lists."""
+    values: dict[str, Any] = {}
+    for key, raw in env.items():
+        if not key.startswith(ENV_PREFIX) or key == "CALLTRACKING_CONFIG":
+            continue
+        path = [part.lower() for part in key[len(ENV_PREFIX) :].split("__") if part]
+        if not path:
+            continue
+        value: Any = raw
+        if raw[:1] in "[{":
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{key} is not valid JSON: {exc}") from exc
+        node = values
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{key} conflicts with another setting")
+        node[path[-1]] = value
+    return values
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
