@@ -87,3 +87,11 @@ class CallRecord:
         if self.direction is Direction.OUTBOUND:
             return self.callee_number
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCall:
+    """A call as the database holds it: the record plus the id the API and CRM refer to it by."""
+
+    id: int
+    call: CallRecord

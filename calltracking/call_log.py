@@ -1,0 +1,167 @@
+"""The call log service: completed calls go to the spool, then to the database, in order, once.
+
+`submit` is synchronous and never blocks, so the AMI dispatcher can hand calls over between two
+frames. A single writer task spools them (one fsync per batch) and then upserts the spool's pending
+entries; when the database is down it keeps spooling and retries with backoff, and on start it first
+writes whatever a previous process left in the spool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
+import structlog
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from calltracking.calls import CallRecord
+from calltracking.repositories.calls import save_calls
+from calltracking.settings import DatabaseSettings
+from calltracking.spool import CallSpool, SpoolEntry
+
+log = structlog.get_logger(__name__)
+
+StoredHook = Callable[[Sequence[CallRecord], Sequence[int]], Awaitable[None]]
+Preparation = Callable[[], Awaitable[None]]
+
+
+class CallLog:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        spool: CallSpool,
+        settings: DatabaseSettings,
+        on_stored: StoredHook | None = None,
+        prepare: Preparation | None = None,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._spool = spool
+        self._settings = settings
+        self._on_stored = on_stored
+        # Run (and retried like any write) before the first write: the schema migration, so a database
+        # that is down at start delays the writes, never the spooling.
+        self._prepare = prepare
+        self._queue: asyncio.Queue[CallRecord] = asyncio.Queue()
+        self._pending: list[SpoolEntry] = spool.pending
+        self._retry_delay = settings.retry_initial_seconds
+        self._retry_at = 0.0
+        self._failures = 0
+        self._idle = asyncio.Event()
+        self._update_idle()
+        self.stored_total = 0
+
+    @property
+    def spool_depth(self) -> int:
+        """Calls accepted but not yet in the database (memory queue plus spool)."""
+        return self._queue.qsize() + len(self._pending)
+
+    @property
+    def is_database_up(self) -> bool:
+        return self._failures == 0 and self._prepare is None
+
+    def submit(self, call: CallRecord) -> None:
+        self._idle.clear()
+        self._queue.put_nowait(call)
+
+    async def flush(self) -> None:
+        """Wait until every submitted call is in the database."""
+        await self._idle.wait()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._next_batch(loop)
+            if batch:
+                entries = await asyncio.to_thread(self._spool.append, batch)
+                self._pending.extend(entries)
+            if self._pending and loop.time() >= self._retry_at:
+                await self._write_pending(loop)
+            self._update_idle()
+
+    async def _next_batch(self, loop: asyncio.AbstractEventLoop) -> list[CallRecord]:
+        if self._queue.empty():
+            timeout = None
+            if self._pending:
+                timeout = max(self._retry_at - loop.time(), 0.0)
+            try:
+                first = await asyncio.wait_for(self._queue.get(), timeout)
+            except TimeoutError:
+                return []
+            batch = [first]
+        else:
+            batch = []
+        while len(batch) < self._settings.batch_size and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    async def _write_pending(self, loop: asyncio.AbstractEventLoop) -> None:
+        size = self._settings.batch_size
+        while self._pending:
+            chunk = self._pending[:size]
+            try:
+                if self._prepare is not None:
+                    await self._prepare()
+                    self._prepare = None
+                await self._write(chunk)
+            except (DataError, IntegrityError) as exc:
+                # The database refuses this data, not the connection: find the record and set it aside.
+                await self._isolate(chunk, exc)
+            except Exception as exc:  # the database is a remote boundary: anything may come back
+                self._failures += 1
+                self._retry_at = loop.time() + self._retry_delay
+                log.warning(
+                    "database_write_failed",
+                    error=_describe(exc),
+                    spool_depth=self.spool_depth,
+                    retry_in_seconds=self._retry_delay,
+                    attempt=self._failures,
+                )
+                self._retry_delay = min(self._retry_delay * 2, self._settings.retry_max_seconds)
+                return
+            if self._failures:
+                log.info("database_write_recovered", after_attempts=self._failures)
+            self._failures = 0
+            self._retry_delay = self._settings.retry_initial_seconds
+
+    async def _isolate(self, chunk: list[SpoolEntry], exc: Exception) -> None:
+        if len(chunk) == 1:
+            await asyncio.to_thread(self._spool.reject, chunk[0], _describe(exc))
+            await asyncio.to_thread(self._spool.ack, chunk[0].seq)
+            del self._pending[:1]
+            return
+        for entry in chunk:
+            try:
+                await self._write([entry])
+            except (DataError, IntegrityError) as single:
+                await self._isolate([entry], single)
+
+    async def _write(self, chunk: list[SpoolEntry]) -> None:
+        calls = [entry.call for entry in chunk]
+        async with self._sessionmaker.begin() as session:
+            ids = await save_calls(session, calls)
+        await asyncio.to_thread(self._spool.ack, chunk[-1].seq)
+        del self._pending[: len(chunk)]
+        self.stored_total += len(chunk)
+        for call, call_id in zip(calls, ids, strict=True):
+            log.info(
+                "call_logged",
+                pbx=call.pbx,
+                call_id=call_id,
+                pbx_call_id=call.pbx_call_id,
+                direction=call.direction.value,
+                status=call.status.value,
+                reconciled=call.reconciled,
+            )
+        if self._on_stored is not None:
+            await self._on_stored(calls, ids)
+
+    def _update_idle(self) -> None:
+        if self._queue.empty() and not self._pending:
+            self._idle.set()
+        else:
+            self._idle.clear()
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]

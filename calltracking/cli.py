@@ -1,0 +1,205 @@
+"""The `calltracking` command: serve, migrate, replay captures, list calls."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+
+from calltracking.calls import StoredCall
+from calltracking.database import create_engine, create_sessionmaker, migrate
+from calltracking.errors import CalltrackingError
+from calltracking.logs import configure_logging
+from calltracking.repositories.calls import list_calls
+from calltracking.settings import Settings, load_settings
+
+log = structlog.get_logger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        settings = _settings(args)
+        configure_logging(settings.log)
+        result: int = asyncio.run(args.handler(args, settings))
+        return result
+    except CalltrackingError as exc:
+        print(f"calltracking: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="calltracking", description=__doc__)
+    parser.add_argument("--config", type=Path, help="TOML settings file (default: $CALLTRACKING_CONFIG)")
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="migrate the database and listen to every configured PBX")
+    serve.set_defaults(handler=_serve)
+
+    migrate_cmd = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate_cmd.add_argument("--database", help="database URL (overrides the settings)")
+    migrate_cmd.set_defaults(handler=_migrate)
+
+    replay = commands.add_parser(
+        "replay", help="feed raw AMI captures through the listener (via a loopback AMI peer) into the database"
+    )
+    replay.add_argument("files", nargs="+", type=Path, metavar="FILE.ami")
+    replay.add_argument("--database", help="database URL (overrides the settings)")
+    replay.add_argument("--recordings-dir", type=Path, help="where the PBX's monitor directory is visible")
+    replay.add_argument("--pbx", help="which configured PBX the capture comes from (default: the first)")
+    replay.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the database")
+    replay.set_defaults(handler=_replay)
+
+    calls = commands.add_parser("calls", help="list logged calls")
+    calls.add_argument("--database", help="database URL (overrides the settings)")
+    calls.add_argument("--json", action="store_true", help="one JSON object per line")
+    calls.add_argument("--limit", type=int, help="at most this many calls (oldest first)")
+    calls.set_defaults(handler=_calls)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "database", None):
+        overrides["database"] = {"url": args.database}
+    return load_settings(args.config, overrides=overrides)
+
+
+async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    engine = create_engine(settings.database.url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+    print("database is up to date")
+    return EXIT_OK
+
+
+async def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from calltracking.service import run_service
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await run_service(settings, stop)
+    return EXIT_OK
+
+
+async def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from calltracking.replay import ReplayIncomplete, replay_captures
+
+    captures = []
+    for path in args.files:
+        try:
+            captures.append(path.read_bytes())
+        except OSError as exc:
+            print(f"calltracking: cannot read {path}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    pbx = settings.pbx(args.pbx) if args.pbx else settings.pbxs[0]
+    if args.recordings_dir is not None:
+        pbx = pbx.model_copy(update={"recordings_dir": args.recordings_dir})
+    spool_dir = Path(tempfile.mkdtemp(prefix="calltracking-replay-spool-"))
+    try:
+        calls = await replay_captures(captures, pbx, settings.database, spool_dir, timeout=args.timeout)
+    except ReplayIncomplete as exc:
+        print(f"calltracking: {exc}; unwritten calls are kept in {spool_dir}", file=sys.stderr)
+        return EXIT_FAILED
+    shutil.rmtree(spool_dir, ignore_errors=True)
+    print(f"replayed {len(captures)} capture(s): {calls} call(s) logged", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _calls(args: argparse.Namespace, settings: Settings) -> int:
+    engine = create_engine(settings.database.url)
+    try:
+        await migrate(engine)
+        async with create_sessionmaker(engine)() as session:
+            stored = await list_calls(session, limit=args.limit)
+    finally:
+        await engine.dispose()
+    if args.json:
+        for item in stored:
+            sys.stdout.write(json.dumps(call_view(item), ensure_ascii=False) + "\n")
+    else:
+        _print_table(stored, sys.stdout)
+    return EXIT_OK
+
+
+def call_view(stored: StoredCall) -> dict[str, Any]:
+    """The public shape of a call, as the CLI prints it."""
+    call = stored.call
+    return {
+        "id": stored.id,
+        "pbx": call.pbx,
+        "linkedid": call.pbx_call_id,
+        "direction": call.direction.value,
+        "status": call.status.value,
+        "caller": call.caller,
+        "callee": call.callee,
+        "did": call.did,
+        "caller_number": call.caller_number,
+        "callee_number": call.callee_number,
+        "answered_by": call.answered_by,
+        "manager": call.manager,
+        "rang": list(call.rang),
+        "queue": call.queue,
+        "origin": call.origin.value,
+        "request_id": call.request_id,
+        "abandoned": call.abandoned,
+        "transferred_to": list(call.transferred_to),
+        "started_at": call.started_at.isoformat(),
+        "answered_at": call.answered_at.isoformat() if call.answered_at else None,
+        "ended_at": call.ended_at.isoformat(),
+        "ring_seconds": call.ring_seconds,
+        "talk_seconds": call.talk_seconds,
+        "hangup_by": call.hangup_by,
+        "failure_reason": call.failure_reason,
+        "reconciled": call.reconciled,
+        "recording_file": call.recording_file,
+    }
+
+
+def _print_table(stored: Sequence[StoredCall], out: TextIO) -> None:
+    header = ("ID", "STARTED (UTC)", "DIR", "STATUS", "CALLER", "CALLEE", "MANAGER", "RING", "TALK")
+    rows = [
+        (
+            str(item.id),
+            item.call.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            item.call.direction.value,
+            item.call.status.value,
+            item.call.caller or "-",
+            item.call.callee or "-",
+            item.call.manager or "-",
+            f"{item.call.ring_seconds:.0f}s",
+            f"{item.call.talk_seconds:.0f}s",
+        )
+        for item in stored
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")
+    out.write(f"{len(rows)} call(s)\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Database tables. The same definitions run on SQLite (embedded default) and PostgreSQL.
+
+Rows are never handed out of the repositories: they return domain dataclasses (`CallRecord`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class CallRow(Base):
+    __tablename__ = "calls"
+    __table_args__ = (
+        UniqueConstraint("pbx", "pbx_call_id"),
+        Index("ix_calls_started_at", "started_at"),
+        Index("ix_calls_manager_started_at", "manager", "started_at"),
+        Index("ix_calls_caller_number", "caller_number"),
+        Index("ix_calls_callee_number", "callee_number"),
+        Index("ix_calls_request_id", "request_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pbx: Mapped[str] = mapped_column(String(64))
+    pbx_call_id: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    origin: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    caller: Mapped[str] = mapped_column(String(128))
+    callee: Mapped[str] = mapped_column(String(128))
+    did: Mapped[str | None] = mapped_column(String(64))
+    caller_number: Mapped[str | None] = mapped_column(String(32))
+    callee_number: Mapped[str | None] = mapped_column(String(32))
+    answered_by: Mapped[str | None] = mapped_column(String(64))
+    manager: Mapped[str | None] = mapped_column(String(64))
+    rang: Mapped[list[str]] = mapped_column(JSON)
+    queue: Mapped[str | None] = mapped_column(String(128))
+    transferred_to: Mapped[list[str]] = mapped_column(JSON)
+    abandoned: Mapped[bool] = mapped_column(Boolean)
+    reconciled: Mapped[bool] = mapped_column(Boolean)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ring_seconds: Mapped[float] = mapped_column(Float)
+    talk_seconds: Mapped[float] = mapped_column(Float)
+    hangup_by: Mapped[str | None] = mapped_column(String(16))
+    failure_reason: Mapped[str | None] = mapped_column(String(64))
+    recording_file: Mapped[str | None] = mapped_column(String(1024))
+    recording_channel: Mapped[str | None] = mapped_column(String(128))
+
+    legs: Mapped[list[CallLegRow]] = relationship(
+        back_populates="call", cascade="all, delete-orphan", order_by="CallLegRow.created_at"
+    )
+
+
+class CallLegRow(Base):
+    __tablename__ = "call_legs"
+    __table_args__ = (UniqueConstraint("call_id", "channel_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    channel_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(128))
+    endpoint: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    hangup_cause: Mapped[int | None] = mapped_column(Integer)
+
+    call: Mapped[CallRow] = relationship(back_populates="legs")

@@ -1,0 +1,185 @@
+"""All SQL about calls. Writes are idempotent upserts keyed by (pbx, pbx_call_id), so replaying the same
+events, or retrying a batch after a database outage, leaves exactly one row per call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import String, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calltracking.calls import (
+    CallLeg,
+    CallOrigin,
+    CallRecord,
+    CallStatus,
+    Direction,
+    LegKind,
+    StoredCall,
+)
+from calltracking.models import CallLegRow, CallRow
+
+_CALL_KEY = ("pbx", "pbx_call_id")
+
+
+async def save_calls(session: AsyncSession, calls: Sequence[CallRecord]) -> list[int]:
+    """Upsert the calls and replace their legs; returns the call ids in the order given."""
+    if not calls:
+        return []
+    # One statement may not upsert the same key twice (PostgreSQL refuses): the latest version wins.
+    latest = {(call.pbx, call.pbx_call_id): call for call in calls}
+    unique_calls = list(latest.values())
+    rows = [_clamped(CallRow, _call_values(call)) for call in unique_calls]
+    dialect = session.bind.dialect.name
+    upsert: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(CallRow)
+    updated = {name: upsert.excluded[name] for name in rows[0] if name not in _CALL_KEY}
+    statement = upsert.on_conflict_do_update(index_elements=list(_CALL_KEY), set_=updated).returning(
+        CallRow.id, CallRow.pbx, CallRow.pbx_call_id
+    )
+    ids_by_key: dict[tuple[str, str], int] = {}
+    for row in (await session.execute(statement, rows)).all():
+        ids_by_key[(row.pbx, row.pbx_call_id)] = row.id
+    ids = [ids_by_key[(row["pbx"], row["pbx_call_id"])] for row in rows]
+    await session.execute(delete(CallLegRow).where(CallLegRow.call_id.in_(ids)))
+    legs = [
+        _clamped(CallLegRow, _leg_values(call_id, leg))
+        for call_id, call in zip(ids, unique_calls, strict=True)
+        for leg in call.legs
+    ]
+    if legs:
+        await session.execute(insert(CallLegRow), legs)
+    return [ids_by_key[(call.pbx, call.pbx_call_id)] for call in calls]
+
+
+async def list_calls(session: AsyncSession, limit: int | None = None) -> list[StoredCall]:
+    statement = select(CallRow).order_by(CallRow.started_at, CallRow.id)
+    if limit is not None:
+        statement = statement.limit(limit)
+    rows = (await session.execute(statement)).scalars().all()
+    legs_by_call: dict[int, list[CallLegRow]] = {row.id: [] for row in rows}
+    if rows:
+        leg_rows = await session.execute(
+            select(CallLegRow).where(CallLegRow.call_id.in_(legs_by_call)).order_by(CallLegRow.created_at)
+        )
+        for leg in leg_rows.scalars():
+            legs_by_call[leg.call_id].append(leg)
+    return [StoredCall(id=row.id, call=_record(row, legs_by_call[row.id])) for row in rows]
+
+
+async def count_calls(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(CallRow))).scalar_one())
+
+
+def _call_values(call: CallRecord) -> dict[str, Any]:
+    return {
+        "pbx": call.pbx,
+        "pbx_call_id": call.pbx_call_id,
+        "direction": call.direction.value,
+        "status": call.status.value,
+        "origin": call.origin.value,
+        "request_id": call.request_id,
+        "caller": call.caller,
+        "callee": call.callee,
+        "did": call.did,
+        "caller_number": call.caller_number,
+        "callee_number": call.callee_number,
+        "answered_by": call.answered_by,
+        "manager": call.manager,
+        "rang": list(call.rang),
+        "queue": call.queue,
+        "transferred_to": list(call.transferred_to),
+        "abandoned": call.abandoned,
+        "reconciled": call.reconciled,
+        "started_at": call.started_at,
+        "answered_at": call.answered_at,
+        "ended_at": call.ended_at,
+        "ring_seconds": call.ring_seconds,
+        "talk_seconds": call.talk_seconds,
+        "hangup_by": call.hangup_by,
+        "failure_reason": call.failure_reason,
+        "recording_file": call.recording_file,
+        "recording_channel": call.recording_channel,
+    }
+
+
+def _leg_values(call_id: int, leg: CallLeg) -> dict[str, Any]:
+    return {
+        "call_id": call_id,
+        "channel_id": leg.channel_id,
+        "channel": leg.channel,
+        "endpoint": leg.endpoint,
+        "kind": leg.kind.value,
+        "created_at": leg.created_at,
+        "answered_at": leg.answered_at,
+        "ended_at": leg.ended_at,
+        "hangup_cause": leg.hangup_cause,
+    }
+
+
+def _clamped(model: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """PBX-supplied text can be longer than a column or carry NUL bytes, which PostgreSQL refuses: a
+    refused batch would stall the call log, so such text is trimmed here rather than rejected."""
+    columns = model.__table__.columns
+    for name, value in values.items():
+        if isinstance(value, str):
+            value = value.replace("\x00", "")
+            column_type = columns[name].type
+            if isinstance(column_type, String) and column_type.length is not None:
+                value = value[: column_type.length]
+            values[name] = value
+        elif isinstance(value, list):
+            values[name] = [str(item).replace("\x00", "")[:128] for item in value]
+    return values
+
+
+def _record(row: CallRow, legs: list[CallLegRow]) -> CallRecord:
+    return CallRecord(
+        pbx=row.pbx,
+        pbx_call_id=row.pbx_call_id,
+        direction=Direction(row.direction),
+        status=CallStatus(row.status),
+        origin=CallOrigin(row.origin),
+        request_id=row.request_id,
+        caller=row.caller,
+        callee=row.callee,
+        did=row.did,
+        caller_number=row.caller_number,
+        callee_number=row.callee_number,
+        answered_by=row.answered_by,
+        manager=row.manager,
+        rang=tuple(row.rang or ()),
+        queue=row.queue,
+        transferred_to=tuple(row.transferred_to or ()),
+        abandoned=row.abandoned,
+        reconciled=row.reconciled,
+        started_at=_aware(row.started_at),
+        answered_at=_aware(row.answered_at) if row.answered_at else None,
+        ended_at=_aware(row.ended_at),
+        ring_seconds=row.ring_seconds,
+        talk_seconds=row.talk_seconds,
+        hangup_by=row.hangup_by,
+        failure_reason=row.failure_reason,
+        recording_file=row.recording_file,
+        recording_channel=row.recording_channel,
+        legs=tuple(
+            CallLeg(
+                channel_id=leg.channel_id,
+                channel=leg.channel,
+                endpoint=leg.endpoint,
+                kind=LegKind(leg.kind),
+                created_at=_aware(leg.created_at),
+                answered_at=_aware(leg.answered_at) if leg.answered_at else None,
+                ended_at=_aware(leg.ended_at) if leg.ended_at else None,
+                hangup_cause=leg.hangup_cause,
+            )
+            for leg in legs
+        ),
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands datetimes back without a zone; every time in the service is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -1,0 +1,41 @@
+"""Process wiring shared by `serve` and `replay`: one engine, migrations, the spool and the call log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from calltracking.call_log import CallLog
+from calltracking.database import create_engine, create_sessionmaker, migrate
+from calltracking.settings import DatabaseSettings
+from calltracking.spool import CallSpool
+
+@dataclass
+class CallPipeline:
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    call_log: CallLog
+
+
+@contextlib.asynccontextmanager
+async def call_pipeline(settings: DatabaseSettings, spool_dir: Path | None = None) -> AsyncIterator[CallPipeline]:
+    """Engine + spool + the call log's writer task (which migrates before its first write), torn down in
+    reverse order. The database may be down at start: calls are spooled until it comes up."""
+    engine = create_engine(settings.url)
+    spool = await asyncio.to_thread(CallSpool, spool_dir or settings.spool_dir)
+    sessionmaker = create_sessionmaker(engine)
+    call_log = CallLog(sessionmaker, spool, settings, prepare=lambda: migrate(engine))
+    writer = asyncio.create_task(call_log.run())
+    try:
+        yield CallPipeline(engine=engine, sessionmaker=sessionmaker, call_log=call_log)
+    finally:
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        spool.close()
+        await engine.dispose()
