@@ -143,7 +143,7 @@ class CapturePeer:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(answered_snapshot.wait(), SNAPSHOT_WAIT_SECONDS)
                 await self._flush(replies, writer)
-                for chunk in _frames(session.body):
+                for chunk in _frame_batches(session.body):
                     writer.write(chunk)
                     await self._flush(replies, writer)
                 await writer.drain()
@@ -189,18 +189,18 @@ class CapturePeer:
         return [frame({"Response": "Error", "ActionID": action_id, "Message": "Invalid/unknown command"})]
 
 
-def _frames(body: bytes) -> list[bytes]:
-    """Cut a capture into its frames, each with its terminator; a cut-off tail stays as the last piece."""
+def _frame_batches(body: bytes, batch_bytes: int = 64 * 1024) -> list[bytes]:
+    """Cut a capture into runs of whole frames of about `batch_bytes` (replies go between runs); a cut-off
+    tail stays as the last piece."""
     pieces = []
     start = 0
-    while True:
-        end = body.find(FRAME_END, start)
+    while start < len(body):
+        end = body.find(FRAME_END, max(start, min(start + batch_bytes, len(body)) - len(FRAME_END)))
         if end < 0:
+            pieces.append(body[start:])
             break
         pieces.append(body[start : end + len(FRAME_END)])
         start = end + len(FRAME_END)
-    if start < len(body):
-        pieces.append(body[start:])
     return pieces
 
 
