@@ -70,6 +70,9 @@ class FramedAmiProtocol(AMIProtocol):  # type: ignore[misc]
         return line_end + 2
 
     def _handle_frame(self, frame: bytes) -> None:
+        if len(frame) > MAX_FRAME_BYTES:
+            self._skip("frame_too_large", frame[:80], size=len(frame))
+            return
         text = frame.decode("utf-8", "replace").strip()
         if not text:
             return

@@ -14,14 +14,14 @@ from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from calltracking.errors import ConfigError
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, busy_timeout_seconds: float = 30.0) -> AsyncEngine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -29,7 +29,7 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(parsed, connect_args={"timeout": 30})
+        engine = create_async_engine(parsed, connect_args={"timeout": busy_timeout_seconds})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":

@@ -26,7 +26,7 @@ class CallPipeline:
 async def call_pipeline(settings: DatabaseSettings, spool_dir: Path | None = None) -> AsyncIterator[CallPipeline]:
     """Engine + spool + the call log's writer task (which migrates before its first write), torn down in
     reverse order. The database may be down at start: calls are spooled until it comes up."""
-    engine = create_engine(settings.url)
+    engine = create_engine(settings.url, settings.busy_timeout_seconds)
     spool = await asyncio.to_thread(CallSpool, spool_dir or settings.spool_dir)
     sessionmaker = create_sessionmaker(engine)
     call_log = CallLog(sessionmaker, spool, settings, prepare=lambda: migrate(engine))

@@ -31,6 +31,8 @@ class DatabaseSettings(_Frozen):
     url: str = f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR}/calltracking.db"
     # Completed calls are fsync'd here before the database sees them, so an outage or a SIGKILL loses none.
     spool_dir: Path = DEFAULT_DATA_DIR / "spool"
+    # How long SQLite waits for another writer's lock before the write counts as failed (and is retried).
+    busy_timeout_seconds: float = Field(default=30.0, gt=0)
     retry_initial_seconds: float = 0.5
     retry_max_seconds: float = 30.0
     batch_size: int = Field(default=500, ge=1, le=10_000)

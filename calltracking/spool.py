@@ -94,6 +94,12 @@ class CallSpool:
     def close(self) -> None:
         self._journal.close()
 
+    def __enter__(self) -> CallSpool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def _read_acked(self) -> int:
         try:
             return int(self._acked_path.read_text().strip() or 0)

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import pytest
+from panoramisk.message import Message
+
+from ami.events import (
+    ChannelCreated,
+    DialBegan,
+    MalformedEvent,
+    OriginateResponded,
+    VariableSet,
+    channel_endpoint,
+    event_time,
+    parse_event,
+)
+
+
+def message(**fields: str) -> Message:
+    return Message(fields)
+
+
+def test_newchannel_becomes_channel_created() -> None:
+    event = parse_event(
+        message(Event="Newchannel", Uniqueid="1.5", Linkedid="1.4", Channel="PJSIP/101-00000005",
+                Context="from-internal", Exten="102", CallerIDNum="101", ChannelState="4"),
+        12.5,
+    )
+    assert isinstance(event, ChannelCreated)
+    assert (event.ref.uniqueid, event.ref.linkedid, event.exten, event.state, event.at) == ("1.5", "1.4", "102", 4, 12.5)
+
+
+def test_originate_dial_has_no_caller_channel() -> None:
+    event = parse_event(message(Event="DialBegin", DestUniqueid="9.1", DestChannel="PJSIP/103-00000019"), 1.0)
+    assert isinstance(event, DialBegan)
+    assert event.caller is None and event.dest.uniqueid == "9.1"
+
+
+def test_only_tracked_variables_become_events() -> None:
+    base = {"Event": "VarSet", "Uniqueid": "1.1", "Channel": "PJSIP/1-1"}
+    assert parse_event(message(**base, Variable="RTPAUDIOQOS", Value="x"), 1.0) is None
+    event = parse_event(message(**base, Variable="CRM_REQUEST_ID", Value="req-1"), 1.0)
+    assert isinstance(event, VariableSet) and event.value == "req-1"
+
+
+def test_failed_originate_has_no_uniqueid() -> None:
+    event = parse_event(
+        message(Event="OriginateResponse", ActionID="c2c-2", Response="Failure", Channel="PJSIP/103",
+                Exten="89165550000", Reason="3", Uniqueid="<unknown>"),
+        1.0,
+    )
+    assert isinstance(event, OriginateResponded)
+    assert (event.uniqueid, event.is_success, event.reason) == (None, False, 3)
+
+
+def test_unknown_events_are_ignored() -> None:
+    assert parse_event(message(Event="RTCPSent", Uniqueid="1.1"), 1.0) is None
+    assert parse_event(message(Foo="bar"), 1.0) is None
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"Event": "Hangup", "Channel": "PJSIP/1-1"},
+        {"Event": "Newchannel", "Uniqueid": "1.1", "ChannelState": "up"},
+        {"Event": "BridgeEnter", "Uniqueid": "1.1"},
+        {"Event": "DialBegin", "Uniqueid": "1.1"},
+    ],
+)
+def test_known_event_missing_a_field_is_malformed(fields: dict[str, str]) -> None:
+    with pytest.raises(MalformedEvent):
+        parse_event(message(**fields), 1.0)
+
+
+def test_repeated_header_takes_the_first_value() -> None:
+    event = parse_event(Message({"Event": "Hangup", "Uniqueid": ["1.1", "2.2"], "Cause": "16"}), 1.0)
+    assert event is not None and event.ref.uniqueid == "1.1"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("1795349935.246660", 1795349935.24666), ("", None), ("nan", None), ("-5", None), ("1e30", None)],
+)
+def test_event_time_accepts_only_sane_epochs(raw: str, expected: float | None) -> None:
+    assert event_time(message(Timestamp=raw)) == expected
+
+
+@pytest.mark.parametrize(
+    ("channel", "expected"),
+    [
+        ("PJSIP/101-0000001a", ("PJSIP", "101")),
+        ("PJSIP/provider-00000000", ("PJSIP", "provider")),
+        ("SIP/my-trunk-0000abcd", ("SIP", "my-trunk")),
+        ("Local/102@from-queue-00000001;2", ("Local", "102@from-queue")),
+        ("PJSIP/103", ("PJSIP", "103")),
+        ("garbage", ("garbage", "")),
+    ],
+)
+def test_channel_endpoint(channel: str, expected: tuple[str, str]) -> None:
+    assert channel_endpoint(channel) == expected

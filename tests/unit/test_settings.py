@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from calltracking.errors import ConfigError
+from calltracking.settings import load_settings
+
+
+def test_defaults_run_on_embedded_sqlite_and_wait_for_a_local_pbx() -> None:
+    settings = load_settings(environ={})
+    assert settings.database.url.startswith("sqlite+aiosqlite:///")
+    [pbx] = settings.pbxs
+    assert (pbx.host, pbx.port) == ("127.0.0.1", 5038)
+
+
+def test_toml_then_environment_then_overrides(tmp_path: Path) -> None:
+    config = tmp_path / "calltracking.toml"
+    config.write_text(
+        """
+[database]
+url = "postgresql+asyncpg://ct@db/calls"
+
+[[pbx]]
+name = "office"
+host = "10.0.0.5"
+secret = "s3cret"
+trunk_endpoints = ["carrier-a"]
+default_country = "ru"
+
+[[pbx]]
+name = "branch"
+"""
+    )
+    settings = load_settings(
+        config,
+        environ={"CALLTRACKING_DATABASE__BATCH_SIZE": "50", "CALLTRACKING_LOG__LEVEL": "debug"},
+        overrides={"database": {"url": "sqlite+aiosqlite:///x.db"}},
+    )
+    assert settings.database.url == "sqlite+aiosqlite:///x.db"
+    assert settings.database.batch_size == 50
+    assert settings.log.level == "debug"
+    office = settings.pbx("office")
+    assert (office.host, office.secret, office.default_country) == ("10.0.0.5", "s3cret", "RU")
+    assert office.is_trunk("carrier-a", "from-internal")
+    assert office.is_trunk("anything", "from-pstn-toll")
+    assert not office.is_trunk("101", "from-internal")
+    assert settings.pbx("branch").host == "127.0.0.1"
+
+
+def test_config_file_named_by_environment(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[log]\nformat = "json"\n')
+    assert load_settings(environ={"CALLTRACKING_CONFIG": str(config)}).log.format == "json"
+
+
+def test_pbx_list_from_environment_as_json() -> None:
+    settings = load_settings(environ={"CALLTRACKING_PBXS": '[{"name": "a", "port": 5039}]'})
+    assert [(p.name, p.port) for p in settings.pbxs] == [("a", 5039)]
+
+
+@pytest.mark.parametrize(
+    ("content", "environ"),
+    [
+        ("this is = = not toml", {}),
+        ('[database]\nbatch_size = "many"\n', {}),
+        ('[[pbx]]\nname = "a"\n[[pbx]]\nname = "a"\n', {}),
+        ('[[pbx]]\nname = "bad name!"\n', {}),
+        ('[[pbx]]\nport = 70000\n', {}),
+        ("[unknown]\nx = 1\n", {}),
+        ("", {"CALLTRACKING_PBXS": "[not json"}),
+    ],
+)
+def test_bad_settings_are_a_clear_error(tmp_path: Path, content: str, environ: dict[str, str]) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(content)
+    with pytest.raises(ConfigError):
+        load_settings(config, environ=environ)
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml", environ={})
