@@ -67,6 +67,7 @@ class CapturePeer:
         self._host = host
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
         self.actions: list[dict[str, str]] = []
         self.connections = 0
         self.finished = asyncio.Event()
@@ -82,21 +83,23 @@ class CapturePeer:
         return self.port
 
     async def stop(self) -> None:
+        """Hang up on every client (closing the sockets lets each handler finish on its own)."""
         if self._server is not None:
             self._server.close()
-        for task in list(self._handlers):
-            task.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
-        if self._server is not None:
             await self._server.wait_closed()
+        while self._handlers:
+            for writer in list(self._writers):
+                writer.transport.abort()
+            await asyncio.wait(list(self._handlers), timeout=5.0)
 
     def add_session(self, session: PeerSession) -> None:
         self._sessions.append(session)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
+        if task is not None:
+            self._handlers.add(task)
+        self._writers.add(writer)
         try:
             if not self._sessions:
                 # Nothing left to play: behave like a PBX that is down (accept, then hang up).
@@ -106,11 +109,17 @@ class CapturePeer:
             await self._play(session, reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # Torn down with the event loop. Python 3.11's stream server reports a handler that ends
+            # cancelled as an unhandled error, so end it normally: there is nobody left to tell.
+            pass
         finally:
+            self._writers.discard(writer)
             writer.close()
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
-            self._handlers.discard(task)
+            if task is not None:
+                self._handlers.discard(task)
             if not self._sessions:
                 self.finished.set()
 

@@ -38,25 +38,35 @@ class FramedAmiProtocol(AMIProtocol):  # type: ignore[misc]
         buffer = self._buffer
         buffer += data
         start = 0
-        if not self._banner_seen:
+        if self._discarding:
+            # Inside a frame already reported as too large: hunt for its end, keep nothing of it.
+            end = buffer.find(FRAME_END)
+            if end < 0:
+                del buffer[: len(buffer) - (len(FRAME_END) - 1)]
+                return
+            start = end + len(FRAME_END)
+            self._discarding = False
+        elif not self._banner_seen:
             start = self._strip_banner(buffer)
         while True:
             end = buffer.find(FRAME_END, start)
             if end < 0:
                 break
-            frame = bytes(buffer[start:end])
+            self._handle_frame(bytes(buffer[start:end]))
             start = end + len(FRAME_END)
-            if self._discarding:
-                self._discarding = False
-                continue
-            self._handle_frame(frame)
         if start:
             del buffer[:start]
         if len(buffer) > MAX_FRAME_BYTES:
             self._skip("frame_too_large", bytes(buffer[:80]), size=len(buffer))
-            # Keep the last bytes: they may hold the start of the terminator.
-            del buffer[: len(buffer) - len(FRAME_END)]
+            del buffer[: len(buffer) - (len(FRAME_END) - 1)]
             self._discarding = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.factory is None:
+            # A connection that arrived after the listener was closed: nobody to tell.
+            self.closed = True
+            return
+        super().connection_lost(exc)
 
     def _strip_banner(self, buffer: bytearray) -> int:
         line_end = buffer.find(b"\r\n")

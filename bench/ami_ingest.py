@@ -1,0 +1,394 @@
+"""AMI ingest benchmark: the full call path against bare panoramisk, on the same stream, in the same run.
+
+Why: a busy PBX sends hundreds of AMI frames per call, and the service must keep up with them while it
+assembles calls and stores them. The absolute speed of this (shared, noisy) machine says little, so the
+goal is a ratio against a baseline measured in the same run: the full path must ingest at least half as
+many frames per second as panoramisk alone needs to parse and dispatch them (ratio >= 0.5). This is a
+measurement, never a test: it exits 0 whatever the ratio, and non-zero only when the run itself is wrong
+(e.g. a call did not reach the database).
+
+The stream: every capture in the traces directory, cut after its `FullyBooted`, copied N times; each copy
+gets its own Uniqueids/Linkedids, channel-name suffixes and bridge ids, and its Timestamps are shifted so
+the copies follow each other in time. All other bytes stay as captured.
+
+  (a) bare:  stock `panoramisk.Manager` (stock `AMIProtocol`) over TCP from a loopback `CapturePeer`, a
+             no-op '*' callback that counts events; connect -> last event frame dispatched.
+  (b) full:  `PbxListener` + `call_pipeline` (framing, typed events, assembler, spool with fsync,
+             PostgreSQL upserts) from the same kind of peer; listener start -> `call_log.flush()` returned.
+
+Each run of (b) gets a scratch PostgreSQL database (created on the server named by --database, migrated
+before the clock starts, dropped afterwards), so no existing table is touched.
+
+    .venv/bin/python bench/ami_ingest.py [--calls 3000] [--repeat 3] [--database URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import re
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from panoramisk import Manager
+from panoramisk.message import Message
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from ami.capture_peer import CapturePeer, PeerSession, greeting_frames
+from ami.listener import PbxListener
+from calltracking.database import create_engine, migrate
+from calltracking.logs import configure_logging
+from calltracking.models import CallRow
+from calltracking.runtime import call_pipeline
+from calltracking.settings import DatabaseSettings, LogSettings, PbxSettings
+
+DEFAULT_TRACES = Path(__file__).resolve().parents[2] / "shared" / "ami-traces"
+DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+FRAME_END = b"\r\n\r\n"
+TARGET_RATIO = 0.5
+RUN_TIMEOUT_SECONDS = 900.0
+POLL_SECONDS = 0.005
+
+# `Key: value` lines whose value is (or contains) an identity that must differ between copies.
+IDENTITY_LINE = re.compile(
+    rb"^(Uniqueid|Linkedid|DestUniqueid|DestLinkedid|Channel|DestChannel|Value|BridgeUniqueid|Timestamp): "
+    rb"([^\r\n]*)(?=\r\n)",
+    re.MULTILINE,
+)
+UNIQUEID_KEYS = frozenset({b"Uniqueid", b"Linkedid", b"DestUniqueid", b"DestLinkedid"})
+CHANNEL_KEYS = frozenset({b"Channel", b"DestChannel", b"Value"})  # Value: VarSets like BRIDGEPEER
+UNIQUEID = re.compile(rb"^\d+\.\d+$")  # `<unknown>` (a failed Originate) is left as it is
+# A whole value, or one item of a comma-separated list (BRIDGEPEER in a multi-party bridge), that names a
+# channel: PJSIP/101-00000001, Local/102@from-queue-00000001;2. Not PJSIP/103, not a recording's path.
+CHANNEL_ITEM = re.compile(rb"(?:^|(?<=,))([A-Za-z][A-Za-z0-9]*/[^\s/,;]+-[0-9a-f]{8})(?=;\d+(?:,|$)|,|$)")
+TIMESTAMP = re.compile(rb"^\d+\.\d+$")
+# panoramisk logs the peer's hang-up after the stream as an error; expected here, so kept quiet. (Its
+# per-frame debug call costs the same on any logger that has debug off.)
+BARE_PANORAMISK_LOG = logging.getLogger("bench.bare_panoramisk")
+BARE_PANORAMISK_LOG.setLevel(logging.CRITICAL)
+BRIDGE_NAMESPACE = uuid.UUID("6f1c1f43-5b4e-4d0e-9f5e-0a1b2c3d4e5f")
+
+
+class BenchmarkBroken(Exception):
+    """The run did not do what it measures (lost calls, a stalled stream): its figures mean nothing."""
+
+
+# --- building the stream -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Token:
+    """A value in the captured bytes that each copy rewrites: kind is uniqueid, channel, bridge or time."""
+
+    kind: str
+    value: bytes
+
+
+Template = list[bytes | Token]
+
+
+@dataclass
+class Stream:
+    body: bytes
+    calls: int
+    copies: int
+    frames: int  # greeting + body, pieces ending in \r\n\r\n
+    events: int  # of those, the frames panoramisk dispatches as events
+
+
+@dataclass
+class IdentityCounters:
+    """Shared by all copies, like Asterisk's own counters, so no two copies ever mint the same id."""
+
+    uniqueid_seq: int = 0
+    channel_seq: int = 0
+
+
+@dataclass
+class Renumbering:
+    """The rewrite of one copy: fresh ids, consistent within the copy, and a time shift in seconds."""
+
+    shift: int
+    counters: IdentityCounters
+    copy: int
+    _seen: dict[tuple[str, bytes], bytes] = field(default_factory=dict)
+
+    def apply(self, token: Token) -> bytes:
+        if token.kind == "time":
+            whole, _, fraction = token.value.partition(b".")
+            return b"%d.%s" % (int(whole) + self.shift, fraction)
+        key = (token.kind, token.value)
+        new = self._seen.get(key)
+        if new is None:
+            new = self._seen[key] = self._mint(token)
+        return new
+
+    def _mint(self, token: Token) -> bytes:
+        if token.kind == "uniqueid":
+            epoch = int(token.value.partition(b".")[0])
+            self.counters.uniqueid_seq += 1
+            return b"%d.%d" % (epoch + self.shift, self.counters.uniqueid_seq)
+        if token.kind == "channel":
+            self.counters.channel_seq += 1
+            return token.value.rpartition(b"-")[0] + b"-%08x" % self.counters.channel_seq
+        if token.kind == "bridge":
+            return str(uuid.uuid5(BRIDGE_NAMESPACE, f"{self.copy}:{token.value.decode()}")).encode()
+        raise ValueError(f"unknown token kind {token.kind}")
+
+
+def compile_template(body: bytes) -> Template:
+    """Split captured bytes into literal runs and the identity values a copy must rewrite."""
+    template: Template = []
+    position = 0
+    for line in IDENTITY_LINE.finditer(body):
+        key, value = line.group(1), line.group(2)
+        start = line.start(2)
+        pieces = _identity_pieces(key, value)
+        if not pieces:
+            continue
+        for offset, end, kind in pieces:
+            template.append(body[position : start + offset])
+            template.append(Token(kind, value[offset:end]))
+            position = start + end
+    template.append(body[position:])
+    return template
+
+
+def _identity_pieces(key: bytes, value: bytes) -> list[tuple[int, int, str]]:
+    if key in UNIQUEID_KEYS:
+        return [(0, len(value), "uniqueid")] if UNIQUEID.match(value) else []
+    if key == b"BridgeUniqueid":
+        return [(0, len(value), "bridge")] if value else []
+    if key == b"Timestamp":
+        return [(0, len(value), "time")] if TIMESTAMP.match(value) else []
+    if key in CHANNEL_KEYS:
+        return [(m.start(1), m.end(1), "channel") for m in CHANNEL_ITEM.finditer(value)]
+    return []
+
+
+def render(template: Template, renumbering: Renumbering) -> bytes:
+    return b"".join(piece if isinstance(piece, bytes) else renumbering.apply(piece) for piece in template)
+
+
+def capture_times(body: bytes) -> list[float]:
+    return [float(m.group(1)) for m in re.finditer(rb"^Timestamp: (\d+\.\d+)\r$", body, re.MULTILINE)]
+
+
+def load_round(traces: Path) -> tuple[bytes, int]:
+    """All captures' call events (after FullyBooted), in the order they happened, and their call count."""
+    captures = []
+    for path in sorted(traces.glob("*.ami")):
+        body = PeerSession.from_capture(path.read_bytes()).body
+        truth = json.loads(path.with_suffix(".truth.json").read_text())
+        captures.append((min(capture_times(body)), body, len(truth["calls"])))
+    if not captures:
+        raise BenchmarkBroken(f"no *.ami captures in {traces}")
+    captures.sort(key=lambda item: item[0])
+    return b"".join(body for _, body, _ in captures), sum(calls for _, _, calls in captures)
+
+
+def build_stream(traces: Path, wanted_calls: int) -> Stream:
+    round_body, round_calls = load_round(traces)
+    copies = max(1, math.ceil(wanted_calls / round_calls))
+    times = capture_times(round_body)
+    period = math.ceil(max(times) - min(times)) + 1  # each copy starts after the previous one ended
+    template = compile_template(round_body)
+    counters = IdentityCounters()
+    body = b"".join(render(template, Renumbering(k * period, counters, k)) for k in range(copies))
+    everything = greeting_frames() + body
+    frames = [piece for piece in everything.split(FRAME_END)[:-1]]
+    events = sum(1 for piece in frames if piece.lstrip(b"\r\n").startswith(b"Event:"))
+    return Stream(body=body, calls=round_calls * copies, copies=copies, frames=len(frames), events=events)
+
+
+# --- measuring -----------------------------------------------------------------------------------
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = RUN_TIMEOUT_SECONDS) -> None:
+    """Poll (every few ms, the same way in both measurements) until `condition` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise BenchmarkBroken("the stream stalled: timed out waiting for it to be consumed")
+        await asyncio.sleep(POLL_SECONDS)
+
+
+def peer_for(stream: Stream) -> CapturePeer:
+    # The peer hangs up after the body, like at the end of a replay. Both measurements stop the clock when
+    # the client has handled every event frame, not at that EOF.
+    return CapturePeer([PeerSession(greeting=greeting_frames(), body=stream.body)])
+
+
+async def measure_bare(stream: Stream) -> float:
+    """(a) stock panoramisk: connect -> every event frame dispatched to a counting no-op callback."""
+    peer = peer_for(stream)
+    port = await peer.start()
+    dispatched = 0
+
+    def count(_manager: Manager, _message: Message) -> None:
+        nonlocal dispatched
+        dispatched += 1
+
+    def ask_snapshot(manager: Manager, _message: Message) -> None:
+        # The listener asks for CoreShowChannels after FullyBooted; the peer holds the body back until then.
+        manager.send_action({"Action": "CoreShowChannels"}, as_list=True)
+
+    manager = Manager(
+        host="127.0.0.1", port=port, username="bench", secret="bench", events="on",
+        loop=asyncio.get_running_loop(), reconnect_timeout=3600, log=BARE_PANORAMISK_LOG,
+    )
+    manager.register_event("*", count)
+    manager.register_event("FullyBooted", ask_snapshot)
+    try:
+        started = time.perf_counter()
+        manager.connect()
+        await wait_until(lambda: dispatched >= stream.events)
+        return time.perf_counter() - started
+    finally:
+        manager.close()
+        await peer.stop()
+
+
+@dataclass
+class FullRun:
+    seconds: float
+    calls_completed: int
+    rows: int
+    migrate_check_seconds: float
+
+
+async def measure_full(stream: Stream, server_url: str) -> FullRun:
+    """(b) the service's own path: listener start -> every call completed, spooled and in PostgreSQL."""
+    async with scratch_database(server_url) as url:
+        migrate_check = await premigrate(url)
+        peer = peer_for(stream)
+        port = await peer.start()
+        pbx = PbxSettings(host="127.0.0.1", port=port, reconnect_initial_seconds=3600, reconnect_max_seconds=3600)
+        with tempfile.TemporaryDirectory(prefix="ami-bench-spool-") as spool_dir:
+            database = DatabaseSettings(url=url, spool_dir=Path(spool_dir))
+            try:
+                async with call_pipeline(database, Path(spool_dir)) as pipeline:
+                    listener = PbxListener(pbx, pipeline.call_log)
+                    started = time.perf_counter()
+                    listener.start()
+                    try:
+                        await wait_until(lambda: listener.connection.events_received >= stream.events)
+                        await asyncio.wait_for(pipeline.call_log.flush(), RUN_TIMEOUT_SECONDS)
+                        seconds = time.perf_counter() - started
+                    finally:
+                        await listener.close()
+                    rows = await count_rows(pipeline.sessionmaker)
+            finally:
+                await peer.stop()
+    return FullRun(seconds, listener.calls_completed, rows, migrate_check)
+
+
+async def count_rows(sessionmaker: object) -> int:
+    async with sessionmaker() as session:  # type: ignore[operator]
+        return int((await session.execute(select(func.count()).select_from(CallRow))).scalar_one())
+
+
+async def premigrate(url: str) -> float:
+    """Migrate outside the clock; returns what the pipeline's own migrate-before-first-write then costs
+    inside it (an up-to-date check), so the reader can see it is negligible."""
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+        started = time.perf_counter()
+        await migrate(engine)
+        return time.perf_counter() - started
+    finally:
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(server_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the server of `server_url`, dropped afterwards."""
+    url = make_url(server_url)
+    admin_dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"ct_bench_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        admin = await asyncpg.connect(admin_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+# --- reporting -----------------------------------------------------------------------------------
+
+
+def check(stream: Stream, run: FullRun) -> None:
+    if run.calls_completed != stream.calls or run.rows != stream.calls:
+        raise BenchmarkBroken(
+            f"calls in the stream: {stream.calls}, completed by the assembler: {run.calls_completed}, "
+            f"rows in calls: {run.rows}"
+        )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=3000, help="about this many calls in the stream")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best counts")
+    parser.add_argument(
+        "--database", default=DEFAULT_DATABASE,
+        help="PostgreSQL server (as an SQLAlchemy asyncpg URL); each run creates and drops a scratch database",
+    )
+    parser.add_argument("--traces", type=Path, default=DEFAULT_TRACES, help="directory of *.ami captures")
+    args = parser.parse_args(argv)
+    if args.calls < 1 or args.repeat < 1:
+        parser.error("--calls and --repeat must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging(LogSettings(level="warning"))
+    stream = build_stream(args.traces, args.calls)
+    print(f"stream: {stream.calls} calls ({stream.copies} copies of the captures), {stream.frames} frames, "
+          f"{stream.events} events, {len(stream.body) / 1e6:.1f} MB")
+    bare: list[float] = []
+    full: list[float] = []
+    try:
+        for attempt in range(1, args.repeat + 1):
+            # Interleaved, each in a fresh event loop, so a noisy moment on the machine hits both alike.
+            bare.append(asyncio.run(measure_bare(stream)))
+            run = asyncio.run(measure_full(stream, args.database))
+            check(stream, run)
+            full.append(run.seconds)
+            print(f"run {attempt}: bare {bare[-1]:.2f} s ({stream.frames / bare[-1]:,.0f} frames/s), "
+                  f"full {run.seconds:.2f} s ({stream.frames / run.seconds:,.0f} frames/s), "
+                  f"calls in stream {stream.calls}, rows in calls {run.rows}, "
+                  f"migration check inside full {run.migrate_check_seconds * 1000:.0f} ms")
+    except BenchmarkBroken as exc:
+        print(f"BROKEN: {exc}", file=sys.stderr)
+        return 1
+    best_bare, best_full = min(bare), min(full)
+    bare_rate, full_rate = stream.frames / best_bare, stream.frames / best_full
+    print(f"calls: {stream.calls}  frames: {stream.frames}  (best of {args.repeat})")
+    print(f"(a) bare panoramisk:   {best_bare:8.2f} s  {bare_rate:12,.0f} frames/s")
+    print(f"(b) full into Postgres:{best_full:8.2f} s  {full_rate:12,.0f} frames/s")
+    print(f"ratio (full/bare): {full_rate / bare_rate:.2f} (target >= {TARGET_RATIO})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
