@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass, field
 
 import structlog
@@ -145,26 +146,47 @@ class CapturePeer:
                         answered_snapshot.set()
 
         reading = asyncio.create_task(read_actions())
+        snapshot_asked = asyncio.create_task(answered_snapshot.wait())
         try:
             writer.write(session.greeting)
             await writer.drain()
             if session.body or not session.close_at_end:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(answered_snapshot.wait(), SNAPSHOT_WAIT_SECONDS)
-                await self._flush(replies, writer)
+                await self._answer_until([snapshot_asked, reading], replies, writer, SNAPSHOT_WAIT_SECONDS)
                 for chunk in _frame_batches(session.body):
                     writer.write(chunk)
-                    await self._flush(replies, writer)
-                await writer.drain()
-            await self._flush(replies, writer)
+                    if chunk.endswith(FRAME_END):
+                        await self._flush(replies, writer)
+            if not session.body or session.body.endswith(FRAME_END):
+                await self._flush(replies, writer)
             if not session.close_at_end:
-                while True:
-                    writer.write(await replies.get())
-                    await writer.drain()
+                await self._answer_until([reading], replies, writer)
         finally:
-            reading.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reading
+            for task in (reading, snapshot_asked):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    @staticmethod
+    async def _answer_until(
+        stops: list[asyncio.Task[Any]],
+        replies: asyncio.Queue[bytes],
+        writer: asyncio.StreamWriter,
+        timeout: float | None = None,
+    ) -> None:
+        """Answer actions as they arrive (no capture frame is in flight) until one of `stops` is done."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while not any(stop.done() for stop in stops):
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return
+            reply = asyncio.ensure_future(replies.get())
+            await asyncio.wait([reply, *stops], timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            if reply.done():
+                writer.write(reply.result())
+                await writer.drain()
+            else:
+                reply.cancel()
 
     @staticmethod
     async def _flush(replies: asyncio.Queue[bytes], writer: asyncio.StreamWriter) -> None:

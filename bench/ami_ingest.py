@@ -35,17 +35,20 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 from panoramisk import Manager
 from panoramisk.message import Message
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami.capture_peer import CapturePeer, PeerSession, greeting_frames
+from ami.connection import AmiConnection
 from ami.listener import PbxListener
 from calltracking.database import create_engine, migrate
 from calltracking.logs import configure_logging
@@ -58,7 +61,7 @@ DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 FRAME_END = b"\r\n\r\n"
 TARGET_RATIO = 0.5
 RUN_TIMEOUT_SECONDS = 900.0
-POLL_SECONDS = 0.005
+T = TypeVar("T")
 
 # `Key: value` lines whose value is (or contains) an identity that must differ between copies.
 IDENTITY_LINE = re.compile(
@@ -68,11 +71,10 @@ IDENTITY_LINE = re.compile(
 )
 UNIQUEID_KEYS = frozenset({b"Uniqueid", b"Linkedid", b"DestUniqueid", b"DestLinkedid"})
 CHANNEL_KEYS = frozenset({b"Channel", b"DestChannel", b"Value"})  # Value: VarSets like BRIDGEPEER
-UNIQUEID = re.compile(rb"^\d+\.\d+$")  # `<unknown>` (a failed Originate) is left as it is
+EPOCH_DOT_NUMBER = re.compile(rb"^\d+\.\d+$")  # a Uniqueid or Timestamp; `<unknown>` is left as it is
 # A whole value, or one item of a comma-separated list (BRIDGEPEER in a multi-party bridge), that names a
 # channel: PJSIP/101-00000001, Local/102@from-queue-00000001;2. Not PJSIP/103, not a recording's path.
 CHANNEL_ITEM = re.compile(rb"(?:^|(?<=,))([A-Za-z][A-Za-z0-9]*/[^\s/,;]+-[0-9a-f]{8})(?=;\d+(?:,|$)|,|$)")
-TIMESTAMP = re.compile(rb"^\d+\.\d+$")
 # panoramisk logs the peer's hang-up after the stream as an error; expected here, so kept quiet. (Its
 # per-frame debug call costs the same on any logger that has debug off.)
 BARE_PANORAMISK_LOG = logging.getLogger("bench.bare_panoramisk")
@@ -167,11 +169,11 @@ def compile_template(body: bytes) -> Template:
 
 def _identity_pieces(key: bytes, value: bytes) -> list[tuple[int, int, str]]:
     if key in UNIQUEID_KEYS:
-        return [(0, len(value), "uniqueid")] if UNIQUEID.match(value) else []
+        return [(0, len(value), "uniqueid")] if EPOCH_DOT_NUMBER.match(value) else []
     if key == b"BridgeUniqueid":
         return [(0, len(value), "bridge")] if value else []
     if key == b"Timestamp":
-        return [(0, len(value), "time")] if TIMESTAMP.match(value) else []
+        return [(0, len(value), "time")] if EPOCH_DOT_NUMBER.match(value) else []
     if key in CHANNEL_KEYS:
         return [(m.start(1), m.end(1), "channel") for m in CHANNEL_ITEM.finditer(value)]
     return []
@@ -207,7 +209,7 @@ def build_stream(traces: Path, wanted_calls: int) -> Stream:
     counters = IdentityCounters()
     body = b"".join(render(template, Renumbering(k * period, counters, k)) for k in range(copies))
     everything = greeting_frames() + body
-    frames = [piece for piece in everything.split(FRAME_END)[:-1]]
+    frames = everything.split(FRAME_END)[:-1]  # a cut-off tail is not a frame
     events = sum(1 for piece in frames if piece.lstrip(b"\r\n").startswith(b"Event:"))
     return Stream(body=body, calls=round_calls * copies, copies=copies, frames=len(frames), events=events)
 
@@ -215,18 +217,16 @@ def build_stream(traces: Path, wanted_calls: int) -> Stream:
 # --- measuring -----------------------------------------------------------------------------------
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = RUN_TIMEOUT_SECONDS) -> None:
-    """Poll (every few ms, the same way in both measurements) until `condition` holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise BenchmarkBroken("the stream stalled: timed out waiting for it to be consumed")
-        await asyncio.sleep(POLL_SECONDS)
+async def within(seconds: float, awaitable: Awaitable[T], what: str) -> T:
+    try:
+        return await asyncio.wait_for(awaitable, seconds)
+    except TimeoutError as exc:
+        raise BenchmarkBroken(f"timed out after {seconds:.0f}s waiting for {what}") from exc
 
 
 def peer_for(stream: Stream) -> CapturePeer:
-    # The peer hangs up after the body, like at the end of a replay. Both measurements stop the clock when
-    # the client has handled every event frame, not at that EOF.
+    # The peer hangs up after the body, like at the end of a replay. TCP delivers every byte before that
+    # EOF, so a client that has noticed the hang-up has handled every frame: both clocks stop there.
     return CapturePeer([PeerSession(greeting=greeting_frames(), body=stream.body)])
 
 
@@ -234,6 +234,7 @@ async def measure_bare(stream: Stream) -> float:
     """(a) stock panoramisk: connect -> every event frame dispatched to a counting no-op callback."""
     peer = peer_for(stream)
     port = await peer.start()
+    hung_up = asyncio.Event()
     dispatched = 0
 
     def count(_manager: Manager, _message: Message) -> None:
@@ -245,19 +246,31 @@ async def measure_bare(stream: Stream) -> float:
         manager.send_action({"Action": "CoreShowChannels"}, as_list=True)
 
     manager = Manager(
-        host="127.0.0.1", port=port, username="bench", secret="bench", events="on",
-        loop=asyncio.get_running_loop(), reconnect_timeout=3600, log=BARE_PANORAMISK_LOG,
+        host="127.0.0.1",
+        port=port,
+        username="bench",
+        secret="bench",
+        events="on",
+        loop=asyncio.get_running_loop(),
+        reconnect_timeout=3600,
+        log=BARE_PANORAMISK_LOG,
+        on_disconnect=lambda _manager, _exc: hung_up.set(),
     )
     manager.register_event("*", count)
     manager.register_event("FullyBooted", ask_snapshot)
     try:
         started = time.perf_counter()
         manager.connect()
-        await wait_until(lambda: dispatched >= stream.events)
-        return time.perf_counter() - started
+        await within(RUN_TIMEOUT_SECONDS, hung_up.wait(), "bare panoramisk to read the stream")
+        seconds = time.perf_counter() - started
     finally:
         manager.close()
         await peer.stop()
+    if dispatched != stream.events:
+        raise BenchmarkBroken(
+            f"bare panoramisk dispatched {dispatched} events, the stream has {stream.events}"
+        )
+    return seconds
 
 
 @dataclass
@@ -274,7 +287,9 @@ async def measure_full(stream: Stream, server_url: str) -> FullRun:
         migrate_check = await premigrate(url)
         peer = peer_for(stream)
         port = await peer.start()
-        pbx = PbxSettings(host="127.0.0.1", port=port, reconnect_initial_seconds=3600, reconnect_max_seconds=3600)
+        pbx = PbxSettings(
+            host="127.0.0.1", port=port, reconnect_initial_seconds=3600, reconnect_max_seconds=3600
+        )
         with tempfile.TemporaryDirectory(prefix="ami-bench-spool-") as spool_dir:
             database = DatabaseSettings(url=url, spool_dir=Path(spool_dir))
             try:
@@ -283,8 +298,14 @@ async def measure_full(stream: Stream, server_url: str) -> FullRun:
                     started = time.perf_counter()
                     listener.start()
                     try:
-                        await wait_until(lambda: listener.connection.events_received >= stream.events)
-                        await asyncio.wait_for(pipeline.call_log.flush(), RUN_TIMEOUT_SECONDS)
+                        await within(
+                            RUN_TIMEOUT_SECONDS,
+                            hung_up(listener.connection),
+                            "the listener to read the stream",
+                        )
+                        await within(
+                            RUN_TIMEOUT_SECONDS, pipeline.call_log.flush(), "the calls to reach the database"
+                        )
                         seconds = time.perf_counter() - started
                     finally:
                         await listener.close()
@@ -294,8 +315,14 @@ async def measure_full(stream: Stream, server_url: str) -> FullRun:
     return FullRun(seconds, listener.calls_completed, rows, migrate_check)
 
 
-async def count_rows(sessionmaker: object) -> int:
-    async with sessionmaker() as session:  # type: ignore[operator]
+async def hung_up(connection: AmiConnection) -> None:
+    """Until the connection has seen the peer hang up (the listener logs it as ami_connection_lost)."""
+    while connection.disconnects < 1:
+        await connection.state_changed.wait()
+
+
+async def count_rows(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    async with sessionmaker() as session:
         return int((await session.execute(select(func.count()).select_from(CallRow))).scalar_one())
 
 
@@ -349,8 +376,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--calls", type=int, default=3000, help="about this many calls in the stream")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best counts")
     parser.add_argument(
-        "--database", default=DEFAULT_DATABASE,
-        help="PostgreSQL server (as an SQLAlchemy asyncpg URL); each run creates and drops a scratch database",
+        "--database",
+        default=DEFAULT_DATABASE,
+        help="PostgreSQL server (SQLAlchemy asyncpg URL); each run uses a scratch database on it",
     )
     parser.add_argument("--traces", type=Path, default=DEFAULT_TRACES, help="directory of *.ami captures")
     args = parser.parse_args(argv)
@@ -363,8 +391,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(LogSettings(level="warning"))
     stream = build_stream(args.traces, args.calls)
-    print(f"stream: {stream.calls} calls ({stream.copies} copies of the captures), {stream.frames} frames, "
-          f"{stream.events} events, {len(stream.body) / 1e6:.1f} MB")
+    print(
+        f"stream: {stream.calls} calls ({stream.copies} copies of the captures), {stream.frames} frames, "
+        f"{stream.events} events, {len(stream.body) / 1e6:.1f} MB"
+    )
     bare: list[float] = []
     full: list[float] = []
     try:
@@ -374,18 +404,20 @@ def main(argv: list[str] | None = None) -> int:
             run = asyncio.run(measure_full(stream, args.database))
             check(stream, run)
             full.append(run.seconds)
-            print(f"run {attempt}: bare {bare[-1]:.2f} s ({stream.frames / bare[-1]:,.0f} frames/s), "
-                  f"full {run.seconds:.2f} s ({stream.frames / run.seconds:,.0f} frames/s), "
-                  f"calls in stream {stream.calls}, rows in calls {run.rows}, "
-                  f"migration check inside full {run.migrate_check_seconds * 1000:.0f} ms")
+            print(
+                f"run {attempt}: bare {bare[-1]:.2f} s ({stream.frames / bare[-1]:,.0f} frames/s), "
+                f"full {run.seconds:.2f} s ({stream.frames / run.seconds:,.0f} frames/s), "
+                f"calls in stream {stream.calls}, rows in calls {run.rows}, "
+                f"migration check inside full {run.migrate_check_seconds * 1000:.0f} ms"
+            )
     except BenchmarkBroken as exc:
         print(f"BROKEN: {exc}", file=sys.stderr)
         return 1
     best_bare, best_full = min(bare), min(full)
     bare_rate, full_rate = stream.frames / best_bare, stream.frames / best_full
     print(f"calls: {stream.calls}  frames: {stream.frames}  (best of {args.repeat})")
-    print(f"(a) bare panoramisk:   {best_bare:8.2f} s  {bare_rate:12,.0f} frames/s")
-    print(f"(b) full into Postgres:{best_full:8.2f} s  {full_rate:12,.0f} frames/s")
+    print(f"(a) bare panoramisk:     {best_bare:7.2f} s  {bare_rate:10,.0f} frames/s")
+    print(f"(b) full into PostgreSQL: {best_full:6.2f} s  {full_rate:10,.0f} frames/s")
     print(f"ratio (full/bare): {full_rate / bare_rate:.2f} (target >= {TARGET_RATIO})")
     return 0
 
