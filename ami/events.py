@@ -412,3 +412,29 @@ _PARSERS: dict[str, Callable[[Fields, float], AmiEvent | None]] = {
     "CoreShowChannel": _channel_snapshot,
     "FullyBooted": _fully_booted,
 }
+
+
+_WANTED_FIRST_LINES = frozenset(b"Event: " + name.encode() for name in _PARSERS) | {b"Event: Shutdown"}
+_TRACKED_VARIABLE_LINES = frozenset(b"Variable: " + name.encode() for name in TRACKED_VARIABLES)
+
+
+def is_worth_parsing(frame: bytes) -> bool:
+    """A cheap look at a raw frame: False only for an event no parser here wants (most of the traffic:
+    RTCP reports, device states, dialplan variables nobody tracks), so it is dropped before decoding.
+
+    Anything unusual (responses, a different header order, events answering an action) says True and
+    takes the full, logged path.
+    """
+    if not frame.startswith(b"Event: "):
+        return True
+    line_end = frame.find(b"\r\n")
+    first_line = frame if line_end < 0 else frame[:line_end]
+    if first_line not in _WANTED_FIRST_LINES:
+        return b"\r\nActionID: " in frame
+    if first_line == b"Event: VarSet":
+        start = frame.find(b"\r\nVariable: ")
+        if start < 0:
+            return True
+        end = frame.find(b"\r\n", start + 2)
+        return frame[start + 2 : end if end >= 0 else len(frame)] in _TRACKED_VARIABLE_LINES
+    return True

@@ -5,6 +5,7 @@ lost), re-splits its whole buffer on every read (quadratic on a large frame), ke
 in memory without limit, drops unparsable frames silently and lets an exception from a callback close
 the connection. This subclass frames bytes itself, caps a frame's size, logs what it skips, and hands
 every parsed message to panoramisk's `handle_message` (responses to actions, events to `dispatch`).
+Events no parser wants are recognised from their first bytes and dropped before any decoding.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 import structlog
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
+
+from ami.events import is_worth_parsing
 
 log = structlog.get_logger(__name__)
 
@@ -33,6 +36,7 @@ class FramedAmiProtocol(AMIProtocol):  # type: ignore[misc]
         self._discarding = False
         self._banner_seen = False
         self.skipped_frames = 0
+        self.ignored_frames = 0
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer
@@ -82,6 +86,9 @@ class FramedAmiProtocol(AMIProtocol):  # type: ignore[misc]
     def _handle_frame(self, frame: bytes) -> None:
         if len(frame) > MAX_FRAME_BYTES:
             self._skip("frame_too_large", frame[:80], size=len(frame))
+            return
+        if not is_worth_parsing(frame):
+            self.ignored_frames += 1
             return
         text = frame.decode("utf-8", "replace").strip()
         if not text:

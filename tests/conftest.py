@@ -8,7 +8,11 @@ import structlog
 
 from calltracking.logs import configure_logging
 from calltracking.settings import LogSettings
+from sqlalchemy.engine import make_url
+
 from tests.helpers.databases import BACKENDS, fresh_database
+from tests.helpers.outage import Outage
+from tests.helpers.tcp_proxy import TcpProxy
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +26,20 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     """Every database test runs on the embedded SQLite and on the local PostgreSQL."""
     async with fresh_database(request.param, tmp_path) as url:
         yield url
+
+
+@pytest.fixture(params=BACKENDS)
+async def outage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Outage]:
+    """A database that can be taken away: SQLite locked by another connection, or PostgreSQL behind a
+    loopback proxy that refuses and cuts connections."""
+    async with fresh_database(request.param, tmp_path) as url:
+        if request.param == "sqlite":
+            yield Outage(url)
+            return
+        proxy = TcpProxy("127.0.0.1", 5432)
+        await proxy.start()
+        proxied = make_url(url).set(port=proxy.port).render_as_string(hide_password=False)
+        try:
+            yield Outage(proxied, proxy=proxy)
+        finally:
+            await proxy.cut()

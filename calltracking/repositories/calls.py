@@ -34,23 +34,25 @@ async def save_calls(session: AsyncSession, calls: Sequence[CallRecord]) -> list
     unique_calls = list(latest.values())
     rows = [_clamped(CallRow, _call_values(call)) for call in unique_calls]
     dialect = session.bind.dialect.name
-    upsert: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(CallRow)
+    # Core inserts on the tables (not ORM bulk inserts, which start a new statement whenever the set of
+    # NULL columns changes from one call to the next) keep a batch to one round trip per few hundred rows.
+    upsert: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(CallRow.__table__)
     updated = {name: upsert.excluded[name] for name in rows[0] if name not in _CALL_KEY}
     statement = upsert.on_conflict_do_update(index_elements=list(_CALL_KEY), set_=updated).returning(
-        CallRow.id, CallRow.pbx, CallRow.pbx_call_id
+        CallRow.__table__.c.id, CallRow.__table__.c.pbx, CallRow.__table__.c.pbx_call_id
     )
     ids_by_key: dict[tuple[str, str], int] = {}
     for row in (await session.execute(statement, rows)).all():
         ids_by_key[(row.pbx, row.pbx_call_id)] = row.id
     ids = [ids_by_key[(row["pbx"], row["pbx_call_id"])] for row in rows]
-    await session.execute(delete(CallLegRow).where(CallLegRow.call_id.in_(ids)))
+    await session.execute(delete(CallLegRow.__table__).where(CallLegRow.__table__.c.call_id.in_(ids)))
     legs = [
         _clamped(CallLegRow, _leg_values(call_id, leg))
         for call_id, call in zip(ids, unique_calls, strict=True)
         for leg in call.legs
     ]
     if legs:
-        await session.execute(insert(CallLegRow), legs)
+        await session.execute(insert(CallLegRow.__table__), legs)
     return [ids_by_key[(call.pbx, call.pbx_call_id)] for call in calls]
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
+from pathlib import Path
 
 
 class TcpProxy:
@@ -17,7 +19,8 @@ class TcpProxy:
 
     async def start(self) -> None:
         """Accept connections (again) on the same port."""
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
+        if self._server is None:
+            self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
 
     async def cut(self) -> None:
         """Refuse new connections and break every open one, as a database host going down would."""
@@ -31,12 +34,19 @@ class TcpProxy:
             await asyncio.wait(list(self._pipes), timeout=5)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
         except OSError:
-            writer.close()
+            self._writers.discard(writer)
+            writer.transport.abort()
             return
-        self._writers.update((writer, up_writer))
+        if self._server is None:  # cut while connecting upstream
+            for w in (writer, up_writer):
+                self._writers.discard(w)
+                w.transport.abort()
+            return
+        self._writers.add(up_writer)
         pipes = [asyncio.create_task(_pump(reader, up_writer)), asyncio.create_task(_pump(up_reader, writer))]
         self._pipes.update(pipes)
         try:
@@ -62,6 +72,23 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A free port below the ephemeral range. While the proxy is cut, clients keep dialing its port; a port
+    inside the ephemeral range can be handed to one of them as its own source port (TCP self-connect),
+    and then the proxy cannot take its port back."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 10000), low)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768

@@ -5,6 +5,7 @@ from panoramisk.message import Message
 
 from ami.events import (
     ChannelCreated,
+    is_worth_parsing,
     DialBegan,
     MalformedEvent,
     OriginateResponded,
@@ -97,3 +98,23 @@ def test_event_time_accepts_only_sane_epochs(raw: str, expected: float | None) -
 )
 def test_channel_endpoint(channel: str, expected: tuple[str, str]) -> None:
     assert channel_endpoint(channel) == expected
+
+
+@pytest.mark.parametrize(
+    ("frame", "wanted"),
+    [
+        (b"Event: Newchannel\r\nUniqueid: 1.1", True),
+        (b"Event: RTCPSent\r\nUniqueid: 1.1", False),
+        (b"Event: DeviceStateChange\r\nDevice: PJSIP/101", False),
+        (b"Event: VarSet\r\nChannel: x\r\nVariable: RTPAUDIOQOS\r\nValue: y", False),
+        (b"Event: VarSet\r\nChannel: x\r\nVariable: MIXMONITOR_FILENAME\r\nValue: /a.wav", True),
+        (b"Event: VarSet\r\nChannel: x", True),
+        (b"Event: CoreShowChannelsComplete\r\nActionID: 7", True),
+        (b"Event: Shutdown\r\nShutdown: Uncleanly", True),
+        (b"Response: Success\r\nActionID: 7", True),
+        (b"Privilege: call,all\r\nEvent: Newstate", True),
+        (b"\x00\xffjunk", True),
+    ],
+)
+def test_only_frames_nobody_needs_are_dropped_before_parsing(frame: bytes, wanted: bool) -> None:
+    assert is_worth_parsing(frame) is wanted
