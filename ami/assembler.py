@@ -49,8 +49,19 @@ STATE_RINGING = 5
 STATE_UP = 6
 # Channel technologies that are PBX machinery, not a phone or a carrier.
 PSEUDO_TECHS = frozenset(
-    {"local", "announcer", "cbann", "cbrec", "recorder", "message", "snoop", "multicastrtp",
-     "unicastrtp", "audiosocket", "bridgemedia"}
+    {
+        "local",
+        "announcer",
+        "cbann",
+        "cbrec",
+        "recorder",
+        "message",
+        "snoop",
+        "multicastrtp",
+        "unicastrtp",
+        "audiosocket",
+        "bridgemedia",
+    }
 )
 # Extens that say nothing about what was dialed.
 PLACEHOLDER_EXTENS = frozenset({"", "s", "h", "i", "t", "T", "o", "a", "e"})
@@ -233,7 +244,9 @@ class CallAssembler:
         self._add_leg(ref, event.context, event.caller_num, event.state, event.exten, event.at)
         return []
 
-    def _add_leg(self, ref: ChannelRef, context: str, caller_num: str, state: int, exten: str, at: float) -> _Leg:
+    def _add_leg(
+        self, ref: ChannelRef, context: str, caller_num: str, state: int, exten: str, at: float
+    ) -> _Leg:
         call = self._calls_by_linkedid.get(ref.linkedid)
         if call is None:
             call = _Call(linkedid=ref.linkedid, started_at=at, last_event_at=at, linkedids={ref.linkedid})
@@ -367,8 +380,10 @@ class CallAssembler:
                 leg.first_hangup_request_is_soft = event.is_soft
             # Who hung up: the caller leaving before anyone answered, or either side after the answer.
             # A phone rejecting a ring (busy) or a carrier refusing is not a hang-up by a person.
-            is_party = leg is call.originator or leg.uniqueid in call.connected or (
-                call.connected and leg in call.customer_legs()
+            is_party = (
+                leg is call.originator
+                or leg.uniqueid in call.connected
+                or (call.connected and leg in call.customer_legs())
             )
             if not event.is_soft and call.first_hangup_by is None and is_party:
                 call.first_hangup_by = leg.uniqueid
@@ -529,7 +544,9 @@ def summarize_call(call: _Call, pbx: PbxTopology) -> CallRecord:
 
     connected_legs = [call.legs[uid] for uid in call.connected]
     answered_at = min(call.connected.values()) if call.connected else None
-    handed = _handed_extensions(connected_legs, exclude=originator.endpoint if direction != Direction.INBOUND else None)
+    handed = _handed_extensions(
+        connected_legs, exclude=originator.endpoint if direction != Direction.INBOUND else None
+    )
     answered_by = handed[0] if handed and direction is not Direction.OUTBOUND else None
     transferred_to = tuple(handed[1:] if direction is not Direction.OUTBOUND else handed)
 
@@ -551,11 +568,11 @@ def summarize_call(call: _Call, pbx: PbxTopology) -> CallRecord:
         and (call.abandoned_in_queue or originator.first_hangup_request_is_soft is False)
     )
     rang = _unique(
-        leg.endpoint
-        for leg in call.legs.values()
-        if leg.kind is LegKind.EXTENSION and leg.has_rung
+        leg.endpoint for leg in call.legs.values() if leg.kind is LegKind.EXTENSION and leg.has_rung
     )
-    ended = max((leg.ended_at for leg in call.legs.values() if leg.ended_at is not None), default=call.last_event_at)
+    ended = max(
+        (leg.ended_at for leg in call.legs.values() if leg.ended_at is not None), default=call.last_event_at
+    )
     started = call.started_at
     ring_seconds = (answered_at if answered_at is not None else ended) - started
     talk_seconds = ended - answered_at if answered_at is not None else 0.0
@@ -636,7 +653,11 @@ def _status(call: _Call, direction: Direction, is_answered: bool) -> tuple[CallS
 def _handed_extensions(legs: list[_Leg], exclude: str | None) -> list[str]:
     handed: list[str] = []
     for leg in legs:
-        if leg.kind is LegKind.EXTENSION and leg.endpoint != exclude and (not handed or handed[-1] != leg.endpoint):
+        if (
+            leg.kind is LegKind.EXTENSION
+            and leg.endpoint != exclude
+            and (not handed or handed[-1] != leg.endpoint)
+        ):
             handed.append(leg.endpoint)
     return handed
 

@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -54,7 +54,8 @@ def greeting_frames(version: str = "11.0.0") -> bytes:
     return (
         f"Asterisk Call Manager/{version}\r\n".encode()
         + b"Response: Success\r\nMessage: Authentication accepted\r\n\r\n"
-        + b"Event: FullyBooted\r\nPrivilege: system,all\r\nUptime: 10\r\nLastReload: 10\r\nStatus: Fully Booted\r\n\r\n"
+        + b"Event: FullyBooted\r\nPrivilege: system,all\r\nUptime: 10\r\nLastReload: 10\r\n"
+        + b"Status: Fully Booted\r\n\r\n"
     )
 
 
@@ -124,7 +125,9 @@ class CapturePeer:
             if not self._sessions:
                 self.finished.set()
 
-    async def _play(self, session: PeerSession, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _play(
+        self, session: PeerSession, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         answered_snapshot = asyncio.Event()
         replies: asyncio.Queue[bytes] = asyncio.Queue()
 
@@ -204,18 +207,39 @@ class CapturePeer:
         if name == "login":
             return []  # the greeting carries the PBX's own answer to the Login
         if name == "ping":
-            return [frame({"Response": "Success", "ActionID": action_id, "Ping": "Pong", "Timestamp": f"{time.time():.6f}"})]
+            return [
+                frame(
+                    {
+                        "Response": "Success",
+                        "ActionID": action_id,
+                        "Ping": "Pong",
+                        "Timestamp": f"{time.time():.6f}",
+                    }
+                )
+            ]
         if name == "coreshowchannels":
             items = [
                 frame({"Event": "CoreShowChannel", "ActionID": action_id, **channel})
                 for channel in session.snapshot
             ]
             return [
-                frame({"Response": "Success", "ActionID": action_id, "EventList": "start",
-                       "Message": "Channels will follow"}),
+                frame(
+                    {
+                        "Response": "Success",
+                        "ActionID": action_id,
+                        "EventList": "start",
+                        "Message": "Channels will follow",
+                    }
+                ),
                 *items,
-                frame({"Event": "CoreShowChannelsComplete", "ActionID": action_id, "EventList": "Complete",
-                       "ListItems": str(len(items))}),
+                frame(
+                    {
+                        "Event": "CoreShowChannelsComplete",
+                        "ActionID": action_id,
+                        "EventList": "Complete",
+                        "ListItems": str(len(items)),
+                    }
+                ),
             ]
         return [frame({"Response": "Error", "ActionID": action_id, "Message": "Invalid/unknown command"})]
 

@@ -44,6 +44,8 @@ LostHandler = Callable[[], None]
 class _PbxManager(Manager):  # type: ignore[misc]
     """panoramisk's Manager with exponential backoff and a way to stop reconnecting."""
 
+    pinger: asyncio.TimerHandle | None
+
     def __init__(self, owner: AmiConnection, **config: Any) -> None:
         super().__init__(**config)
         self._owner = owner
@@ -197,7 +199,9 @@ class AmiConnection:
         except MalformedEvent as exc:
             log.warning("ami_event_malformed", pbx=self.pbx.name, error=str(exc))
         except Exception:
-            log.exception("ami_event_handler_failed", pbx=self.pbx.name, ami_event=str(message.get("Event"))[:64])
+            log.exception(
+                "ami_event_handler_failed", pbx=self.pbx.name, ami_event=str(message.get("Event"))[:64]
+            )
 
     def _connected(self) -> None:
         log.info("ami_connected", pbx=self.pbx.name)
@@ -258,7 +262,9 @@ class AmiConnection:
         self._cancel_login_deadline()
         self._fail_in_flight()
         self.disconnects += 1
-        log.warning("ami_connection_lost", pbx=self.pbx.name, error=str(exc) if exc else None, had_session=was_ready)
+        log.warning(
+            "ami_connection_lost", pbx=self.pbx.name, error=str(exc) if exc else None, had_session=was_ready
+        )
         try:
             self._on_lost()
         except Exception:

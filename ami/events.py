@@ -217,7 +217,8 @@ def event_time(fields: Fields) -> float | None:
 
 
 def channel_endpoint(channel: str) -> tuple[str, str]:
-    """`PJSIP/101-0000001a` -> ("PJSIP", "101"); `Local/102@from-queue-00000001;2` -> ("Local", "102@from-queue")."""
+    """Technology and endpoint of a channel name: `PJSIP/101-0000001a` -> ("PJSIP", "101");
+    `Local/102@from-queue-00000001;2` -> ("Local", "102@from-queue")."""
     tech, _, rest = channel.partition("/")
     if not rest:
         return tech, ""

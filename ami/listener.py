@@ -22,12 +22,16 @@ class CallSink(Protocol):
 
 
 class PbxListener:
-    def __init__(self, pbx: PbxSettings, sink: CallSink, event_observer: Callable[[AmiEvent], None] | None = None) -> None:
+    def __init__(
+        self, pbx: PbxSettings, sink: CallSink, event_observer: Callable[[AmiEvent], None] | None = None
+    ) -> None:
         self.pbx = pbx
         self._sink = sink
         self._observer = event_observer
         self.assembler = CallAssembler(pbx)
-        self.connection = AmiConnection(pbx, on_event=self._on_event, on_session=self._on_session, on_lost=self._on_lost)
+        self.connection = AmiConnection(
+            pbx, on_event=self._on_event, on_session=self._on_session, on_lost=self._on_lost
+        )
         self.calls_completed = 0
 
     def start(self) -> None:
@@ -47,7 +51,12 @@ class PbxListener:
 
     async def _on_session(self) -> None:
         snapshot, taken_at = await self.connection.list_channels()
-        log.info("ami_channels_listed", pbx=self.pbx.name, channels=len(snapshot), live_calls=self.assembler.live_calls)
+        log.info(
+            "ami_channels_listed",
+            pbx=self.pbx.name,
+            channels=len(snapshot),
+            live_calls=self.assembler.live_calls,
+        )
         self._emit(self.assembler.reconcile(snapshot, taken_at))
 
     def _on_lost(self) -> None:

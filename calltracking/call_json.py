@@ -12,7 +12,7 @@ _LEG_TIMES = ("created_at", "answered_at", "ended_at")
 
 
 def encode_call(call: CallRecord) -> dict[str, Any]:
-    data: dict[str, Any] = {name: getattr(call, name) for name in CallRecord.__slots__}  # type: ignore[attr-defined]
+    data: dict[str, Any] = {name: getattr(call, name) for name in CallRecord.__slots__}
     for name in ("direction", "status", "origin"):
         data[name] = data[name].value
     for name in _TIMES:
@@ -37,7 +37,7 @@ def decode_call(data: dict[str, Any]) -> CallRecord:
 
 
 def _encode_leg(leg: CallLeg) -> dict[str, Any]:
-    data: dict[str, Any] = {name: getattr(leg, name) for name in CallLeg.__slots__}  # type: ignore[attr-defined]
+    data: dict[str, Any] = {name: getattr(leg, name) for name in CallLeg.__slots__}
     data["kind"] = leg.kind.value
     for name in _LEG_TIMES:
         data[name] = _time(data[name])

@@ -60,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     migrate_cmd.set_defaults(handler=_migrate)
 
     replay = commands.add_parser(
-        "replay", help="feed raw AMI captures through the listener (via a loopback AMI peer) into the database"
+        "replay",
+        help="feed raw AMI captures through the listener (via a loopback AMI peer) into the database",
     )
     replay.add_argument("files", nargs="+", type=Path, metavar="FILE.ami")
     replay.add_argument("--database", help="database URL (overrides the settings)")
@@ -197,7 +198,9 @@ def _print_table(stored: Sequence[StoredCall], out: TextIO) -> None:
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
-        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")
+        out.write(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n"
+        )
     out.write(f"{len(rows)} call(s)\n")
 
 

@@ -34,7 +34,9 @@ def create_engine(url: str, busy_timeout_seconds: float = 30.0) -> AsyncEngine:
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_async_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
-    raise ConfigError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite+aiosqlite or postgresql+asyncpg")
+    raise ConfigError(
+        f"unsupported database {parsed.get_backend_name()!r}: use sqlite+aiosqlite or postgresql+asyncpg"
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

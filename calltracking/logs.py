@@ -38,7 +38,9 @@ def configure_logging(settings: LogSettings, stream: TextIO | None = None) -> No
         cache_logger_on_first_use=False,
     )
     # Libraries that log through the standard library (panoramisk, alembic) go to the same stream.
-    logging.basicConfig(stream=out, level=max(level, logging.WARNING), format="%(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        stream=out, level=max(level, logging.WARNING), format="%(name)s %(levelname)s %(message)s"
+    )
 
 
 @contextmanager

@@ -52,7 +52,8 @@ async def replay_captures(
                 await asyncio.wait_for(pipeline.call_log.flush(), timeout)
             except TimeoutError as exc:
                 raise ReplayIncomplete(
-                    f"{pipeline.call_log.spool_depth} call(s) not written to the database within {timeout:.0f}s"
+                    f"{pipeline.call_log.spool_depth} call(s) not written to the database "
+                    f"within {timeout:.0f}s"
                 ) from exc
             return listener.calls_completed
     except TimeoutError as exc:

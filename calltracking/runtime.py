@@ -15,6 +15,7 @@ from calltracking.database import create_engine, create_sessionmaker, migrate
 from calltracking.settings import DatabaseSettings
 from calltracking.spool import CallSpool
 
+
 @dataclass
 class CallPipeline:
     engine: AsyncEngine
@@ -23,7 +24,9 @@ class CallPipeline:
 
 
 @contextlib.asynccontextmanager
-async def call_pipeline(settings: DatabaseSettings, spool_dir: Path | None = None) -> AsyncIterator[CallPipeline]:
+async def call_pipeline(
+    settings: DatabaseSettings, spool_dir: Path | None = None
+) -> AsyncIterator[CallPipeline]:
     """Engine + spool + the call log's writer task (which migrates before its first write), torn down in
     reverse order. The database may be down at start: calls are spooled until it comes up."""
     engine = create_engine(settings.url, settings.busy_timeout_seconds)

@@ -5,11 +5,10 @@ from pathlib import Path
 
 import pytest
 import structlog
+from sqlalchemy.engine import make_url
 
 from calltracking.logs import configure_logging
 from calltracking.settings import LogSettings
-from sqlalchemy.engine import make_url
-
 from tests.helpers.databases import BACKENDS, fresh_database
 from tests.helpers.outage import Outage
 from tests.helpers.tcp_proxy import TcpProxy

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import String, delete, func, insert, select
+from sqlalchemy import String, Table, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,10 @@ from calltracking.calls import (
 from calltracking.models import CallLegRow, CallRow
 
 _CALL_KEY = ("pbx", "pbx_call_id")
+# Core tables (not ORM bulk inserts, which start a new statement whenever the set of NULL columns changes
+# from one call to the next): a batch stays one round trip per few hundred rows.
+CALLS = cast(Table, CallRow.__table__)
+LEGS = cast(Table, CallLegRow.__table__)
 
 
 async def save_calls(session: AsyncSession, calls: Sequence[CallRecord]) -> list[int]:
@@ -33,26 +37,24 @@ async def save_calls(session: AsyncSession, calls: Sequence[CallRecord]) -> list
     latest = {(call.pbx, call.pbx_call_id): call for call in calls}
     unique_calls = list(latest.values())
     rows = [_clamped(CallRow, _call_values(call)) for call in unique_calls]
-    dialect = session.bind.dialect.name
-    # Core inserts on the tables (not ORM bulk inserts, which start a new statement whenever the set of
-    # NULL columns changes from one call to the next) keep a batch to one round trip per few hundred rows.
-    upsert: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(CallRow.__table__)
+    dialect = session.get_bind().dialect.name
+    upsert: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(CALLS)
     updated = {name: upsert.excluded[name] for name in rows[0] if name not in _CALL_KEY}
     statement = upsert.on_conflict_do_update(index_elements=list(_CALL_KEY), set_=updated).returning(
-        CallRow.__table__.c.id, CallRow.__table__.c.pbx, CallRow.__table__.c.pbx_call_id
+        CALLS.c.id, CALLS.c.pbx, CALLS.c.pbx_call_id
     )
     ids_by_key: dict[tuple[str, str], int] = {}
     for row in (await session.execute(statement, rows)).all():
         ids_by_key[(row.pbx, row.pbx_call_id)] = row.id
     ids = [ids_by_key[(row["pbx"], row["pbx_call_id"])] for row in rows]
-    await session.execute(delete(CallLegRow.__table__).where(CallLegRow.__table__.c.call_id.in_(ids)))
+    await session.execute(delete(LEGS).where(LEGS.c.call_id.in_(ids)))
     legs = [
         _clamped(CallLegRow, _leg_values(call_id, leg))
         for call_id, call in zip(ids, unique_calls, strict=True)
         for leg in call.legs
     ]
     if legs:
-        await session.execute(insert(CallLegRow.__table__), legs)
+        await session.execute(insert(LEGS), legs)
     return [ids_by_key[(call.pbx, call.pbx_call_id)] for call in calls]
 
 

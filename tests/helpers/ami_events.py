@@ -24,7 +24,14 @@ def ref(uniqueid: str, channel: str, linkedid: str | None = None) -> ChannelRef:
     return ChannelRef(uniqueid=uniqueid, linkedid=linkedid or uniqueid, channel=channel)
 
 
-def created(r: ChannelRef, at: float, context: str = "from-internal", exten: str = "s", caller: str = "", state: int = RING) -> ChannelCreated:
+def created(
+    r: ChannelRef,
+    at: float,
+    context: str = "from-internal",
+    exten: str = "s",
+    caller: str = "",
+    state: int = RING,
+) -> ChannelCreated:
     return ChannelCreated(ref=r, context=context, exten=exten, caller_num=caller, state=state, at=at)
 
 
@@ -56,7 +63,23 @@ def hangup(r: ChannelRef, at: float, cause: int = 16) -> ChannelHungUp:
     return ChannelHungUp(ref=r, cause=cause, at=at)
 
 
-def snapshot(r: ChannelRef, at: float, state_value: int = UP, bridge: str = "", duration: float = 0.0,
-             context: str = "from-internal", exten: str = "s", caller: str = "") -> ChannelSnapshot:
-    return ChannelSnapshot(ref=r, context=context, exten=exten, caller_num=caller, state=state_value,
-                           bridge_id=bridge, duration_seconds=duration, at=at)
+def snapshot(
+    r: ChannelRef,
+    at: float,
+    state_value: int = UP,
+    bridge: str = "",
+    duration: float = 0.0,
+    context: str = "from-internal",
+    exten: str = "s",
+    caller: str = "",
+) -> ChannelSnapshot:
+    return ChannelSnapshot(
+        ref=r,
+        context=context,
+        exten=exten,
+        caller_num=caller,
+        state=state_value,
+        bridge_id=bridge,
+        duration_seconds=duration,
+        at=at,
+    )

@@ -33,7 +33,16 @@ def make_call(n: int = 1, **changes: Any) -> CallRecord:
         ring_seconds=2.0,
         talk_seconds=6.0,
         legs=(
-            CallLeg("1795349935.%d" % n, "PJSIP/provider-00000001", "provider", LegKind.TRUNK, started, started, None, 16),
+            CallLeg(
+                f"1795349935.{n}",
+                "PJSIP/provider-00000001",
+                "provider",
+                LegKind.TRUNK,
+                started,
+                started,
+                None,
+                16,
+            ),
         ),
     )
     return replace(call, **changes)

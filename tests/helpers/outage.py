@@ -42,5 +42,3 @@ async def migrated(url: str) -> None:
         await migrate(engine)
     finally:
         await engine.dispose()
-
-

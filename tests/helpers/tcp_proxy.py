@@ -20,7 +20,9 @@ class TcpProxy:
     async def start(self) -> None:
         """Accept connections (again) on the same port."""
         if self._server is None:
-            self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
+            self._server = await asyncio.start_server(
+                self._accept, "127.0.0.1", self.port, reuse_address=True
+            )
 
     async def cut(self) -> None:
         """Refuse new connections and break every open one, as a database host going down would."""

@@ -23,12 +23,32 @@ from tests.helpers.listening import (
 CALL = "inbound_single_answered"
 BRIDGE = "050b71b4-1b9a-4cf7-81a4-3f3d37c18ce6"
 LIVE_CHANNELS = [
-    {"Channel": "PJSIP/provider-00000000", "Uniqueid": "1795349935.0", "Linkedid": "1795349935.0",
-     "Context": "from-trunk", "Exten": "74951110001", "CallerIDNum": "+79161234567", "ChannelState": "6",
-     "ChannelStateDesc": "Up", "BridgeId": BRIDGE, "Duration": "00:00:03", "Application": "Dial"},
-    {"Channel": "PJSIP/101-00000001", "Uniqueid": "1795349935.1", "Linkedid": "1795349935.0",
-     "Context": "from-internal", "Exten": "", "CallerIDNum": "101", "ChannelState": "6",
-     "ChannelStateDesc": "Up", "BridgeId": BRIDGE, "Duration": "00:00:03", "Application": "AppDial"},
+    {
+        "Channel": "PJSIP/provider-00000000",
+        "Uniqueid": "1795349935.0",
+        "Linkedid": "1795349935.0",
+        "Context": "from-trunk",
+        "Exten": "74951110001",
+        "CallerIDNum": "+79161234567",
+        "ChannelState": "6",
+        "ChannelStateDesc": "Up",
+        "BridgeId": BRIDGE,
+        "Duration": "00:00:03",
+        "Application": "Dial",
+    },
+    {
+        "Channel": "PJSIP/101-00000001",
+        "Uniqueid": "1795349935.1",
+        "Linkedid": "1795349935.0",
+        "Context": "from-internal",
+        "Exten": "",
+        "CallerIDNum": "101",
+        "ChannelState": "6",
+        "ChannelStateDesc": "Up",
+        "BridgeId": BRIDGE,
+        "Duration": "00:00:03",
+        "Application": "AppDial",
+    },
 ]
 
 
@@ -54,10 +74,16 @@ async def test_link_dropped_mid_call_and_back_logs_the_call_once(database_url: s
     [stored] = await stored_calls(database_url)
     call = stored.call
     assert (call.status.value, call.answered_by, call.reconciled, round(call.talk_seconds)) == (
-        "answered", "101", False, 6)
+        "answered",
+        "101",
+        False,
+        6,
+    )
 
 
-async def test_call_that_ends_while_the_link_is_down_is_logged_reconciled(database_url: str, tmp_path: Path) -> None:
+async def test_call_that_ends_while_the_link_is_down_is_logged_reconciled(
+    database_url: str, tmp_path: Path
+) -> None:
     before, _ = mid_call_cut()
     sessions = [PeerSession.from_capture(before), PeerSession(greeting=greeting_frames(), close_at_end=False)]
 
@@ -97,13 +123,19 @@ async def test_a_handler_that_raises_loses_neither_the_link_nor_the_events_after
 
 
 async def test_unanswered_ping_drops_the_link_and_reconnects() -> None:
-    silent = PeerSession(greeting=greeting_frames(), close_at_end=False, action_replies={"ping": lambda _: []})
+    silent = PeerSession(
+        greeting=greeting_frames(), close_at_end=False, action_replies={"ping": lambda _: []}
+    )
     healthy = PeerSession(greeting=greeting_frames(), close_at_end=False)
     sink = CollectingSink()
 
     with capture_logs() as logs:
-        async with running_peer([silent, healthy]) as peer, \
-                listening(peer, sink, pbx_for(peer, ping_interval_seconds=0.05, ping_timeout_seconds=0.05)) as listener:
+        async with (
+            running_peer([silent, healthy]) as peer,
+            listening(
+                peer, sink, pbx_for(peer, ping_interval_seconds=0.05, ping_timeout_seconds=0.05)
+            ) as listener,
+        ):
             await until(lambda: listener.connection.sessions == 2)
 
     assert "ami_ping_unanswered" in [entry["event"] for entry in logs]
@@ -112,16 +144,22 @@ async def test_unanswered_ping_drops_the_link_and_reconnects() -> None:
 
 async def test_refused_login_is_logged_and_retried_with_backoff() -> None:
     def refuse(action: dict[str, str]) -> list[bytes]:
-        return [frame({"Response": "Error", "ActionID": action["actionid"], "Message": "Authentication failed"})]
+        return [
+            frame({"Response": "Error", "ActionID": action["actionid"], "Message": "Authentication failed"})
+        ]
 
     refused = [
-        PeerSession(greeting=b"Asterisk Call Manager/11.0.0\r\n", close_at_end=False, action_replies={"login": refuse})
+        PeerSession(
+            greeting=b"Asterisk Call Manager/11.0.0\r\n", close_at_end=False, action_replies={"login": refuse}
+        )
         for _ in range(3)
     ]
     sink = CollectingSink()
     with capture_logs() as logs:
-        async with running_peer(refused) as peer, \
-                listening(peer, sink, pbx_for(peer, reconnect_initial_seconds=0.01)) as listener:
+        async with (
+            running_peer(refused) as peer,
+            listening(peer, sink, pbx_for(peer, reconnect_initial_seconds=0.01)) as listener,
+        ):
             await until(lambda: peer.connections == 3)
 
     assert [entry["event"] for entry in logs].count("ami_login_failed") >= 2

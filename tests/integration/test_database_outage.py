@@ -9,7 +9,14 @@ from ami.capture_peer import PeerSession
 from calltracking.runtime import call_pipeline
 from calltracking.spool import JOURNAL
 from tests.helpers.captures import capture, capture_names, truth
-from tests.helpers.listening import database_settings, listening, running_peer, sessions_played, stored_calls, until
+from tests.helpers.listening import (
+    database_settings,
+    listening,
+    running_peer,
+    sessions_played,
+    stored_calls,
+    until,
+)
 from tests.helpers.outage import Outage, migrated
 
 
@@ -43,8 +50,9 @@ async def test_calls_completed_during_an_outage_are_all_logged_once(outage: Outa
 
 
 async def test_database_down_at_start_delays_writes_not_the_service(outage: Outage, tmp_path: Path) -> None:
-    settings = database_settings(outage.url, tmp_path, retry_initial_seconds=0.05, retry_max_seconds=0.2,
-                                 busy_timeout_seconds=0.1)
+    settings = database_settings(
+        outage.url, tmp_path, retry_initial_seconds=0.05, retry_max_seconds=0.2, busy_timeout_seconds=0.1
+    )
     if outage.proxy is None:
         await migrated(outage.url)  # a locked SQLite file still has to exist to be locked
     await outage.begin()
@@ -53,7 +61,9 @@ async def test_database_down_at_start_delays_writes_not_the_service(outage: Outa
             sessions = [PeerSession.from_capture(capture("inbound_single_answered"))]
             async with running_peer(sessions) as peer, listening(peer, pipeline.call_log) as listener:
                 await sessions_played(listener, 1)
-                await until(lambda: pipeline.call_log.spool_depth == 1 and not pipeline.call_log.is_database_up)
+                await until(
+                    lambda: pipeline.call_log.spool_depth == 1 and not pipeline.call_log.is_database_up
+                )
                 await outage.end()
                 await asyncio.wait_for(pipeline.call_log.flush(), 30)
     finally:

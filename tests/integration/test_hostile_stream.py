@@ -9,8 +9,12 @@ from ami.capture_peer import PeerSession
 from tests.helpers.captures import capture, capture_names, frame_ends, truth
 from tests.helpers.listening import CollectingSink, listening, running_peer, sessions_played
 
-FAILURE_EVENTS = {"ami_event_handler_failed", "ami_frame_handling_failed", "ami_session_start_failed",
-                  "ami_lost_handler_failed"}
+FAILURE_EVENTS = {
+    "ami_event_handler_failed",
+    "ami_frame_handling_failed",
+    "ami_session_start_failed",
+    "ami_lost_handler_failed",
+}
 
 
 def prefix_cuts(data: bytes) -> list[int]:
@@ -28,8 +32,10 @@ async def test_every_prefix_of_a_capture_is_survived(name: str) -> None:
     sink = CollectingSink()
 
     with capture_logs() as logs:
-        async with running_peer([PeerSession.from_capture(data[:cut]) for cut in cuts]) as peer, \
-                listening(peer, sink) as listener:
+        async with (
+            running_peer([PeerSession.from_capture(data[:cut]) for cut in cuts]) as peer,
+            listening(peer, sink) as listener,
+        ):
             await sessions_played(listener, len(cuts), timeout=120)
             listener.finish()
 

@@ -19,7 +19,12 @@ from tests.helpers.outage import Outage, migrated
 
 
 def service_environment(database_url: str, spool: Path, peer: CapturePeer) -> dict[str, str]:
-    pbx = {"name": "office", "port": peer.port, "reconnect_initial_seconds": 0.05, "reconnect_max_seconds": 0.2}
+    pbx = {
+        "name": "office",
+        "port": peer.port,
+        "reconnect_initial_seconds": 0.05,
+        "reconnect_max_seconds": 0.2,
+    }
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("CALLTRACKING_")},
         "CALLTRACKING_DATABASE__URL": database_url,
@@ -93,11 +98,13 @@ async def test_killed_right_after_calls_completed_loses_none(database_url: str, 
             await until(lambda: journal_lines(spool) == len(names), timeout=60)
             first.send_signal(signal.SIGKILL)
             await first.wait()
-    async with running_peer([]) as idle_peer:
-        async with serving(service_environment(database_url, spool, idle_peer), tmp_path / "second.log") as second:
-            await until_stored(database_url, len(names))
-            second.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(second.wait(), 30)
+    async with (
+        running_peer([]) as idle_peer,
+        serving(service_environment(database_url, spool, idle_peer), tmp_path / "second.log") as second,
+    ):
+        await until_stored(database_url, len(names))
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), 30)
 
     stored = await stored_calls(database_url)
     assert sorted(s.call.pbx_call_id for s in stored) == sorted({s.call.pbx_call_id for s in stored})

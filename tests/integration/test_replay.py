@@ -72,7 +72,9 @@ async def test_capture_replayed_over_tcp_logs_the_calls_that_happened(
     assert [matches_truth(r, t) for r, t in zip(records, expected, strict=True)] == [[] for _ in expected]
 
 
-async def test_replaying_the_same_captures_twice_gives_the_same_rows(database_url: str, tmp_path: Path) -> None:
+async def test_replaying_the_same_captures_twice_gives_the_same_rows(
+    database_url: str, tmp_path: Path
+) -> None:
     captures = [capture(name) for name in capture_names()]
     settings = database_settings(database_url, tmp_path)
 

@@ -46,50 +46,199 @@ def summary(call: CallRecord) -> dict[str, Any]:
     }
 
 
-INBOUND = {"direction": "inbound", "origin": "pbx", "request_id": None, "queue": None, "transferred_to": [],
-           "reconciled": False, "abandoned": False, "failure_reason": None}
-OUTBOUND = {"direction": "outbound", "did": None, "answered_by": None, "queue": None, "transferred_to": [],
-            "reconciled": False, "abandoned": False}
+INBOUND = {
+    "direction": "inbound",
+    "origin": "pbx",
+    "request_id": None,
+    "queue": None,
+    "transferred_to": [],
+    "reconciled": False,
+    "abandoned": False,
+    "failure_reason": None,
+}
+OUTBOUND = {
+    "direction": "outbound",
+    "did": None,
+    "answered_by": None,
+    "queue": None,
+    "transferred_to": [],
+    "reconciled": False,
+    "abandoned": False,
+}
 
 STORIES: dict[str, dict[str, Any]] = {
-    "inbound_single_answered": {**INBOUND, "status": "answered", "caller": "+79161234567", "callee": "74951110001",
-                                "did": "74951110001", "answered_by": "101", "manager": "101", "rang": ["101"],
-                                "ring": 2, "talk": 6, "hangup_by": "customer"},
-    "inbound_single_missed": {**INBOUND, "status": "missed", "caller": "+79035550101", "callee": "74951110001",
-                              "did": "74951110001", "answered_by": None, "manager": None, "rang": ["101"],
-                              "ring": 12, "talk": 0, "hangup_by": None},
-    "inbound_single_busy": {**INBOUND, "status": "busy", "caller": "+79035550102", "callee": "74951110001",
-                            "did": "74951110001", "answered_by": None, "manager": None, "rang": ["101"],
-                            "ring": 0, "talk": 0, "hangup_by": None, "failure_reason": "busy"},
-    "inbound_customer_cancel": {**INBOUND, "status": "missed", "caller": "+79035550103", "callee": "74951110001",
-                                "did": "74951110001", "answered_by": None, "manager": None, "rang": ["101"],
-                                "ring": 3, "talk": 0, "hangup_by": "customer", "abandoned": True},
-    "inbound_group_answered": {**INBOUND, "status": "answered", "caller": "+79161234567", "callee": "74951110002",
-                               "did": "74951110002", "answered_by": "102", "manager": "102", "rang": ["101", "102"],
-                               "ring": 3, "talk": 6, "hangup_by": "customer"},
-    "inbound_queue_answered": {**INBOUND, "status": "answered", "caller": "+79261112233", "callee": "74951110003",
-                               "did": "74951110003", "answered_by": "103", "manager": "103", "rang": ["102", "103"],
-                               "queue": "sales", "ring": 3, "talk": 6, "hangup_by": "customer"},
-    "inbound_queue_abandoned": {**INBOUND, "status": "missed", "caller": "+79261112244", "callee": "74951110003",
-                                "did": "74951110003", "answered_by": None, "manager": None, "rang": ["102", "103"],
-                                "queue": "sales", "ring": 8, "talk": 0, "hangup_by": "customer", "abandoned": True},
-    "outbound_answered": {**OUTBOUND, "status": "answered", "caller": "101", "callee": "89161234567", "manager": "101",
-                          "rang": [], "origin": "pbx", "request_id": None, "ring": 2, "talk": 6,
-                          "hangup_by": "manager", "failure_reason": None},
-    "outbound_busy": {**OUTBOUND, "status": "busy", "caller": "102", "callee": "89169990000", "manager": "102",
-                      "rang": [], "origin": "pbx", "request_id": None, "ring": 0, "talk": 0, "hangup_by": None,
-                      "failure_reason": "busy"},
-    "internal_call": {"direction": "internal", "status": "answered", "caller": "101", "callee": "102", "did": None,
-                      "answered_by": "102", "manager": "102", "rang": ["102"], "queue": None, "origin": "pbx",
-                      "request_id": None, "abandoned": False, "transferred_to": [], "ring": 2, "talk": 4,
-                      "hangup_by": "caller", "failure_reason": None, "reconciled": False},
-    "click_to_call": {**OUTBOUND, "status": "answered", "caller": "101", "callee": "89161234567", "manager": "101",
-                      "rang": ["101"], "origin": "click_to_call", "request_id": "req-42", "ring": 4, "talk": 5,
-                      "hangup_by": "manager", "failure_reason": None},
-    "click_to_call_manager_no_answer": {**OUTBOUND, "status": "failed", "caller": "103", "callee": "89165550000",
-                                        "manager": "103", "rang": ["103"], "origin": "click_to_call",
-                                        "request_id": "req-43", "ring": 8, "talk": 0, "hangup_by": None,
-                                        "failure_reason": "manager_no_answer"},
+    "inbound_single_answered": {
+        **INBOUND,
+        "status": "answered",
+        "caller": "+79161234567",
+        "callee": "74951110001",
+        "did": "74951110001",
+        "answered_by": "101",
+        "manager": "101",
+        "rang": ["101"],
+        "ring": 2,
+        "talk": 6,
+        "hangup_by": "customer",
+    },
+    "inbound_single_missed": {
+        **INBOUND,
+        "status": "missed",
+        "caller": "+79035550101",
+        "callee": "74951110001",
+        "did": "74951110001",
+        "answered_by": None,
+        "manager": None,
+        "rang": ["101"],
+        "ring": 12,
+        "talk": 0,
+        "hangup_by": None,
+    },
+    "inbound_single_busy": {
+        **INBOUND,
+        "status": "busy",
+        "caller": "+79035550102",
+        "callee": "74951110001",
+        "did": "74951110001",
+        "answered_by": None,
+        "manager": None,
+        "rang": ["101"],
+        "ring": 0,
+        "talk": 0,
+        "hangup_by": None,
+        "failure_reason": "busy",
+    },
+    "inbound_customer_cancel": {
+        **INBOUND,
+        "status": "missed",
+        "caller": "+79035550103",
+        "callee": "74951110001",
+        "did": "74951110001",
+        "answered_by": None,
+        "manager": None,
+        "rang": ["101"],
+        "ring": 3,
+        "talk": 0,
+        "hangup_by": "customer",
+        "abandoned": True,
+    },
+    "inbound_group_answered": {
+        **INBOUND,
+        "status": "answered",
+        "caller": "+79161234567",
+        "callee": "74951110002",
+        "did": "74951110002",
+        "answered_by": "102",
+        "manager": "102",
+        "rang": ["101", "102"],
+        "ring": 3,
+        "talk": 6,
+        "hangup_by": "customer",
+    },
+    "inbound_queue_answered": {
+        **INBOUND,
+        "status": "answered",
+        "caller": "+79261112233",
+        "callee": "74951110003",
+        "did": "74951110003",
+        "answered_by": "103",
+        "manager": "103",
+        "rang": ["102", "103"],
+        "queue": "sales",
+        "ring": 3,
+        "talk": 6,
+        "hangup_by": "customer",
+    },
+    "inbound_queue_abandoned": {
+        **INBOUND,
+        "status": "missed",
+        "caller": "+79261112244",
+        "callee": "74951110003",
+        "did": "74951110003",
+        "answered_by": None,
+        "manager": None,
+        "rang": ["102", "103"],
+        "queue": "sales",
+        "ring": 8,
+        "talk": 0,
+        "hangup_by": "customer",
+        "abandoned": True,
+    },
+    "outbound_answered": {
+        **OUTBOUND,
+        "status": "answered",
+        "caller": "101",
+        "callee": "89161234567",
+        "manager": "101",
+        "rang": [],
+        "origin": "pbx",
+        "request_id": None,
+        "ring": 2,
+        "talk": 6,
+        "hangup_by": "manager",
+        "failure_reason": None,
+    },
+    "outbound_busy": {
+        **OUTBOUND,
+        "status": "busy",
+        "caller": "102",
+        "callee": "89169990000",
+        "manager": "102",
+        "rang": [],
+        "origin": "pbx",
+        "request_id": None,
+        "ring": 0,
+        "talk": 0,
+        "hangup_by": None,
+        "failure_reason": "busy",
+    },
+    "internal_call": {
+        "direction": "internal",
+        "status": "answered",
+        "caller": "101",
+        "callee": "102",
+        "did": None,
+        "answered_by": "102",
+        "manager": "102",
+        "rang": ["102"],
+        "queue": None,
+        "origin": "pbx",
+        "request_id": None,
+        "abandoned": False,
+        "transferred_to": [],
+        "ring": 2,
+        "talk": 4,
+        "hangup_by": "caller",
+        "failure_reason": None,
+        "reconciled": False,
+    },
+    "click_to_call": {
+        **OUTBOUND,
+        "status": "answered",
+        "caller": "101",
+        "callee": "89161234567",
+        "manager": "101",
+        "rang": ["101"],
+        "origin": "click_to_call",
+        "request_id": "req-42",
+        "ring": 4,
+        "talk": 5,
+        "hangup_by": "manager",
+        "failure_reason": None,
+    },
+    "click_to_call_manager_no_answer": {
+        **OUTBOUND,
+        "status": "failed",
+        "caller": "103",
+        "callee": "89165550000",
+        "manager": "103",
+        "rang": ["103"],
+        "origin": "click_to_call",
+        "request_id": "req-43",
+        "ring": 8,
+        "talk": 0,
+        "hangup_by": None,
+        "failure_reason": "manager_no_answer",
+    },
 }
 
 
@@ -173,9 +322,20 @@ def test_attended_transfer_merges_linkedids_and_lists_who_the_caller_was_handed_
     assembler, calls = assemble(stream)
 
     assert [summary(call) for call in calls] == [
-        {**INBOUND, "status": "answered", "caller": "+79160000001", "callee": "74950000000", "did": "74950000000",
-         "answered_by": "101", "manager": "101", "rang": ["101", "102"], "transferred_to": ["102"], "ring": 3,
-         "talk": 47, "hangup_by": "customer"}
+        {
+            **INBOUND,
+            "status": "answered",
+            "caller": "+79160000001",
+            "callee": "74950000000",
+            "did": "74950000000",
+            "answered_by": "101",
+            "manager": "101",
+            "rang": ["101", "102"],
+            "transferred_to": ["102"],
+            "ring": 3,
+            "talk": 47,
+            "hangup_by": "customer",
+        }
     ]
     assert calls[0].pbx_call_id == "10.1"
     assert assembler.live_calls == 0
@@ -184,14 +344,16 @@ def test_attended_transfer_merges_linkedids_and_lists_who_the_caller_was_handed_
 def test_call_that_ended_while_disconnected_is_closed_from_what_is_known() -> None:
     caller = ev.ref("30.1", "PJSIP/provider-00000010")
     agent = ev.ref("30.2", "PJSIP/101-00000011", linkedid="30.1")
-    assembler, calls = assemble([
-        ev.created(caller, 200.0, context="from-trunk", exten="74950000000", caller="+79160000002"),
-        ev.created(agent, 200.1),
-        ev.dial(caller, agent, 200.1),
-        ev.state(agent, ev.UP, 202.0),
-        ev.enter(agent, "b9", 202.0),
-        ev.enter(caller, "b9", 202.0),
-    ])
+    assembler, calls = assemble(
+        [
+            ev.created(caller, 200.0, context="from-trunk", exten="74950000000", caller="+79160000002"),
+            ev.created(agent, 200.1),
+            ev.dial(caller, agent, 200.1),
+            ev.state(agent, ev.UP, 202.0),
+            ev.enter(agent, "b9", 202.0),
+            ev.enter(caller, "b9", 202.0),
+        ]
+    )
     assert calls == []
 
     assembler.mark_stale()
@@ -205,16 +367,21 @@ def test_call_that_ended_while_disconnected_is_closed_from_what_is_known() -> No
 def test_call_still_alive_after_reconnect_goes_on_and_is_logged_once() -> None:
     caller = ev.ref("40.1", "PJSIP/provider-00000020")
     agent = ev.ref("40.2", "PJSIP/101-00000021", linkedid="40.1")
-    assembler, _ = assemble([
-        ev.created(caller, 300.0, context="from-trunk", exten="74950000000", caller="+79160000003"),
-        ev.created(agent, 300.1),
-        ev.dial(caller, agent, 300.1),
-        ev.state(agent, ev.UP, 301.0),
-        ev.enter(agent, "b7", 301.0),
-        ev.enter(caller, "b7", 301.0),
-    ])
+    assembler, _ = assemble(
+        [
+            ev.created(caller, 300.0, context="from-trunk", exten="74950000000", caller="+79160000003"),
+            ev.created(agent, 300.1),
+            ev.dial(caller, agent, 300.1),
+            ev.state(agent, ev.UP, 301.0),
+            ev.enter(agent, "b7", 301.0),
+            ev.enter(caller, "b7", 301.0),
+        ]
+    )
     assembler.mark_stale()
-    listed = [ev.snapshot(caller, 310.0, bridge="b7", context="from-trunk"), ev.snapshot(agent, 310.0, bridge="b7")]
+    listed = [
+        ev.snapshot(caller, 310.0, bridge="b7", context="from-trunk"),
+        ev.snapshot(agent, 310.0, bridge="b7"),
+    ]
 
     assert assembler.reconcile(listed, at=310.0) == []
     calls = [c for e in [ev.hangup(caller, 320.0), ev.hangup(agent, 320.1)] for c in assembler.feed(e)]
@@ -227,8 +394,15 @@ def test_service_started_mid_call_rebuilds_the_call_from_the_snapshot() -> None:
     agent = ev.ref("50.2", "PJSIP/102-00000031", linkedid="50.1")
     assembler = CallAssembler(PBX)
     listed = [
-        ev.snapshot(caller, 1000.0, bridge="b5", duration=65, context="from-trunk", exten="74950000000",
-                    caller="+79160000004"),
+        ev.snapshot(
+            caller,
+            1000.0,
+            bridge="b5",
+            duration=65,
+            context="from-trunk",
+            exten="74950000000",
+            caller="+79160000004",
+        ),
         ev.snapshot(agent, 1000.0, bridge="b5", duration=60),
     ]
     assert assembler.reconcile(listed, at=1000.0) == []
@@ -237,17 +411,23 @@ def test_service_started_mid_call_rebuilds_the_call_from_the_snapshot() -> None:
 
     [call] = calls
     assert (call.direction.value, call.status.value, call.answered_by, call.reconciled) == (
-        "inbound", "answered", "102", True)
+        "inbound",
+        "answered",
+        "102",
+        True,
+    )
     assert call.started_at.timestamp() == pytest.approx(935.0)
 
 
 def test_events_for_channels_never_seen_are_skipped() -> None:
     stranger = ev.ref("60.1", "PJSIP/101-00000040")
-    assembler, calls = assemble([
-        ev.state(stranger, ev.UP, 1.0),
-        ev.enter(stranger, "bx", 1.0),
-        ev.hangup(stranger, 2.0),
-    ])
+    assembler, calls = assemble(
+        [
+            ev.state(stranger, ev.UP, 1.0),
+            ev.enter(stranger, "bx", 1.0),
+            ev.hangup(stranger, 2.0),
+        ]
+    )
 
     assert calls == []
     assert assembler.skipped_events == 3
@@ -256,25 +436,33 @@ def test_events_for_channels_never_seen_are_skipped() -> None:
 def test_outbound_call_the_carrier_rejects_with_congestion_fails() -> None:
     manager = ev.ref("70.1", "PJSIP/101-00000050")
     carrier = ev.ref("70.2", "PJSIP/provider-00000051", linkedid="70.1")
-    _, [call] = assemble([
-        ev.created(manager, 10.0, exten="84950000000", caller="101"),
-        ev.created(carrier, 10.1, context="from-trunk"),
-        ev.dial(manager, carrier, 10.1),
-        ev.dial_end(manager, carrier, "CONGESTION", 10.5),
-        ev.hangup(carrier, 10.5, cause=34),
-        ev.hangup(manager, 10.6),
-    ])
+    _, [call] = assemble(
+        [
+            ev.created(manager, 10.0, exten="84950000000", caller="101"),
+            ev.created(carrier, 10.1, context="from-trunk"),
+            ev.dial(manager, carrier, 10.1),
+            ev.dial_end(manager, carrier, "CONGESTION", 10.5),
+            ev.hangup(carrier, 10.5, cause=34),
+            ev.hangup(manager, 10.6),
+        ]
+    )
 
-    assert (call.direction.value, call.status.value, call.failure_reason) == ("outbound", "failed", "congestion")
+    assert (call.direction.value, call.status.value, call.failure_reason) == (
+        "outbound",
+        "failed",
+        "congestion",
+    )
 
 
 def test_duplicate_hangup_does_not_complete_a_call_twice() -> None:
     caller = ev.ref("80.1", "PJSIP/101-00000060")
-    assembler, calls = assemble([
-        ev.created(caller, 1.0, exten="*43"),
-        ev.hangup(caller, 2.0),
-        ev.hangup(caller, 2.0),
-    ])
+    assembler, calls = assemble(
+        [
+            ev.created(caller, 1.0, exten="*43"),
+            ev.hangup(caller, 2.0),
+            ev.hangup(caller, 2.0),
+        ]
+    )
 
     assert len(calls) == 1
     assert assembler.skipped_events == 1

@@ -5,13 +5,13 @@ from panoramisk.message import Message
 
 from ami.events import (
     ChannelCreated,
-    is_worth_parsing,
     DialBegan,
     MalformedEvent,
     OriginateResponded,
     VariableSet,
     channel_endpoint,
     event_time,
+    is_worth_parsing,
     parse_event,
 )
 
@@ -22,12 +22,26 @@ def message(**fields: str) -> Message:
 
 def test_newchannel_becomes_channel_created() -> None:
     event = parse_event(
-        message(Event="Newchannel", Uniqueid="1.5", Linkedid="1.4", Channel="PJSIP/101-00000005",
-                Context="from-internal", Exten="102", CallerIDNum="101", ChannelState="4"),
+        message(
+            Event="Newchannel",
+            Uniqueid="1.5",
+            Linkedid="1.4",
+            Channel="PJSIP/101-00000005",
+            Context="from-internal",
+            Exten="102",
+            CallerIDNum="101",
+            ChannelState="4",
+        ),
         12.5,
     )
     assert isinstance(event, ChannelCreated)
-    assert (event.ref.uniqueid, event.ref.linkedid, event.exten, event.state, event.at) == ("1.5", "1.4", "102", 4, 12.5)
+    assert (event.ref.uniqueid, event.ref.linkedid, event.exten, event.state, event.at) == (
+        "1.5",
+        "1.4",
+        "102",
+        4,
+        12.5,
+    )
 
 
 def test_originate_dial_has_no_caller_channel() -> None:
@@ -45,8 +59,15 @@ def test_only_tracked_variables_become_events() -> None:
 
 def test_failed_originate_has_no_uniqueid() -> None:
     event = parse_event(
-        message(Event="OriginateResponse", ActionID="c2c-2", Response="Failure", Channel="PJSIP/103",
-                Exten="89165550000", Reason="3", Uniqueid="<unknown>"),
+        message(
+            Event="OriginateResponse",
+            ActionID="c2c-2",
+            Response="Failure",
+            Channel="PJSIP/103",
+            Exten="89165550000",
+            Reason="3",
+            Uniqueid="<unknown>",
+        ),
         1.0,
     )
     assert isinstance(event, OriginateResponded)

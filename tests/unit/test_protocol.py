@@ -62,7 +62,9 @@ def test_a_capture_fed_in_any_chunking_gives_the_same_events(chunk: int) -> None
     for start in range(0, len(data), chunk):
         pieces.data_received(data[start : start + chunk])
 
-    assert [dict(m.items()) for m in pieces_factory.messages] == [dict(m.items()) for m in whole_factory.messages]
+    assert [dict(m.items()) for m in pieces_factory.messages] == [
+        dict(m.items()) for m in whole_factory.messages
+    ]
     assert whole.version == "11.0.0"
     wanted = [f for f in data.split(b"\r\n\r\n") if f.startswith(b"Event: ") and is_worth_parsing(f)]
     assert len(whole_factory.messages) == len(wanted)

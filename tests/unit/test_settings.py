@@ -67,7 +67,7 @@ def test_pbx_list_from_environment_as_json() -> None:
         ('[database]\nbatch_size = "many"\n', {}),
         ('[[pbx]]\nname = "a"\n[[pbx]]\nname = "a"\n', {}),
         ('[[pbx]]\nname = "bad name!"\n', {}),
-        ('[[pbx]]\nport = 70000\n', {}),
+        ("[[pbx]]\nport = 70000\n", {}),
         ("[unknown]\nx = 1\n", {}),
         ("", {"CALLTRACKING_PBXS": "[not json"}),
     ],

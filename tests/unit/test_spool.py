@@ -49,7 +49,9 @@ def test_corrupt_record_in_the_middle_is_skipped_not_the_ones_after(tmp_path: Pa
     assert pending_ids(tmp_path) == ["1795349935.1", "1795349935.3"]
 
 
-def test_ack_is_durable_and_journal_is_compacted_when_drained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ack_is_durable_and_journal_is_compacted_when_drained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(spool_module, "COMPACT_BYTES", 1)
     with CallSpool(tmp_path) as spool:
         entries = spool.append([make_call(1), make_call(2)])
