@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Install calltracking into .venv and run it on the embedded SQLite database (calltracking-data/).
+# It starts without a PBX and keeps trying to reach Asterisk at the configured address (default
+# 127.0.0.1:5038). Settings: a TOML file named by CALLTRACKING_CONFIG, or CALLTRACKING_* variables.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install --quiet --disable-pip-version-check -e .
+exec .venv/bin/calltracking serve "$@"
