@@ -39,7 +39,7 @@ class CallLog:
         self._spool = spool
         self._settings = settings
         self._on_stored = on_stored
-        # Run (and retried like any write) before the first write: the schema migration, so a database
+        # Run at start and retried like any write until it succeeds (the schema migration): a database
         # that is down at start delays the writes, never the spooling.
         self._prepare = prepare
         self._queue: asyncio.Queue[CallRecord] = asyncio.Queue()
@@ -75,14 +75,14 @@ class CallLog:
             if batch:
                 entries = await asyncio.to_thread(self._spool.append, batch)
                 self._pending.extend(entries)
-            if self._pending and loop.time() >= self._retry_at:
+            if (self._pending or self._prepare is not None) and loop.time() >= self._retry_at:
                 await self._write_pending(loop)
             self._update_idle()
 
     async def _next_batch(self, loop: asyncio.AbstractEventLoop) -> list[CallRecord]:
         if self._queue.empty():
             timeout = None
-            if self._pending:
+            if self._pending or self._prepare is not None:
                 timeout = max(self._retry_at - loop.time(), 0.0)
             try:
                 first = await asyncio.wait_for(self._queue.get(), timeout)
@@ -97,32 +97,34 @@ class CallLog:
 
     async def _write_pending(self, loop: asyncio.AbstractEventLoop) -> None:
         size = self._settings.batch_size
-        while self._pending:
-            chunk = self._pending[:size]
-            try:
-                if self._prepare is not None:
-                    await self._prepare()
-                    self._prepare = None
-                await self._write(chunk)
-            except (DataError, IntegrityError) as exc:
-                # The database refuses this data, not the connection: find the record and set it aside.
-                await self._isolate(chunk, exc)
-            except Exception as exc:  # the database is a remote boundary: anything may come back
-                self._failures += 1
-                self._retry_at = loop.time() + self._retry_delay
-                log.warning(
-                    "database_write_failed",
-                    error=_describe(exc),
-                    spool_depth=self.spool_depth,
-                    retry_in_seconds=self._retry_delay,
-                    attempt=self._failures,
-                )
-                self._retry_delay = min(self._retry_delay * 2, self._settings.retry_max_seconds)
-                return
-            if self._failures:
-                log.info("database_write_recovered", after_attempts=self._failures)
-            self._failures = 0
-            self._retry_delay = self._settings.retry_initial_seconds
+        try:
+            if self._prepare is not None:
+                await self._prepare()
+                self._prepare = None
+                log.info("database_ready")
+            while self._pending:
+                chunk = self._pending[:size]
+                try:
+                    await self._write(chunk)
+                except (DataError, IntegrityError) as exc:
+                    # The database refuses this data, not the connection: find the record, set it aside.
+                    await self._isolate(chunk, exc)
+        except Exception as exc:  # the database is a remote boundary: anything may come back
+            self._failures += 1
+            self._retry_at = loop.time() + self._retry_delay
+            log.warning(
+                "database_write_failed",
+                error=_describe(exc),
+                spool_depth=self.spool_depth,
+                retry_in_seconds=self._retry_delay,
+                attempt=self._failures,
+            )
+            self._retry_delay = min(self._retry_delay * 2, self._settings.retry_max_seconds)
+            return
+        if self._failures:
+            log.info("database_write_recovered", after_attempts=self._failures)
+        self._failures = 0
+        self._retry_delay = self._settings.retry_initial_seconds
 
     async def _isolate(self, chunk: list[SpoolEntry], exc: Exception) -> None:
         if len(chunk) == 1:

@@ -16,7 +16,11 @@ FRAME_END = b"\r\n\r\n"
 
 
 def capture_names() -> list[str]:
-    return sorted(path.stem for path in TRACES.glob("*.ami"))
+    """Every capture; missing captures are an error, never an empty (silently skipped) parametrization."""
+    names = sorted(path.stem for path in TRACES.glob("*.ami"))
+    if not names:
+        raise FileNotFoundError(f"no AMI captures in {TRACES}: the shared/ directory must sit beside the repo")
+    return names
 
 
 @cache
