@@ -19,7 +19,7 @@ def capture_names() -> list[str]:
     """Every capture; missing captures are an error, never an empty (silently skipped) parametrization."""
     names = sorted(path.stem for path in TRACES.glob("*.ami"))
     if not names:
-        raise FileNotFoundError(f"no AMI captures in {TRACES}: the shared/ directory must sit beside the repo")
+        raise FileNotFoundError(f"no AMI captures in {TRACES}: shared/ must sit beside the repository")
     return names
 
 
