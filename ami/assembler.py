@@ -171,6 +171,7 @@ class CallAssembler:
         self._calls_by_uniqueid: dict[str, _Call] = {}
         self._bridges: dict[str, set[str]] = {}
         self.skipped_events = 0
+        self._version = 0
         self._handlers: dict[type, Handler] = {
             ChannelCreated: self._on_channel_created,
             ChannelStateChanged: self._on_state_changed,
@@ -195,7 +196,40 @@ class CallAssembler:
         handler = self._handlers.get(type(event))
         if handler is None:
             return []
+        self._version += 1
         return handler(event)
+
+    @property
+    def version(self) -> int:
+        """Grows with every event that touched a live call: tells a checkpoint writer when to save."""
+        return self._version
+
+    def export_state(self) -> dict[str, Any]:
+        """The live calls as plain JSON-able data, so a restarted process can pick them up."""
+        return {
+            "calls": [_call_state(call) for call in self._live_calls()],
+            "bridges": {bridge: sorted(members) for bridge, members in self._bridges.items()},
+        }
+
+    def restore_state(self, state: dict[str, Any]) -> int:
+        """Take over the live calls a previous process saved. Their channels count as stale: the first
+        CoreShowChannels says which still exist; the others ended while nobody listened, and their calls
+        are closed from what is known, marked reconciled. Returns how many calls were restored."""
+        restored = 0
+        for data in state.get("calls", []):
+            call = _call_from_state(data)
+            if any(uid in self._calls_by_uniqueid for uid in call.legs):
+                continue
+            for linkedid in call.linkedids:
+                self._calls_by_linkedid[linkedid] = call
+            for uniqueid, leg in call.legs.items():
+                self._calls_by_uniqueid[uniqueid] = call
+                leg.is_stale = leg.is_alive
+            restored += 1
+        for bridge, members in state.get("bridges", {}).items():
+            self._bridges.setdefault(bridge, set()).update(m for m in members if m in self._calls_by_uniqueid)
+        self._version += 1
+        return restored
 
     def mark_stale(self) -> None:
         """The AMI connection dropped: everything alive now may end unseen until the next snapshot."""
@@ -217,6 +251,7 @@ class CallAssembler:
         for item in listed:
             if item.bridge_id:
                 self._enter_bridge(item.ref, item.bridge_id, item.at)
+        self._version += 1
         completed: list[CallRecord] = []
         for call in self._live_calls():
             stale = [leg for leg in call.legs.values() if leg.is_alive and leg.is_stale]
@@ -531,6 +566,41 @@ class CallAssembler:
             if self._calls_by_uniqueid.get(uniqueid) is call:
                 del self._calls_by_uniqueid[uniqueid]
         return summarize_call(call, self._pbx)
+
+
+# --- live state for a restart (pure) -------------------------------------------------------------
+
+
+def _call_state(call: _Call) -> dict[str, Any]:
+    data = {name: getattr(call, name) for name in _Call.__slots__}
+    data["linkedids"] = sorted(call.linkedids)
+    data["legs"] = [_leg_state(leg) for leg in call.legs.values()]
+    data["dial_results"] = [list(item) for item in call.dial_results]
+    data["connected"] = [[uid, at] for uid, at in call.connected.items()]
+    return data
+
+
+def _leg_state(leg: _Leg) -> dict[str, Any]:
+    data = {name: getattr(leg, name) for name in _Leg.__slots__}
+    data["kind"] = leg.kind.value
+    data["bridges"] = sorted(leg.bridges)
+    return data
+
+
+def _call_from_state(data: dict[str, Any]) -> _Call:
+    values = dict(data)
+    values["linkedids"] = set(values["linkedids"])
+    values["legs"] = {leg["uniqueid"]: _leg_from_state(leg) for leg in values["legs"]}
+    values["dial_results"] = [(uid, status) for uid, status in values["dial_results"]]
+    values["connected"] = {uid: at for uid, at in values["connected"]}
+    return _Call(**values)
+
+
+def _leg_from_state(data: dict[str, Any]) -> _Leg:
+    values = dict(data)
+    values["kind"] = LegKind(values["kind"])
+    values["bridges"] = set(values["bridges"])
+    return _Leg(**values)
 
 
 # --- from channels to a call record (pure) ------------------------------------------------------

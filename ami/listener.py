@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 import structlog
@@ -10,6 +13,7 @@ import structlog
 from ami.assembler import CallAssembler
 from ami.connection import AmiConnection
 from ami.events import AmiEvent
+from ami.live_state import LiveCallCheckpoint
 from calltracking.calls import CallRecord
 from calltracking.logs import bind_call
 from calltracking.settings import PbxSettings
@@ -23,7 +27,11 @@ class CallSink(Protocol):
 
 class PbxListener:
     def __init__(
-        self, pbx: PbxSettings, sink: CallSink, event_observer: Callable[[AmiEvent], None] | None = None
+        self,
+        pbx: PbxSettings,
+        sink: CallSink,
+        event_observer: Callable[[AmiEvent], None] | None = None,
+        checkpoint_path: Path | None = None,
     ) -> None:
         self.pbx = pbx
         self._sink = sink
@@ -32,13 +40,27 @@ class PbxListener:
         self.connection = AmiConnection(
             pbx, on_event=self._on_event, on_session=self._on_session, on_lost=self._on_lost
         )
+        self._checkpoint = LiveCallCheckpoint(checkpoint_path) if checkpoint_path is not None else None
+        self._checkpointing: asyncio.Task[None] | None = None
         self.calls_completed = 0
 
     def start(self) -> None:
+        """Pick up the calls a previous process left in flight, then connect."""
+        if self._checkpoint is not None:
+            self._checkpoint.restore_into(self.assembler)
+            self._checkpointing = asyncio.get_running_loop().create_task(
+                self._checkpoint.keep_saved(self.assembler)
+            )
         self.connection.start()
 
     async def close(self) -> None:
         await self.connection.close()
+        if self._checkpointing is not None:
+            self._checkpointing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointing
+        if self._checkpoint is not None:
+            await self._checkpoint.save(self.assembler)
 
     def finish(self) -> None:
         """No more events will come (end of a capture): close what is open from what is known."""

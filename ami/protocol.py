@@ -31,16 +31,33 @@ SKIP_LOG_EVERY = 1000
 
 class FramedAmiProtocol(AMIProtocol):  # type: ignore[misc]
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
         self._buffer = bytearray()
         self._discarding = False
         self._banner_seen = False
         self.skipped_frames = 0
         self.ignored_frames = 0
+        super().connection_made(transport)
+
+    @property
+    def factory(self) -> Any:
+        return getattr(self, "_factory", None)
+
+    @factory.setter
+    def factory(self, manager: Any) -> None:
+        # A PBX may send its banner (a replayed capture: everything) the moment TCP connects, before
+        # panoramisk's Manager has attached this protocol. Bytes wait until it has, then are framed on the
+        # next loop turn, once the Manager has finished setting the connection up.
+        self._factory = manager
+        if manager is not None and getattr(self, "_buffer", None):
+            asyncio.get_running_loop().call_soon(self._consume)
 
     def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if self.factory is not None:
+            self._consume()
+
+    def _consume(self) -> None:
         buffer = self._buffer
-        buffer += data
         start = 0
         if self._discarding:
             # Inside a frame already reported as too large: hunt for its end, keep nothing of it.

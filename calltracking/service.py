@@ -16,7 +16,11 @@ SHUTDOWN_FLUSH_SECONDS = 10.0
 
 async def run_service(settings: Settings, stop: asyncio.Event) -> None:
     async with call_pipeline(settings.database) as pipeline:
-        listeners = [PbxListener(pbx, pipeline.call_log) for pbx in settings.pbxs]
+        spool_dir = settings.database.spool_dir
+        listeners = [
+            PbxListener(pbx, pipeline.call_log, checkpoint_path=spool_dir / f"live-calls-{pbx.name}.json")
+            for pbx in settings.pbxs
+        ]
         for listener in listeners:
             listener.start()
         log.info("service_started", pbxs=[pbx.name for pbx in settings.pbxs])

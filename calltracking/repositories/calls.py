@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import String, Table, delete, func, insert, select
+from sqlalchemy import String, Table, delete, func, insert, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,17 +40,34 @@ async def save_calls(session: AsyncSession, calls: Sequence[CallRecord]) -> list
     dialect = session.get_bind().dialect.name
     upsert: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(CALLS)
     updated = {name: upsert.excluded[name] for name in rows[0] if name not in _CALL_KEY}
-    statement = upsert.on_conflict_do_update(index_elements=list(_CALL_KEY), set_=updated).returning(
-        CALLS.c.id, CALLS.c.pbx, CALLS.c.pbx_call_id
-    )
+    # A call closed from partial knowledge (reconciled) never replaces one seen whole: the same call can
+    # come back reconciled after a restart from a checkpoint taken just before it completed.
+    statement = upsert.on_conflict_do_update(
+        index_elements=list(_CALL_KEY),
+        set_=updated,
+        where=or_(CALLS.c.reconciled.is_(True), upsert.excluded.reconciled.is_(False)),
+    ).returning(CALLS.c.id, CALLS.c.pbx, CALLS.c.pbx_call_id)
     ids_by_key: dict[tuple[str, str], int] = {}
     for row in (await session.execute(statement, rows)).all():
         ids_by_key[(row.pbx, row.pbx_call_id)] = row.id
-    ids = [ids_by_key[(row["pbx"], row["pbx_call_id"])] for row in rows]
-    await session.execute(delete(LEGS).where(LEGS.c.call_id.in_(ids)))
+    written = set(ids_by_key.values())
+    kept = [
+        (row["pbx"], row["pbx_call_id"]) for row in rows if (row["pbx"], row["pbx_call_id"]) not in ids_by_key
+    ]
+    if kept:
+        found = await session.execute(
+            select(CALLS.c.id, CALLS.c.pbx, CALLS.c.pbx_call_id).where(
+                tuple_(CALLS.c.pbx, CALLS.c.pbx_call_id).in_(kept)
+            )
+        )
+        for row in found.all():
+            ids_by_key[(row.pbx, row.pbx_call_id)] = row.id
+    updated_ids = [ids_by_key[(call.pbx, call.pbx_call_id)] for call in unique_calls]
+    await session.execute(delete(LEGS).where(LEGS.c.call_id.in_(written)))
     legs = [
         _clamped(CallLegRow, _leg_values(call_id, leg))
-        for call_id, call in zip(ids, unique_calls, strict=True)
+        for call_id, call in zip(updated_ids, unique_calls, strict=True)
+        if call_id in written
         for leg in call.legs
     ]
     if legs:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from ami.capture_peer import CapturePeer, PeerSession
+from ami.capture_peer import CapturePeer, PeerSession, greeting_frames
 from calltracking.spool import JOURNAL
 from tests.helpers.captures import capture, capture_names
 from tests.helpers.listening import running_peer, stored_calls, until
@@ -120,3 +120,39 @@ async def until_stored(url: str, count: int, timeout: float = 60) -> None:
             except Exception:  # the service may still be creating the schema
                 pass
             await asyncio.sleep(0.1)
+
+
+async def test_killed_mid_call_the_call_is_not_forgotten(database_url: str, tmp_path: Path) -> None:
+    """The call is in flight when the process dies and ends before it is back: it is logged, reconciled."""
+    data = capture("inbound_single_answered")
+    mid_call = data[: data.index(b"Event: RTCPSent")]
+    spool = tmp_path / "spool"
+    checkpoint = spool / "live-calls-office.json"
+    talking = PeerSession(*_split(mid_call), close_at_end=False)
+    async with (
+        running_peer([talking]) as peer,
+        serving(service_environment(database_url, spool, peer), tmp_path / "first.log") as first,
+    ):
+        await until(lambda: checkpoint.exists() and b"1795349935.0" in checkpoint.read_bytes(), timeout=60)
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    empty_pbx = PeerSession(greeting=greeting_frames(), close_at_end=False)
+    async with (
+        running_peer([empty_pbx]) as peer,
+        serving(service_environment(database_url, spool, peer), tmp_path / "second.log") as second,
+    ):
+        await until_stored(database_url, 1)
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), 30)
+
+    [stored] = await stored_calls(database_url)
+    assert (stored.call.status.value, stored.call.answered_by, stored.call.reconciled) == (
+        "answered",
+        "101",
+        True,
+    )
+
+
+def _split(data: bytes) -> tuple[bytes, bytes]:
+    session = PeerSession.from_capture(data)
+    return session.greeting, session.body

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
 import pytest
 
 from ami.assembler import CallAssembler
-from ami.events import AmiEvent
+from ami.events import AmiEvent, BridgeEntered
 from calltracking.calls import CallRecord
 from calltracking.settings import PbxSettings
 from tests.helpers import ami_events as ev
@@ -466,3 +467,29 @@ def test_duplicate_hangup_does_not_complete_a_call_twice() -> None:
 
     assert len(calls) == 1
     assert assembler.skipped_events == 1
+
+
+def test_live_calls_survive_a_restart_through_exported_state() -> None:
+    stream = events("inbound_queue_answered")
+    half = len(stream) // 2
+    before, _ = assemble(stream[:half])
+    saved = json.loads(json.dumps(before.export_state()))
+
+    after = CallAssembler(PBX)
+    assert after.restore_state(saved) == 1
+    calls = [call for event in stream[half:] for call in after.feed(event)]
+
+    assert [summary(call) for call in calls] == [STORIES["inbound_queue_answered"]]
+
+
+def test_restored_call_that_ended_during_the_restart_is_closed_reconciled() -> None:
+    stream = events("inbound_single_answered")
+    talking = max(i for i, event in enumerate(stream) if isinstance(event, BridgeEntered)) + 1
+    before, _ = assemble(stream[:talking])
+    after = CallAssembler(PBX)
+    after.restore_state(json.loads(json.dumps(before.export_state())))
+
+    [call] = after.reconcile([], at=0.0)
+
+    assert (call.status.value, call.answered_by, call.reconciled) == ("answered", "101", True)
+    assert after.live_calls == 0

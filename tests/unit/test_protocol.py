@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -81,3 +82,18 @@ def test_an_endless_frame_is_dropped_without_holding_it_in_memory() -> None:
 
     assert [m["Event"] for m in factory.messages] == ["FullyBooted"]
     assert proto.skipped_frames == 1
+
+
+async def test_bytes_that_arrive_before_the_manager_attaches_are_not_lost() -> None:
+    proto = FramedAmiProtocol()
+    proto.connection_made(NullTransport())
+    proto.data_received(
+        b"Asterisk Call Manager/11.0.0\r\nResponse: Success\r\n\r\nEvent: FullyBooted\r\n\r\n"
+    )
+    factory = RecordingFactory()
+
+    proto.factory = factory
+    assert factory.messages == []  # framed on the next loop turn, once the Manager is set up
+    await asyncio.sleep(0)
+
+    assert [m["Event"] for m in factory.messages] == ["FullyBooted"]
