@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import structlog
 
+from calltracking.call_json import encode_call
 from calltracking.calls import StoredCall
 from calltracking.database import create_engine, create_sessionmaker, migrate
 from calltracking.errors import CalltrackingError
@@ -147,37 +148,11 @@ async def _calls(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def call_view(stored: StoredCall) -> dict[str, Any]:
-    """The public shape of a call, as the CLI prints it."""
-    call = stored.call
-    return {
-        "id": stored.id,
-        "pbx": call.pbx,
-        "linkedid": call.pbx_call_id,
-        "direction": call.direction.value,
-        "status": call.status.value,
-        "caller": call.caller,
-        "callee": call.callee,
-        "did": call.did,
-        "caller_number": call.caller_number,
-        "callee_number": call.callee_number,
-        "answered_by": call.answered_by,
-        "manager": call.manager,
-        "rang": list(call.rang),
-        "queue": call.queue,
-        "origin": call.origin.value,
-        "request_id": call.request_id,
-        "abandoned": call.abandoned,
-        "transferred_to": list(call.transferred_to),
-        "started_at": call.started_at.isoformat(),
-        "answered_at": call.answered_at.isoformat() if call.answered_at else None,
-        "ended_at": call.ended_at.isoformat(),
-        "ring_seconds": call.ring_seconds,
-        "talk_seconds": call.talk_seconds,
-        "hangup_by": call.hangup_by,
-        "failure_reason": call.failure_reason,
-        "reconciled": call.reconciled,
-        "recording_file": call.recording_file,
-    }
+    """The public shape of a call as the CLI prints it: the record's fields, times in ISO 8601 UTC,
+    Asterisk's Linkedid under its own name, without the per-channel legs."""
+    fields = encode_call(stored.call)
+    del fields["legs"]
+    return {"id": stored.id, "pbx": fields.pop("pbx"), "linkedid": fields.pop("pbx_call_id"), **fields}
 
 
 def _print_table(stored: Sequence[StoredCall], out: TextIO) -> None:

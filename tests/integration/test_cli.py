@@ -1,0 +1,60 @@
+"""The `calltracking` command as an admin uses it (sync tests: the CLI runs its own event loop)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from calltracking.cli import main
+from tests.helpers.captures import TRACES
+
+
+def test_replay_then_calls_as_json_and_as_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
+    captures = [str(TRACES / "inbound_group_answered.ami"), str(TRACES / "outbound_busy.ami")]
+
+    assert main(["replay", *captures, "--database", url]) == 0
+    capsys.readouterr()
+    assert main(["calls", "--database", url, "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert main(["calls", "--database", url]) == 0
+    table = capsys.readouterr().out
+
+    assert [(c["direction"], c["status"], c["answered_by"], c["manager"]) for c in lines] == [
+        ("inbound", "answered", "102", "102"),
+        ("outbound", "busy", None, "102"),
+    ]
+    assert {"id", "pbx", "linkedid", "caller_number", "rang", "started_at", "recording_file"} <= set(lines[0])
+    assert "legs" not in lines[0]
+    assert table.splitlines()[0].split()[:4] == ["ID", "STARTED", "(UTC)", "DIR"]
+    assert table.rstrip().endswith("2 call(s)")
+
+
+def test_replay_of_a_missing_file_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
+    assert main(["replay", str(tmp_path / "nope.ami"), "--database", url]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_bad_settings_stop_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[[pbx]]\nport = 'five'\n")
+    assert main(["--config", str(config), "calls"]) == 2
+    assert "invalid settings" in capsys.readouterr().err
+
+
+def test_unsupported_database_url_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["calls", "--database", "mysql://x@y/z"]) == 2
+    assert "unsupported database" in capsys.readouterr().err
+
+
+def test_migrate_creates_the_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'new.db'}"
+    assert main(["migrate", "--database", url]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert main(["calls", "--database", url]) == 0
+    assert "0 call(s)" in capsys.readouterr().out
