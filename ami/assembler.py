@@ -37,6 +37,7 @@ from ami.events import (
     OriginateResponded,
     QueueCallerAbandoned,
     QueueCallerJoined,
+    RecordingStarted,
     VariableSet,
     channel_endpoint,
 )
@@ -186,6 +187,7 @@ class CallAssembler:
             QueueCallerJoined: self._on_queue_joined,
             QueueCallerAbandoned: self._on_queue_abandoned,
             OriginateResponded: self._on_originate_responded,
+            RecordingStarted: self._on_recording_started,
         }
 
     @property
@@ -357,6 +359,13 @@ class CallAssembler:
             call.recording_file = event.value
             call.recording_channel = event.ref.channel
             call.recording_is_main = event.variable == MAIN_RECORDING_VARIABLE
+        return []
+
+    def _on_recording_started(self, event: RecordingStarted) -> list[CallRecord]:
+        # MixMonitorStart names the recording channel; the file itself comes with MIXMONITOR_FILENAME.
+        found = self._locate(event.ref, event.at)
+        if found is not None and found[0].recording_channel is None:
+            found[0].recording_channel = event.ref.channel
         return []
 
     def _on_dial_began(self, event: DialBegan) -> list[CallRecord]:

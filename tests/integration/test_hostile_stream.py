@@ -80,3 +80,22 @@ async def test_malformed_frames_between_real_ones_are_logged_and_skipped() -> No
     assert sum(entry["event"] == "ami_event_malformed" for entry in logs) >= 2
     [call] = sink.calls
     assert (call.status.value, call.answered_by, call.reconciled) == ("answered", "101", False)
+
+
+async def test_a_pbx_without_timestampevents_is_reported_and_its_calls_still_logged() -> None:
+    data = capture("inbound_single_answered")
+    without = b"\r\n".join(line for line in data.split(b"\r\n") if not line.startswith(b"Timestamp: "))
+    sink = CollectingSink()
+
+    with capture_logs() as logs:
+        async with (
+            running_peer([PeerSession.from_capture(without)]) as peer,
+            listening(peer, sink) as listener,
+        ):
+            await sessions_played(listener, 1)
+
+    assert [entry["event"] for entry in logs if entry["log_level"] == "error"] == [
+        "ami_events_without_timestamp"
+    ]
+    [call] = sink.calls
+    assert (call.status.value, call.answered_by) == ("answered", "101")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ami.assembler import CallAssembler
-from ami.events import AmiEvent, BridgeEntered
+from ami.events import AmiEvent, BridgeEntered, VariableSet
 from calltracking.calls import CallRecord
 from calltracking.settings import PbxSettings
 from tests.helpers import ami_events as ev
@@ -493,3 +493,10 @@ def test_restored_call_that_ended_during_the_restart_is_closed_reconciled() -> N
 
     assert (call.status.value, call.answered_by, call.reconciled) == ("answered", "101", True)
     assert after.live_calls == 0
+
+
+def test_mixmonitor_start_alone_names_the_recording_channel() -> None:
+    stream = [e for e in events("outbound_answered") if not isinstance(e, VariableSet)]
+    _, [call] = assemble(stream)
+
+    assert (call.recording_file, call.recording_channel) == (None, "PJSIP/101-00000011")
