@@ -95,3 +95,17 @@ class StoredCall:
 
     id: int
     call: CallRecord
+
+
+@dataclass(frozen=True, slots=True)
+class CallFilter:
+    """What a call-history query asks for. `numbers` are the forms the customer's number may be stored in."""
+
+    started_from: datetime | None = None
+    started_before: datetime | None = None
+    manager: str | None = None
+    direction: Direction | None = None
+    status: CallStatus | None = None
+    numbers: frozenset[str] = frozenset()
+    did: str | None = None
+    has_recording: bool | None = None

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.call_json import encode_call
 from calltracking.calls import StoredCall
@@ -21,7 +23,9 @@ from calltracking.database import create_engine, create_sessionmaker, migrate
 from calltracking.errors import CalltrackingError
 from calltracking.logs import configure_logging
 from calltracking.repositories.calls import list_calls
+from calltracking.repositories.tokens import create_token, list_tokens, revoke_token
 from calltracking.settings import Settings, load_settings
+from calltracking.tokens import Role, new_token
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +74,20 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--pbx", help="which configured PBX the capture comes from (default: the first)")
     replay.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the database")
     replay.set_defaults(handler=_replay)
+
+    token = commands.add_parser("token", help="API tokens: create, revoke, list")
+    token.add_argument("--database", help="database URL (overrides the settings)")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", help="create a token; its secret is printed once")
+    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument("--manager", help="the manager (extension) a manager token is tied to")
+    create.add_argument("--name", default="", help="what the token is for, e.g. 'CRM production'")
+    create.set_defaults(handler=_token_create)
+    revoke = token_commands.add_parser("revoke", help="revoke a token by id or prefix")
+    revoke.add_argument("token", help="the token's id or the prefix shown at creation")
+    revoke.set_defaults(handler=_token_revoke)
+    listing = token_commands.add_parser("list", help="list tokens (never their secrets)")
+    listing.set_defaults(handler=_token_list)
 
     calls = commands.add_parser("calls", help="list logged calls")
     calls.add_argument("--database", help="database URL (overrides the settings)")
@@ -145,6 +163,55 @@ async def _calls(args: argparse.Namespace, settings: Settings) -> int:
     else:
         _print_table(stored, sys.stdout)
     return EXIT_OK
+
+
+async def _token_create(args: argparse.Namespace, settings: Settings) -> int:
+    role = Role(args.role)
+    manager = (args.manager or "").strip() or None
+    if role is Role.MANAGER and manager is None:
+        print("calltracking: a manager token needs --manager (the manager's extension)", file=sys.stderr)
+        return EXIT_USAGE
+    if role is not Role.MANAGER and manager is not None:
+        print("calltracking: --manager only applies to --role manager", file=sys.stderr)
+        return EXIT_USAGE
+    token = new_token()
+    async with _sessions(settings) as sessions, sessions.begin() as session:
+        token_id = await create_token(session, token, args.name[:128], role, manager)
+    print(
+        f"token {token_id} ({role.value}{', manager ' + manager if manager else ''}), prefix {token.prefix}:"
+    )
+    print(token.secret)
+    return EXIT_OK
+
+
+async def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    async with _sessions(settings) as sessions, sessions.begin() as session:
+        revoked = await revoke_token(session, args.token)
+    if not revoked:
+        print(f"calltracking: no active token {args.token!r}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"revoked {revoked} token(s)")
+    return EXIT_OK
+
+
+async def _token_list(args: argparse.Namespace, settings: Settings) -> int:
+    async with _sessions(settings) as sessions, sessions() as session:
+        tokens = await list_tokens(session)
+    for info in tokens:
+        state = "revoked" if info.revoked_at else "active"
+        manager = f" manager={info.manager}" if info.manager else ""
+        print(f"{info.id}\t{info.prefix}\t{info.role.value}{manager}\t{state}\t{info.name}")
+    return EXIT_OK
+
+
+@contextlib.asynccontextmanager
+async def _sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(settings.database.url)
+    try:
+        await migrate(engine)
+        yield create_sessionmaker(engine)
+    finally:
+        await engine.dispose()
 
 
 def call_view(stored: StoredCall) -> dict[str, Any]:

@@ -38,6 +38,24 @@ class DatabaseSettings(_Frozen):
     batch_size: int = Field(default=500, ge=1, le=10_000)
 
 
+class ClickToCallSettings(_Frozen):
+    """How an Originate rings the manager first, then the customer through the outbound dialplan."""
+
+    channel_template: str = "PJSIP/{extension}"
+    context: str = "from-internal"
+    caller_id: str = "{number} <{number}>"
+    ring_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # Extra channel variables, e.g. an auto-answer header: {"PJSIP_HEADER(add,Alert-Info)": "answer-after=0"}
+    variables: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("channel_template")
+    @classmethod
+    def _has_extension(cls, value: str) -> str:
+        if "{extension}" not in value:
+            raise ValueError("channel_template must contain {extension}")
+        return value
+
+
 class PbxSettings(_Frozen):
     """One Asterisk box. Trunks are named by endpoint or by the context their channels are created in
     (globs allowed): direction is derived from these, never from how long a number is."""
@@ -58,6 +76,7 @@ class PbxSettings(_Frozen):
     login_timeout_seconds: float = Field(default=10.0, gt=0)
     reconnect_initial_seconds: float = Field(default=1.0, gt=0)
     reconnect_max_seconds: float = Field(default=60.0, gt=0)
+    click_to_call: ClickToCallSettings = ClickToCallSettings()
 
     @field_validator("name")
     @classmethod
@@ -79,6 +98,15 @@ class PbxSettings(_Frozen):
         )
 
 
+class ApiSettings(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Requests per token per minute (a token bucket, refilled continuously).
+    rate_limit_per_minute: int = Field(default=1200, ge=1)
+    token_cache_seconds: float = Field(default=5.0, ge=0)
+
+
 class LogSettings(_Frozen):
     level: str = "info"
     # "auto": console renderer on a TTY, JSON lines otherwise.
@@ -95,6 +123,7 @@ class LogSettings(_Frozen):
 class Settings(_Frozen):
     database: DatabaseSettings = DatabaseSettings()
     pbxs: tuple[PbxSettings, ...] = (PbxSettings(),)
+    api: ApiSettings = ApiSettings()
     log: LogSettings = LogSettings()
 
     @model_validator(mode="after")

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import String, Table, delete, func, insert, or_, select, tuple_
+from sqlalchemy import String, Table, and_, delete, func, insert, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.calls import (
+    CallFilter,
     CallLeg,
     CallOrigin,
     CallRecord,
@@ -80,8 +81,77 @@ async def list_calls(session: AsyncSession, limit: int | None = None) -> list[St
     if limit is not None:
         statement = statement.limit(limit)
     rows = (await session.execute(statement)).scalars().all()
+    return await _with_legs(session, list(rows), with_legs=True)
+
+
+async def search_calls(
+    session: AsyncSession,
+    where: CallFilter,
+    limit: int,
+    newest_first: bool = True,
+    after: tuple[datetime, int] | None = None,
+) -> list[StoredCall]:
+    """One page of calls, ordered by start time then id; `after` is the last (started_at, id) seen."""
+    statement = select(CallRow)
+    conditions = _filter_conditions(where)
+    if after is not None:
+        key = tuple_(CallRow.started_at, CallRow.id)
+        conditions.append(key < tuple_(*after) if newest_first else key > tuple_(*after))
+    if conditions:
+        statement = statement.where(and_(*conditions))
+    if newest_first:
+        statement = statement.order_by(CallRow.started_at.desc(), CallRow.id.desc())
+    else:
+        statement = statement.order_by(CallRow.started_at, CallRow.id)
+    rows = (await session.execute(statement.limit(limit))).scalars().all()
+    return await _with_legs(session, list(rows), with_legs=False)
+
+
+async def get_call(session: AsyncSession, call_id: int, manager: str | None = None) -> StoredCall | None:
+    statement = select(CallRow).where(CallRow.id == call_id)
+    if manager is not None:
+        statement = statement.where(CallRow.manager == manager)
+    row = (await session.execute(statement)).scalar_one_or_none()
+    if row is None:
+        return None
+    [stored] = await _with_legs(session, [row], with_legs=True)
+    return stored
+
+
+def _filter_conditions(where: CallFilter) -> list[Any]:
+    conditions: list[Any] = []
+    if where.started_from is not None:
+        conditions.append(CallRow.started_at >= where.started_from)
+    if where.started_before is not None:
+        conditions.append(CallRow.started_at < where.started_before)
+    if where.manager is not None:
+        conditions.append(CallRow.manager == where.manager)
+    if where.direction is not None:
+        conditions.append(CallRow.direction == where.direction.value)
+    if where.status is not None:
+        conditions.append(CallRow.status == where.status.value)
+    if where.numbers:
+        numbers = list(where.numbers)
+        conditions.append(
+            or_(
+                CallRow.caller_number.in_(numbers),
+                CallRow.callee_number.in_(numbers),
+                CallRow.caller.in_(numbers),
+                CallRow.callee.in_(numbers),
+            )
+        )
+    if where.did is not None:
+        conditions.append(CallRow.did == where.did)
+    if where.has_recording is not None:
+        conditions.append(
+            CallRow.recording_file.is_not(None) if where.has_recording else CallRow.recording_file.is_(None)
+        )
+    return conditions
+
+
+async def _with_legs(session: AsyncSession, rows: list[CallRow], with_legs: bool) -> list[StoredCall]:
     legs_by_call: dict[int, list[CallLegRow]] = {row.id: [] for row in rows}
-    if rows:
+    if rows and with_legs:
         leg_rows = await session.execute(
             select(CallLegRow).where(CallLegRow.call_id.in_(legs_by_call)).order_by(CallLegRow.created_at)
         )

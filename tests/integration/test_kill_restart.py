@@ -34,6 +34,7 @@ def service_environment(database_url: str, spool: Path, peer: CapturePeer) -> di
         "CALLTRACKING_DATABASE__BUSY_TIMEOUT_SECONDS": "0.1",
         "CALLTRACKING_PBXS": json.dumps([pbx]),
         "CALLTRACKING_LOG__FORMAT": "json",
+        "CALLTRACKING_API__PORT": "0",
     }
 
 

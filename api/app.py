@@ -1,0 +1,62 @@
+"""The aiohttp application factory. Everything a handler needs is passed in here, nothing is global."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api import docs
+from api.access import TokenAuthority
+from api.errors import error_middleware
+from api.keys import AUTHORITY, METRICS, SESSIONS, SETTINGS, STATUS
+from api.metrics import ApiMetrics
+from api.operations import Api, Operation
+from api.routes import calls, health
+from api.status import ServiceStatus
+from calltracking.settings import Settings
+from calltracking.tokens import Principal
+
+API_VERSION = "1.0.0"
+DESCRIPTION = (
+    "Calls from the PBX as CRM facts: call history, click-to-call, real-time events and webhooks. "
+    "Every endpoint but /healthz (and this documentation) requires an API token."
+)
+MODULES = (health.api, calls.api)
+
+
+def all_operations() -> Api:
+    merged = Api()
+    for module in MODULES:
+        merged.operations.extend(module.operations)
+    return merged
+
+
+def create_app(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    status: ServiceStatus | None = None,
+    metrics: ApiMetrics | None = None,
+) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.api.max_body_bytes)
+    app[SETTINGS] = settings
+    app[SESSIONS] = sessions
+    app[STATUS] = status or ServiceStatus()
+    app[METRICS] = metrics or ApiMetrics()
+    app[AUTHORITY] = TokenAuthority(
+        sessions, settings.api.token_cache_seconds, settings.api.rate_limit_per_minute, clock=time.monotonic
+    )
+    operations = all_operations()
+
+    async def authenticate(request: web.Request) -> Principal:
+        return await request.app[AUTHORITY].authenticate(request.headers.get("Authorization"))
+
+    def observe(operation: Operation, status_code: int, seconds: float) -> None:
+        app[METRICS].requests.labels(operation.method, operation.path, str(status_code)).observe(seconds)
+
+    operations.install(app, authenticate, observe)
+    app[docs.DOCS_KEY] = operations.openapi("calltracking", API_VERSION, DESCRIPTION)
+    app.router.add_get("/api/v1/openapi.json", docs.openapi_json)
+    app.router.add_get("/api/docs", docs.docs_page)
+    return app

@@ -1,0 +1,87 @@
+"""One error shape for every failure: `{"error": {"code", "message", "details"}}`, never a bare 500 page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from calltracking.errors import CalltrackingError
+
+log = structlog.get_logger(__name__)
+
+
+class ApiError(CalltrackingError):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
+
+
+class InvalidRequest(ApiError):
+    status = 422
+    code = "invalid_request"
+
+
+class TooManyRequests(ApiError):
+    status = 429
+    code = "rate_limited"
+
+
+class ServiceUnavailable(ApiError):
+    status = 503
+    code = "unavailable"
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message, "details": details}}, status=status)
+
+
+_AIOHTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, _AIOHTTP_CODES.get(exc.status, "http_error"), exc.reason)
+    except Exception:
+        log.exception("api_request_failed", method=request.method, path=request.path)
+        return error_response(500, "internal_error", "the server failed on this request; it has been logged")

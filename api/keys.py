@@ -1,0 +1,17 @@
+"""Typed keys for what the app shares with its handlers."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.access import TokenAuthority
+from api.metrics import ApiMetrics
+from api.status import ServiceStatus
+from calltracking.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+AUTHORITY = web.AppKey("authority", TokenAuthority)
+METRICS = web.AppKey("metrics", ApiMetrics)
+STATUS = web.AppKey("status", ServiceStatus)

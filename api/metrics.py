@@ -1,0 +1,34 @@
+"""Prometheus metrics of one service process (its own registry, so tests can build many apps)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class ApiMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Histogram(
+            "calltracking_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.ami_events = Counter(
+            "calltracking_ami_events_total", "AMI events received", ["pbx"], registry=self.registry
+        )
+        self.calls = Counter(
+            "calltracking_calls_total",
+            "Calls written to the database",
+            ["pbx", "status"],
+            registry=self.registry,
+        )
+        self.spool_depth = Gauge(
+            "calltracking_spool_depth", "Calls accepted but not yet in the database", registry=self.registry
+        )
+        self.pbx_connected = Gauge(
+            "calltracking_pbx_connected", "1 when the AMI session is up", ["pbx"], registry=self.registry
+        )
+        self.webhook_failures = Counter(
+            "calltracking_webhook_failures_total", "Failed webhook delivery attempts", registry=self.registry
+        )

@@ -1,0 +1,282 @@
+"""Routes declared once: path, roles, request and response models. The same declaration checks the token
+and role, validates the query and body, and produces the OpenAPI document, so the documentation cannot
+drift from what the handlers accept and return."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from api.errors import ApiError, Forbidden, InvalidRequest
+from api.schemas import ErrorOut
+from calltracking.tokens import Principal, Role
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+ALL_ROLES = frozenset(Role)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a handler gets besides the request: the caller, and its validated query and body."""
+
+    principal: Principal | None
+    query: BaseModel | None
+    body: BaseModel | None
+
+    def body_as(self, model: type[ModelT]) -> ModelT:
+        if not isinstance(self.body, model):
+            raise TypeError(f"this operation has no {model.__name__} body")
+        return self.body
+
+    def query_as(self, model: type[ModelT]) -> ModelT:
+        if not isinstance(self.query, model):
+            raise TypeError(f"this operation has no {model.__name__} query")
+        return self.query
+
+    @property
+    def caller(self) -> Principal:
+        if self.principal is None:
+            raise TypeError("public operation: no caller")
+        return self.principal
+
+
+Handler = Callable[[web.Request, Context], Awaitable[web.StreamResponse]]
+Authenticator = Callable[[web.Request], Awaitable[Principal]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    roles: frozenset[Role]
+    responses: dict[int, type[BaseModel] | None]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    path_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    public: bool = False
+    description: str = ""
+    extra_content: dict[int, dict[str, Any]] = field(default_factory=dict)
+    headers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def operation_id(self) -> str:
+        return self.handler.__name__.lstrip("_")
+
+
+class Api:
+    def __init__(self) -> None:
+        self.operations: list[Operation] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        tag: str,
+        responses: dict[int, type[BaseModel] | None],
+        roles: Iterable[Role] = ALL_ROLES,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        path_params: dict[str, dict[str, Any]] | None = None,
+        public: bool = False,
+        description: str = "",
+        extra_content: dict[int, dict[str, Any]] | None = None,
+        headers: dict[str, dict[str, Any]] | None = None,
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.operations.append(
+                Operation(
+                    method=method.upper(),
+                    path=path,
+                    handler=handler,
+                    summary=summary,
+                    tag=tag,
+                    roles=frozenset(roles),
+                    responses=responses,
+                    body=body,
+                    query=query,
+                    path_params=path_params or {},
+                    public=public,
+                    description=description,
+                    extra_content=extra_content or {},
+                    headers=headers or {},
+                )
+            )
+            return handler
+
+        return register
+
+    def install(
+        self, app: web.Application, authenticate: Authenticator, observe: Observer | None = None
+    ) -> None:
+        for operation in self.operations:
+            route_path = operation.path
+            for name, schema in operation.path_params.items():
+                if schema.get("type") == "integer":
+                    route_path = route_path.replace("{" + name + "}", "{" + name + r":\d{1,18}}")
+            app.router.add_route(operation.method, route_path, _bind(operation, authenticate, observe))
+
+    def openapi(self, title: str, version: str, description: str) -> dict[str, Any]:
+        models: list[tuple[type[BaseModel], Any]] = [(ErrorOut, "serialization")]
+        for op in self.operations:
+            if op.body is not None:
+                models.append((op.body, "validation"))
+            models.extend((m, "serialization") for m in op.responses.values() if m is not None)
+        unique = list(dict.fromkeys(models))
+        refs, definitions = models_json_schema(unique, ref_template="#/components/schemas/{model}")
+        paths: dict[str, dict[str, Any]] = {}
+        for op in self.operations:
+            paths.setdefault(op.path, {})[op.method.lower()] = _operation_document(op, refs)
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": title, "version": version, "description": description},
+            "servers": [{"url": "/"}],
+            "paths": paths,
+            "components": {
+                "schemas": definitions.get("$defs", {}),
+                "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+            },
+        }
+
+
+Observer = Callable[[Operation, int, float], None]
+
+
+def _bind(operation: Operation, authenticate: Authenticator, observe: Observer | None) -> Any:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await _handle(operation, authenticate, request)
+            status = response.status
+            return response
+        except ApiError as exc:
+            status = exc.status
+            raise
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            if observe is not None:
+                observe(operation, status, time.perf_counter() - started)
+
+    handle.__name__ = operation.operation_id
+    return handle
+
+
+async def _handle(
+    operation: Operation, authenticate: Authenticator, request: web.Request
+) -> web.StreamResponse:
+    principal = None
+    if not operation.public:
+        principal = await authenticate(request)
+        if principal.role not in operation.roles:
+            raise Forbidden(f"the {principal.role.value} role may not use this endpoint")
+    query = _validated(operation.query, dict(request.query), "query") if operation.query else None
+    body = None
+    if operation.body is not None:
+        body = _validated(operation.body, await _json_body(request), "body")
+    return await operation.handler(request, Context(principal=principal, query=query, body=body))
+
+
+async def _json_body(request: web.Request) -> Any:
+    if request.content_type not in ("application/json", ""):
+        raise InvalidRequest("the body must be JSON (Content-Type: application/json)")
+    raw = await request.read()
+    try:
+        return json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("the body is not valid JSON", {"reason": str(exc)[:200]}) from exc
+
+
+def _validated(model: type[ModelT], data: Any, where: str) -> ModelT:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = [
+            {"location": [where, *map(str, error["loc"])], "message": error["msg"], "type": error["type"]}
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        raise InvalidRequest(f"the request {where} is not valid", details) from exc
+
+
+def _operation_document(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "tags": [op.tag],
+        "responses": {},
+    }
+    if op.description:
+        document["description"] = op.description
+    if not op.public:
+        document["security"] = [{"token": []}]
+        roles = ", ".join(sorted(role.value for role in op.roles))
+        document["description"] = (document.get("description", "") + f"\n\nRoles: {roles}.").strip()
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": schema}
+        for name, schema in op.path_params.items()
+    ]
+    if op.query is not None:
+        schema = op.query.model_json_schema()
+        required = set(schema.get("required", []))
+        for name, prop in schema.get("properties", {}).items():
+            parameter: dict[str, Any] = {
+                "name": name,
+                "in": "query",
+                "required": name in required,
+                "schema": prop,
+            }
+            if "description" in prop:
+                parameter["description"] = prop["description"]
+            parameters.append(parameter)
+    parameters.extend(
+        {"name": name, "in": "header", "required": False, "schema": schema}
+        for name, schema in op.headers.items()
+    )
+    if parameters:
+        document["parameters"] = parameters
+    if op.body is not None:
+        document["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
+        }
+    statuses = dict(op.responses)
+    error_statuses = {422: ErrorOut} if (op.body or op.query or op.path_params) else {}
+    if not op.public:
+        error_statuses |= {401: ErrorOut, 403: ErrorOut, 429: ErrorOut}
+    for status, model in {**error_statuses, **statuses}.items():
+        entry: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "response")}
+        if model is not None:
+            entry["content"] = {"application/json": {"schema": refs[(model, "serialization")]}}
+        entry.setdefault("content", {}).update(op.extra_content.get(status, {}))
+        if not entry["content"]:
+            del entry["content"]
+        document["responses"][str(status)] = entry
+    return document
+
+
+_STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No content",
+    401: "Missing or invalid token",
+    403: "The token's role may not use this endpoint",
+    404: "Not found (or not visible to this token)",
+    409: "Conflict",
+    422: "The request is not valid",
+    429: "Rate limit exceeded for this token",
+    503: "The PBX or the database is unavailable",
+}

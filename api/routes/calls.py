@@ -1,0 +1,117 @@
+"""Call history: filtered, sorted, cursor-paginated, as JSON or CSV; one call with its legs."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from datetime import datetime
+
+from aiohttp import web
+
+from api.errors import InvalidRequest, NotFound
+from api.keys import SESSIONS, SETTINGS
+from api.operations import Api, Context
+from api.schemas import CallDetailOut, CallOut, CallPage, CallQuery
+from calltracking.calls import CallFilter
+from calltracking.numbers import normalize_number
+from calltracking.repositories.calls import get_call, search_calls
+from calltracking.tokens import Principal
+
+api = Api()
+CSV = "text/csv"
+
+
+@api.route(
+    "GET",
+    "/api/v1/calls",
+    summary="Call history",
+    tag="calls",
+    query=CallQuery,
+    responses={200: CallPage},
+    extra_content={200: {CSV: {"schema": {"type": "string"}}}},
+    description="Newest first by default. Pass `next_cursor` back as `cursor` for the next page. "
+    "Send `Accept: text/csv` for a CSV export of the page. A manager token sees only its own calls.",
+)
+async def list_calls(request: web.Request, ctx: Context) -> web.StreamResponse:
+    query = ctx.query_as(CallQuery)
+    newest_first = query.sort == "-started_at"
+    where = _filter(query, ctx.caller, request)
+    async with request.app[SESSIONS]() as session:
+        page = await search_calls(
+            session, where, query.limit + 1, newest_first=newest_first, after=_decode_cursor(query.cursor)
+        )
+    items = [CallOut.of(stored) for stored in page[: query.limit]]
+    next_cursor = _encode_cursor(items[-1]) if len(page) > query.limit else None
+    if CSV in request.headers.get("Accept", ""):
+        return _csv_response(items, next_cursor)
+    return web.json_response(text=CallPage(items=items, next_cursor=next_cursor).model_dump_json())
+
+
+@api.route(
+    "GET",
+    "/api/v1/calls/{call_id}",
+    summary="One call, with its channels",
+    tag="calls",
+    path_params={"call_id": {"type": "integer", "minimum": 1}},
+    responses={200: CallDetailOut, 404: None},
+)
+async def get_one_call(request: web.Request, ctx: Context) -> web.StreamResponse:
+    call_id = int(request.match_info["call_id"])
+    principal = ctx.caller
+    async with request.app[SESSIONS]() as session:
+        stored = await get_call(session, call_id, manager=principal.manager if principal.is_manager else None)
+    if stored is None:
+        raise NotFound(f"no call {call_id}")
+    return web.json_response(text=CallDetailOut.of_detail(stored).model_dump_json())
+
+
+def _filter(query: CallQuery, principal: Principal, request: web.Request) -> CallFilter:
+    numbers: frozenset[str] = frozenset()
+    if query.number:
+        countries = {pbx.default_country for pbx in request.app[SETTINGS].pbxs}
+        forms = {query.number.strip()} | {
+            normalize_number(query.number, country) for country in countries
+        } - {None}
+        numbers = frozenset(form for form in forms if form)
+    return CallFilter(
+        started_from=query.from_,
+        started_before=query.to,
+        manager=principal.manager if principal.is_manager else query.manager,
+        direction=query.direction,
+        status=query.status,
+        numbers=numbers,
+        did=query.did,
+        has_recording=query.has_recording,
+    )
+
+
+def _encode_cursor(last: CallOut) -> str:
+    raw = json.dumps([last.started_at.isoformat(), last.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        started, call_id = json.loads(raw)
+        return datetime.fromisoformat(started), int(call_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidRequest("the cursor is not one this API handed out", {"cursor": cursor[:64]}) from exc
+
+
+def _csv_response(items: list[CallOut], next_cursor: str | None) -> web.Response:
+    buffer = io.StringIO()
+    fields = list(CallOut.model_fields)
+    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer.writeheader()
+    for item in items:
+        row = item.model_dump(mode="json")
+        writer.writerow({k: ";".join(v) if isinstance(v, list) else v for k, v in row.items()})
+    response = web.Response(text=buffer.getvalue(), content_type=CSV)
+    if next_cursor:
+        response.headers["X-Next-Cursor"] = next_cursor
+    return response

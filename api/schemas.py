@@ -1,0 +1,163 @@
+"""Request and response models of the REST API (the OpenAPI document is generated from these)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from calltracking.calls import CallStatus, Direction, LegKind, StoredCall
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class PbxReadiness(BaseModel):
+    name: str
+    connected: bool
+
+
+class ReadyOut(BaseModel):
+    ready: bool
+    database: bool
+    pbxs: list[PbxReadiness]
+    spool_depth: int
+
+
+class CallQuery(_Strict):
+    from_: datetime | None = Field(
+        default=None, alias="from", description="calls started at or after (ISO 8601)"
+    )
+    to: datetime | None = Field(default=None, description="calls started before (ISO 8601)")
+    manager: str | None = Field(default=None, max_length=64)
+    direction: Direction | None = None
+    status: CallStatus | None = None
+    number: str | None = Field(default=None, max_length=32, description="the customer's number, any format")
+    did: str | None = Field(default=None, max_length=64, description="the tracking number (DID) called")
+    has_recording: bool | None = None
+    sort: Literal["started_at", "-started_at"] = "-started_at"
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, max_length=512, description="next_cursor of the previous page")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class CallOut(BaseModel):
+    id: int
+    pbx: str
+    linkedid: str
+    direction: Direction
+    status: CallStatus
+    origin: str
+    request_id: str | None
+    caller: str
+    callee: str
+    did: str | None
+    caller_number: str | None
+    callee_number: str | None
+    answered_by: str | None
+    manager: str | None
+    rang: list[str]
+    queue: str | None
+    transferred_to: list[str]
+    abandoned: bool
+    reconciled: bool
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime
+    ring_seconds: float
+    talk_seconds: float
+    hangup_by: str | None
+    failure_reason: str | None
+    has_recording: bool
+
+    @classmethod
+    def of(cls, stored: StoredCall) -> CallOut:
+        call = stored.call
+        return cls(
+            id=stored.id,
+            pbx=call.pbx,
+            linkedid=call.pbx_call_id,
+            direction=call.direction,
+            status=call.status,
+            origin=call.origin.value,
+            request_id=call.request_id,
+            caller=call.caller,
+            callee=call.callee,
+            did=call.did,
+            caller_number=call.caller_number,
+            callee_number=call.callee_number,
+            answered_by=call.answered_by,
+            manager=call.manager,
+            rang=list(call.rang),
+            queue=call.queue,
+            transferred_to=list(call.transferred_to),
+            abandoned=call.abandoned,
+            reconciled=call.reconciled,
+            started_at=call.started_at,
+            answered_at=call.answered_at,
+            ended_at=call.ended_at,
+            ring_seconds=call.ring_seconds,
+            talk_seconds=call.talk_seconds,
+            hangup_by=call.hangup_by,
+            failure_reason=call.failure_reason,
+            has_recording=call.recording_file is not None,
+        )
+
+
+class LegOut(BaseModel):
+    channel: str
+    endpoint: str
+    kind: LegKind
+    created_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    hangup_cause: int | None
+
+
+class CallDetailOut(CallOut):
+    legs: list[LegOut]
+
+    @classmethod
+    def of_detail(cls, stored: StoredCall) -> CallDetailOut:
+        legs = [
+            LegOut(
+                channel=leg.channel,
+                endpoint=leg.endpoint,
+                kind=leg.kind,
+                created_at=leg.created_at,
+                answered_at=leg.answered_at,
+                ended_at=leg.ended_at,
+                hangup_cause=leg.hangup_cause,
+            )
+            for leg in stored.call.legs
+        ]
+        return cls(**CallOut.of(stored).model_dump(), legs=legs)
+
+
+class CallPage(BaseModel):
+    items: list[CallOut]
+    next_cursor: str | None

@@ -1,0 +1,12 @@
+"""What the API may know of the rest of the process: PBX links and the spool, read-only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ServiceStatus:
+    pbx_connected: Callable[[], Mapping[str, bool]] = dict
+    spool_depth: Callable[[], int] = field(default=lambda: 0)

@@ -1,0 +1,74 @@
+"""A running API over real HTTP on loopback, its database seeded from the real captures, and a token
+for every role."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.app import create_app
+from api.status import ServiceStatus
+from calltracking.database import create_engine, create_sessionmaker, migrate
+from calltracking.replay import replay_captures
+from calltracking.repositories.tokens import create_token
+from calltracking.settings import PbxSettings, Settings, load_settings
+from calltracking.tokens import Role, new_token
+from tests.helpers.captures import capture, capture_names
+from tests.helpers.listening import database_settings
+
+MANAGER = "101"
+
+
+@dataclass
+class ApiHarness:
+    client: TestClient[Any, Any]
+    sessions: async_sessionmaker[AsyncSession]
+    tokens: dict[str, str]
+    settings: Settings
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+async def make_token(
+    sessions: async_sessionmaker[AsyncSession], role: Role, manager: str | None = None
+) -> str:
+    token = new_token()
+    async with sessions.begin() as session:
+        await create_token(session, token, f"test {role.value}", role, manager)
+    return token.secret
+
+
+@asynccontextmanager
+async def running_api(
+    database_url: str, tmp_path: Path, seed: bool = True, **api_settings: Any
+) -> AsyncIterator[ApiHarness]:
+    settings = load_settings(
+        environ={},
+        overrides={"database": {"url": database_url}, "api": {"token_cache_seconds": 0, **api_settings}},
+    )
+    if seed:
+        captures = [capture(name) for name in capture_names()]
+        await replay_captures(
+            captures, PbxSettings(name="office"), database_settings(database_url, tmp_path), tmp_path / "s"
+        )
+    engine = create_engine(database_url)
+    await migrate(engine)
+    sessions = create_sessionmaker(engine)
+    tokens = {role.value: await make_token(sessions, role) for role in Role if role is not Role.MANAGER}
+    tokens["manager"] = await make_token(sessions, Role.MANAGER, MANAGER)
+    tokens["other_manager"] = await make_token(sessions, Role.MANAGER, "103")
+    app = create_app(settings, sessions, ServiceStatus(pbx_connected=lambda: {"office": True}))
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield ApiHarness(client=client, sessions=sessions, tokens=tokens, settings=settings)
+    finally:
+        await client.close()
+        await engine.dispose()
