@@ -41,7 +41,16 @@ from ami.events import (
     VariableSet,
     channel_endpoint,
 )
-from calltracking.calls import CallLeg, CallOrigin, CallRecord, CallStatus, Direction, LegKind
+from calltracking.calls import (
+    CallLeg,
+    CallOrigin,
+    CallProgress,
+    CallRecord,
+    CallStatus,
+    Direction,
+    LegKind,
+    ProgressKind,
+)
 from calltracking.numbers import party_number
 
 log = structlog.get_logger(__name__)
@@ -74,6 +83,14 @@ OUTBOUND_FAILURE_BY_DIAL_STATUS = {
     "CONGESTION": (CallStatus.FAILED, "congestion"),
     "CHANUNAVAIL": (CallStatus.FAILED, "unavailable"),
     "INVALIDARGS": (CallStatus.FAILED, "invalid_destination"),
+}
+# OriginateResponse Reason: the state the first leg was left in (Asterisk's AST_CONTROL_* values).
+ORIGINATE_FAILURES = {
+    0: "manager_unreachable",
+    1: "manager_hung_up",
+    3: "manager_no_answer",
+    5: "manager_busy",
+    8: "congestion",
 }
 OUTBOUND_FAILURE_BY_CAUSE = {
     17: (CallStatus.BUSY, "busy"),
@@ -173,6 +190,7 @@ class CallAssembler:
         self._bridges: dict[str, set[str]] = {}
         self.skipped_events = 0
         self._version = 0
+        self._progress: list[CallProgress] = []
         self._handlers: dict[type, Handler] = {
             ChannelCreated: self._on_channel_created,
             ChannelStateChanged: self._on_state_changed,
@@ -200,6 +218,11 @@ class CallAssembler:
             return []
         self._version += 1
         return handler(event)
+
+    def drain_progress(self) -> list[CallProgress]:
+        """What happened in live calls since the last drain (ringing, customer dialed, answered, ...)."""
+        progress, self._progress = self._progress, []
+        return progress
 
     @property
     def version(self) -> int:
@@ -334,8 +357,40 @@ class CallAssembler:
             if event.state == STATE_UP and leg.answered_at is None:
                 leg.answered_at = event.at
             elif event.state == STATE_RINGING:
-                leg.has_rung = True
+                self._rings(found[0], leg, event.at)
         return []
+
+    def _rings(self, call: _Call, leg: _Leg, at: float) -> None:
+        if leg.has_rung:
+            return
+        leg.has_rung = True
+        if leg.kind is LegKind.EXTENSION:
+            self._report(call, ProgressKind.RINGING, at, extension=leg.endpoint)
+
+    def _report(
+        self,
+        call: _Call,
+        kind: ProgressKind,
+        at: float,
+        extension: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        direction = _direction(call)
+        caller, callee, _ = _parties(call, direction)
+        self._progress.append(
+            CallProgress(
+                kind=kind,
+                pbx=self._pbx.name,
+                pbx_call_id=call.linkedid,
+                at=_utc(at),
+                direction=direction,
+                caller=caller,
+                callee=callee,
+                extension=extension,
+                request_id=call.request_id,
+                reason=reason,
+            )
+        )
 
     def _on_dialplan_entered(self, event: DialplanEntered) -> list[CallRecord]:
         found = self._locate(event.ref, event.at)
@@ -371,10 +426,12 @@ class CallAssembler:
     def _on_dial_began(self, event: DialBegan) -> list[CallRecord]:
         found = self._locate(event.dest, event.at)
         if found is not None:
-            leg = found[1]
-            leg.has_rung = True
+            call, leg = found
             if event.caller is None:
                 leg.is_originated = True
+            if leg.kind is LegKind.TRUNK and call.originator.kind is not LegKind.TRUNK:
+                self._report(call, ProgressKind.DIALING_CUSTOMER, event.at)
+            self._rings(call, leg, event.at)
         if event.caller is not None:
             self._locate(event.caller, event.at)
         return []
@@ -473,6 +530,13 @@ class CallAssembler:
             call.originate_exten = call.originate_exten or event.exten
         if not event.is_success:
             call.originate_failure_reason = event.reason
+            self._report(
+                call,
+                ProgressKind.ORIGINATE_FAILED,
+                event.at,
+                extension=call.originator.endpoint,
+                reason=ORIGINATE_FAILURES.get(event.reason or 0, "originate_failed"),
+            )
         return []
 
     def _originated_call_on(self, channel: str) -> _Call | None:
@@ -555,9 +619,16 @@ class CallAssembler:
                     seen.add(uniqueid)
                     frontier.append(uniqueid)
         customer_ids = {leg.uniqueid for leg in customers}
+        was_answered = bool(call.connected)
         for leg in call.legs.values():
             if leg.uniqueid in seen and leg.uniqueid not in customer_ids and leg.is_person:
                 call.connected.setdefault(leg.uniqueid, at)
+        if call.connected and not was_answered:
+            first = call.legs[next(iter(call.connected))]
+            extension = first.endpoint if first.kind is LegKind.EXTENSION else None
+            if _direction(call) is Direction.OUTBOUND:
+                extension = call.originator.endpoint
+            self._report(call, ProgressKind.ANSWERED, at, extension=extension)
 
     def _live_calls(self) -> list[_Call]:
         unique: dict[int, _Call] = {id(c): c for c in self._calls_by_linkedid.values()}
@@ -629,18 +700,15 @@ def summarize_call(call: _Call, pbx: PbxTopology) -> CallRecord:
     answered_by = handed[0] if handed and direction is not Direction.OUTBOUND else None
     transferred_to = tuple(handed[1:] if direction is not Direction.OUTBOUND else handed)
 
-    if direction is Direction.INBOUND:
-        caller = originator.caller_num
-        did = call.did_variable or originator.dialed_exten or None
-        callee = did or ""
-        manager = answered_by
+    caller, callee, did = _parties(call, direction)
+    if direction is Direction.OUTBOUND:
+        manager: str | None = originator.endpoint
     else:
-        caller = originator.endpoint if originator.kind is LegKind.EXTENSION else originator.caller_num
-        did = None
-        callee = originator.dialed_exten or call.originate_exten or _first_dialed(call, originator) or ""
-        manager = originator.endpoint if direction is Direction.OUTBOUND else answered_by
+        manager = answered_by
 
     status, failure_reason = _status(call, direction, answered_at is not None)
+    if failure_reason == "manager_no_answer" and call.originate_failure_reason is not None:
+        failure_reason = ORIGINATE_FAILURES.get(call.originate_failure_reason, failure_reason)
     abandoned = (
         direction is Direction.INBOUND
         and status is not CallStatus.ANSWERED
@@ -686,6 +754,17 @@ def summarize_call(call: _Call, pbx: PbxTopology) -> CallRecord:
         recording_channel=call.recording_channel,
         legs=tuple(_leg_record(leg) for leg in call.legs.values()),
     )
+
+
+def _parties(call: _Call, direction: Direction) -> tuple[str, str, str | None]:
+    """Caller, callee and DID as the PBX saw them: the DID is the callee of an inbound call."""
+    originator = call.originator
+    if direction is Direction.INBOUND:
+        did = call.did_variable or originator.dialed_exten or None
+        return originator.caller_num, did or "", did
+    caller = originator.endpoint if originator.kind is LegKind.EXTENSION else originator.caller_num
+    callee = originator.dialed_exten or call.originate_exten or _first_dialed(call, originator) or ""
+    return caller, callee, None
 
 
 def _direction(call: _Call) -> Direction:

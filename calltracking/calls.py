@@ -109,3 +109,26 @@ class CallFilter:
     numbers: frozenset[str] = frozenset()
     did: str | None = None
     has_recording: bool | None = None
+
+
+class ProgressKind(StrEnum):
+    RINGING = "ringing"  # an extension's phone rings (screen pop)
+    DIALING_CUSTOMER = "dialing_customer"  # the PBX called out to the carrier
+    ANSWERED = "answered"  # a person was connected with the other side
+    ORIGINATE_FAILED = "originate_failed"  # the first leg of an Originate did not come up
+
+
+@dataclass(frozen=True, slots=True)
+class CallProgress:
+    """Something that happened in a call still going on, for click-to-call status, screen pops, webhooks."""
+
+    kind: ProgressKind
+    pbx: str
+    pbx_call_id: str
+    at: datetime
+    direction: Direction
+    caller: str
+    callee: str
+    extension: str | None = None
+    request_id: str | None = None
+    reason: str | None = None

@@ -500,3 +500,39 @@ def test_mixmonitor_start_alone_names_the_recording_channel() -> None:
     _, [call] = assemble(stream)
 
     assert (call.recording_file, call.recording_channel) == (None, "PJSIP/101-00000011")
+
+
+def progress_of(name: str) -> list[tuple[str, str | None, str | None]]:
+    assembler = CallAssembler(PBX)
+    progress = []
+    for event in events(name):
+        assembler.feed(event)
+        progress.extend(assembler.drain_progress())
+    return [(p.kind.value, p.extension, p.request_id or p.reason) for p in progress]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "inbound_group_answered",
+            [("ringing", "101", None), ("ringing", "102", None), ("answered", "102", None)],
+        ),
+        ("inbound_queue_abandoned", [("ringing", "102", None), ("ringing", "103", None)]),
+        ("outbound_answered", [("dialing_customer", None, None), ("answered", "101", None)]),
+        (
+            "click_to_call",
+            [
+                ("ringing", "101", "req-42"),
+                ("dialing_customer", None, "req-42"),
+                ("answered", "101", "req-42"),
+            ],
+        ),
+        (
+            "click_to_call_manager_no_answer",
+            [("ringing", "103", "req-43"), ("originate_failed", "103", "req-43")],
+        ),
+    ],
+)
+def test_live_progress_of_a_call(name: str, expected: list[tuple[str, str | None, str | None]]) -> None:
+    assert progress_of(name) == expected
