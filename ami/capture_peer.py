@@ -35,6 +35,8 @@ class PeerSession:
     snapshot: Sequence[Mapping[str, str]] = ()
     close_at_end: bool = True
     action_replies: dict[str, ActionReply] = field(default_factory=dict)
+    # Actions (lower-case names) on which the peer drops the connection without answering.
+    hang_up_on: frozenset[str] = frozenset()
 
     @classmethod
     def from_capture(cls, data: bytes, snapshot: Sequence[Mapping[str, str]] = ()) -> PeerSession:
@@ -143,6 +145,9 @@ class CapturePeer:
                     action = _parse_fields(raw)
                     self.actions.append(action)
                     name = action.get("action", "").lower()
+                    if name in session.hang_up_on:
+                        writer.transport.abort()
+                        return
                     for reply in self._reply(session, name, action):
                         replies.put_nowait(reply)
                     if name == "coreshowchannels":

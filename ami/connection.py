@@ -134,7 +134,7 @@ class AmiConnection:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def send(self, action: dict[str, str], timeout: float, as_list: bool | None = None) -> Any:
+    async def send(self, action: dict[str, Any], timeout: float, as_list: bool | None = None) -> Any:
         """Send an action on the current session and wait for its answer, or fail fast.
 
         Never queued for a later connection: when the link is down this raises at once, and when it

@@ -14,7 +14,7 @@ from ami.assembler import CallAssembler
 from ami.connection import AmiConnection
 from ami.events import AmiEvent
 from ami.live_state import LiveCallCheckpoint
-from calltracking.calls import CallRecord
+from calltracking.calls import CallProgress, CallRecord
 from calltracking.logs import bind_call
 from calltracking.settings import PbxSettings
 
@@ -32,10 +32,12 @@ class PbxListener:
         sink: CallSink,
         event_observer: Callable[[AmiEvent], None] | None = None,
         checkpoint_path: Path | None = None,
+        progress_sink: Callable[[CallProgress], None] | None = None,
     ) -> None:
         self.pbx = pbx
         self._sink = sink
         self._observer = event_observer
+        self._progress_sink = progress_sink
         self.assembler = CallAssembler(pbx)
         self.connection = AmiConnection(
             pbx, on_event=self._on_event, on_session=self._on_session, on_lost=self._on_lost
@@ -70,6 +72,10 @@ class PbxListener:
         if self._observer is not None:
             self._observer(event)
         self._emit(self.assembler.feed(event))
+        progress = self.assembler.drain_progress()
+        if progress and self._progress_sink is not None:
+            for item in progress:
+                self._progress_sink(item)
 
     async def _on_session(self) -> None:
         snapshot, taken_at = await self.connection.list_channels()

@@ -10,11 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api import docs
 from api.access import TokenAuthority
 from api.errors import error_middleware
-from api.keys import AUTHORITY, METRICS, SESSIONS, SETTINGS, STATUS
+from api.keys import AUTHORITY, CLICK_TO_CALL, HUB, METRICS, SESSIONS, SETTINGS, STATUS
 from api.metrics import ApiMetrics
 from api.operations import Api, Operation
-from api.routes import calls, health
+from api.routes import calls, health, originate
 from api.status import ServiceStatus
+from calltracking.call_events import CallEventHub
+from calltracking.click_to_call_service import ClickToCallService
 from calltracking.settings import Settings
 from calltracking.tokens import Principal
 
@@ -23,7 +25,7 @@ DESCRIPTION = (
     "Calls from the PBX as CRM facts: call history, click-to-call, real-time events and webhooks. "
     "Every endpoint but /healthz (and this documentation) requires an API token."
 )
-MODULES = (health.api, calls.api)
+MODULES = (health.api, calls.api, originate.api)
 
 
 def all_operations() -> Api:
@@ -38,12 +40,16 @@ def create_app(
     sessions: async_sessionmaker[AsyncSession],
     status: ServiceStatus | None = None,
     metrics: ApiMetrics | None = None,
+    click_to_call: ClickToCallService | None = None,
+    hub: CallEventHub | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.api.max_body_bytes)
     app[SETTINGS] = settings
     app[SESSIONS] = sessions
     app[STATUS] = status or ServiceStatus()
     app[METRICS] = metrics or ApiMetrics()
+    app[CLICK_TO_CALL] = click_to_call or ClickToCallService(sessions, settings.pbxs, connections={})
+    app[HUB] = hub or CallEventHub()
     app[AUTHORITY] = TokenAuthority(
         sessions, settings.api.token_cache_seconds, settings.api.rate_limit_per_minute, clock=time.monotonic
     )

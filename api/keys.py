@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.access import TokenAuthority
 from api.metrics import ApiMetrics
 from api.status import ServiceStatus
+from calltracking.call_events import CallEventHub
+from calltracking.click_to_call_service import ClickToCallService
 from calltracking.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -15,3 +17,5 @@ SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 AUTHORITY = web.AppKey("authority", TokenAuthority)
 METRICS = web.AppKey("metrics", ApiMetrics)
 STATUS = web.AppKey("status", ServiceStatus)
+CLICK_TO_CALL = web.AppKey("click_to_call", ClickToCallService)
+HUB = web.AppKey("hub", CallEventHub)

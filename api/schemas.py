@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from calltracking.calls import CallStatus, Direction, LegKind, StoredCall
 
@@ -161,3 +161,66 @@ class CallDetailOut(CallOut):
 class CallPage(BaseModel):
     items: list[CallOut]
     next_cursor: str | None
+
+
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+EXTENSION_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+class OriginateIn(_Strict):
+    extension: str | None = Field(
+        default=None, pattern=EXTENSION_PATTERN, description="the manager's extension"
+    )
+    manager: str | None = Field(
+        default=None,
+        pattern=EXTENSION_PATTERN,
+        description="the manager; until the CRM mirror is loaded, an extension",
+    )
+    number: str = Field(
+        min_length=1, max_length=40, description="the customer's number, as the PBX should dial it"
+    )
+    request_id: str | None = Field(
+        default=None, pattern=REQUEST_ID_PATTERN, description="the CRM's id for this call"
+    )
+    pbx: str | None = Field(
+        default=None, max_length=64, description="which PBX (default: the first configured)"
+    )
+
+    @field_validator("number")
+    @classmethod
+    def _dialable(cls, value: str) -> str:
+        digits = "".join(ch for ch in value if ch not in " ()-.\t")
+        body = digits[1:] if digits.startswith("+") else digits
+        if not body.isdigit() or not 2 <= len(body) <= 20:
+            raise ValueError(
+                "number must be digits, optionally with a leading + (spaces, dashes, brackets allowed)"
+            )
+        return digits
+
+    @model_validator(mode="after")
+    def _one_caller(self) -> OriginateIn:
+        if (self.extension is None) == (self.manager is None):
+            raise ValueError("give exactly one of extension or manager")
+        return self
+
+    @property
+    def who(self) -> str:
+        return self.extension or self.manager or ""
+
+
+class OriginateAccepted(BaseModel):
+    request_id: str
+    status: str
+    status_url: str
+
+
+class OriginateStatusOut(BaseModel):
+    request_id: str
+    pbx: str
+    extension: str
+    number: str
+    status: Literal["queued", "ringing_manager", "ringing_customer", "answered", "failed"]
+    reason: str | None
+    call_id: int | None
+    created_at: datetime
+    updated_at: datetime

@@ -22,7 +22,10 @@ from calltracking.spool import CallSpool, SpoolEntry
 
 log = structlog.get_logger(__name__)
 
-StoredHook = Callable[[Sequence[CallRecord], Sequence[int]], Awaitable[None]]
+# Run inside the transaction that writes the calls (so what they write commits with the calls, or not at all).
+StoredHook = Callable[[AsyncSession, Sequence[CallRecord], Sequence[int]], Awaitable[None]]
+# Told after the commit (real-time notifications); must not block.
+CommitObserver = Callable[[Sequence[CallRecord], Sequence[int]], None]
 Preparation = Callable[[], Awaitable[None]]
 
 
@@ -32,13 +35,13 @@ class CallLog:
         sessionmaker: async_sessionmaker[AsyncSession],
         spool: CallSpool,
         settings: DatabaseSettings,
-        on_stored: StoredHook | None = None,
         prepare: Preparation | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._spool = spool
         self._settings = settings
-        self._on_stored = on_stored
+        self._stored_hooks: list[StoredHook] = []
+        self._commit_observers: list[CommitObserver] = []
         # Run at start and retried like any write until it succeeds (the schema migration): a database
         # that is down at start delays the writes, never the spooling.
         self._prepare = prepare
@@ -60,12 +63,18 @@ class CallLog:
     def is_database_up(self) -> bool:
         return self._failures == 0 and self._prepare is None
 
+    def add_stored_hook(self, hook: StoredHook) -> None:
+        self._stored_hooks.append(hook)
+
+    def add_commit_observer(self, observer: CommitObserver) -> None:
+        self._commit_observers.append(observer)
+
     def submit(self, call: CallRecord) -> None:
         self._idle.clear()
         self._queue.put_nowait(call)
 
     async def flush(self) -> None:
-        """Wait until every submitted call is in the database."""
+        """Wait until the database is ready and holds every submitted call."""
         await self._idle.wait()
 
     async def run(self) -> None:
@@ -142,6 +151,8 @@ class CallLog:
         calls = [entry.call for entry in chunk]
         async with self._sessionmaker.begin() as session:
             ids = await save_calls(session, calls)
+            for hook in self._stored_hooks:
+                await hook(session, calls, ids)
         await asyncio.to_thread(self._spool.ack, chunk[-1].seq)
         del self._pending[: len(chunk)]
         self.stored_total += len(chunk)
@@ -155,11 +166,14 @@ class CallLog:
                 status=call.status.value,
                 reconciled=call.reconciled,
             )
-        if self._on_stored is not None:
-            await self._on_stored(calls, ids)
+        for observer in self._commit_observers:
+            try:
+                observer(calls, ids)
+            except Exception:  # a notification must not undo a durable write
+                log.exception("call_commit_observer_failed")
 
     def _update_idle(self) -> None:
-        if self._queue.empty() and not self._pending:
+        if self._queue.empty() and not self._pending and self._prepare is None:
             self._idle.set()
         else:
             self._idle.clear()

@@ -132,3 +132,14 @@ class CallProgress:
     extension: str | None = None
     request_id: str | None = None
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallCompleted:
+    """A call just written to the database, with the id the API knows it by."""
+
+    call_id: int
+    call: CallRecord
+
+
+LiveEvent = CallProgress | CallCompleted

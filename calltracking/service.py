@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Sequence
 
 import structlog
 from aiohttp import web
@@ -10,6 +12,10 @@ from aiohttp import web
 from ami.listener import PbxListener
 from api.app import create_app
 from api.status import ServiceStatus
+from calltracking.call_events import CallEventHub
+from calltracking.call_log import CallLog
+from calltracking.calls import CallCompleted, CallRecord
+from calltracking.click_to_call_service import ClickToCallService
 from calltracking.runtime import call_pipeline
 from calltracking.settings import Settings
 
@@ -19,19 +25,33 @@ SHUTDOWN_FLUSH_SECONDS = 10.0
 
 async def run_service(settings: Settings, stop: asyncio.Event) -> None:
     async with call_pipeline(settings.database) as pipeline:
+        hub = CallEventHub()
         spool_dir = settings.database.spool_dir
         listeners = [
-            PbxListener(pbx, pipeline.call_log, checkpoint_path=spool_dir / f"live-calls-{pbx.name}.json")
+            PbxListener(
+                pbx,
+                pipeline.call_log,
+                checkpoint_path=spool_dir / f"live-calls-{pbx.name}.json",
+                progress_sink=hub.publish,
+            )
             for pbx in settings.pbxs
         ]
+        click_to_call = ClickToCallService(
+            pipeline.sessionmaker,
+            settings.pbxs,
+            {listener.pbx.name: listener.connection for listener in listeners},
+        )
+        wire_live_events(hub, pipeline.call_log, click_to_call)
         status = ServiceStatus(
             pbx_connected=lambda: {listener.pbx.name: listener.connection.is_ready for listener in listeners},
             spool_depth=lambda: pipeline.call_log.spool_depth,
         )
-        runner = web.AppRunner(create_app(settings, pipeline.sessionmaker, status), access_log=None)
+        app = create_app(settings, pipeline.sessionmaker, status, click_to_call=click_to_call, hub=hub)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.api.host, settings.api.port)
         await site.start()
+        hub_task = asyncio.create_task(hub.run())
         for listener in listeners:
             listener.start()
         log.info(
@@ -50,3 +70,18 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
                 await asyncio.wait_for(pipeline.call_log.flush(), SHUTDOWN_FLUSH_SECONDS)
             except TimeoutError:
                 log.warning("shutdown_with_spooled_calls", spool_depth=pipeline.call_log.spool_depth)
+            hub_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hub_task
+
+
+def wire_live_events(hub: CallEventHub, call_log: CallLog, click_to_call: ClickToCallService) -> None:
+    """Who hears what: calls written to the database go out on the hub after the commit, behind the
+    progress events of the same calls; click-to-call requests follow both, in that order."""
+
+    def announce(calls: Sequence[CallRecord], ids: Sequence[int]) -> None:
+        for call, call_id in zip(calls, ids, strict=True):
+            hub.publish(CallCompleted(call_id=call_id, call=call))
+
+    hub.add_handler(click_to_call.on_event)
+    call_log.add_commit_observer(announce)
