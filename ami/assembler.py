@@ -773,9 +773,9 @@ def _direction(call: _Call) -> Direction:
         return Direction.INBOUND
     if any(leg.kind is LegKind.TRUNK for leg in call.legs.values()):
         return Direction.OUTBOUND
-    if originator.is_originated and call.originate_exten is not None:
-        # A click-to-call whose customer leg never started: it was meant for the customer unless the
-        # number asked for is one of the PBX's own phones.
+    if originator.is_originated and (call.originate_exten is not None or call.request_id is not None):
+        # A click-to-call whose customer leg has not started (or never will): it is meant for the
+        # customer unless the number asked for is one of the PBX's own phones.
         extensions = {leg.endpoint for leg in call.legs.values() if leg.kind is LegKind.EXTENSION}
         return Direction.INTERNAL if call.originate_exten in extensions else Direction.OUTBOUND
     return Direction.INTERNAL

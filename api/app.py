@@ -13,7 +13,7 @@ from api.errors import error_middleware
 from api.keys import AUTHORITY, CLICK_TO_CALL, HUB, METRICS, SESSIONS, SETTINGS, STATUS
 from api.metrics import ApiMetrics
 from api.operations import Api, Operation
-from api.routes import calls, health, originate
+from api.routes import calls, events, health, originate
 from api.status import ServiceStatus
 from calltracking.call_events import CallEventHub
 from calltracking.click_to_call_service import ClickToCallService
@@ -25,7 +25,7 @@ DESCRIPTION = (
     "Calls from the PBX as CRM facts: call history, click-to-call, real-time events and webhooks. "
     "Every endpoint but /healthz (and this documentation) requires an API token."
 )
-MODULES = (health.api, calls.api, originate.api)
+MODULES = (health.api, calls.api, originate.api, events.api)
 
 
 def all_operations() -> Api:
@@ -56,7 +56,12 @@ def create_app(
     operations = all_operations()
 
     async def authenticate(request: web.Request) -> Principal:
-        return await request.app[AUTHORITY].authenticate(request.headers.get("Authorization"))
+        header = request.headers.get("Authorization")
+        if header is None and request.headers.get("Upgrade", "").lower() == "websocket":
+            # Browsers cannot set headers on a WebSocket; the token may come in the query instead.
+            query_token = request.query.get("access_token")
+            header = f"Bearer {query_token}" if query_token else None
+        return await request.app[AUTHORITY].authenticate(header)
 
     def observe(operation: Operation, status_code: int, seconds: float) -> None:
         app[METRICS].requests.labels(operation.method, operation.path, str(status_code)).observe(seconds)
