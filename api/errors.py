@@ -81,7 +81,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(exc.status, _AIOHTTP_CODES.get(exc.status, "http_error"), exc.reason)
+        response = error_response(exc.status, _AIOHTTP_CODES.get(exc.status, "http_error"), exc.reason)
+        if "Allow" in exc.headers:  # a 405 lists the methods the resource does allow (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception:
         log.exception("api_request_failed", method=request.method, path=request.path)
         return error_response(500, "internal_error", "the server failed on this request; it has been logged")

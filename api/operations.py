@@ -14,12 +14,14 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from api.errors import ApiError, Forbidden, InvalidRequest
+from api.errors import ApiError, Forbidden, InvalidRequest, NotFound
 from api.schemas import ErrorOut
 from calltracking.tokens import Principal, Role
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 ALL_ROLES = frozenset(Role)
+# Ids are 32-bit integer columns on PostgreSQL: a larger id names nothing (404), it is not an error.
+MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,7 @@ class Api:
             route_path = operation.path
             for name, schema in operation.path_params.items():
                 if schema.get("type") == "integer":
-                    route_path = route_path.replace("{" + name + "}", "{" + name + r":\d{1,18}}")
+                    route_path = route_path.replace("{" + name + "}", "{" + name + r":\d{1,19}}")
             app.router.add_route(operation.method, route_path, _bind(operation, authenticate, observe))
 
     def openapi(self, title: str, version: str, description: str) -> dict[str, Any]:
@@ -183,6 +185,9 @@ async def _handle(
         principal = await authenticate(request)
         if principal.role not in operation.roles:
             raise Forbidden(f"the {principal.role.value} role may not use this endpoint")
+    for name, schema in operation.path_params.items():
+        if schema.get("type") == "integer" and not 1 <= int(request.match_info[name]) <= MAX_ID:
+            raise NotFound(f"no such {name.removesuffix('_id')}")
     query = _validated(operation.query, dict(request.query), "query") if operation.query else None
     body = None
     if operation.body is not None:
@@ -225,18 +230,19 @@ def _operation_document(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
         roles = ", ".join(sorted(role.value for role in op.roles))
         document["description"] = (document.get("description", "") + f"\n\nRoles: {roles}.").strip()
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": schema}
+        {"name": name, "in": "path", "required": True, "schema": _bounded(schema)}
         for name, schema in op.path_params.items()
     ]
     if op.query is not None:
         schema = op.query.model_json_schema()
         required = set(schema.get("required", []))
+        definitions = schema.get("$defs", {})
         for name, prop in schema.get("properties", {}).items():
             parameter: dict[str, Any] = {
                 "name": name,
                 "in": "query",
                 "required": name in required,
-                "schema": prop,
+                "schema": _inline(prop, definitions),
             }
             if "description" in prop:
                 parameter["description"] = prop["description"]
@@ -265,6 +271,25 @@ def _operation_document(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
             del entry["content"]
         document["responses"][str(status)] = entry
     return document
+
+
+def _bounded(schema: dict[str, Any]) -> dict[str, Any]:
+    if schema.get("type") == "integer":
+        return {"minimum": 1, "maximum": MAX_ID, **schema}
+    return schema
+
+
+def _inline(schema: Any, definitions: dict[str, Any]) -> Any:
+    """A query parameter's schema stands alone in OpenAPI: pydantic's local `$defs` references are
+    replaced by what they name."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(definitions[ref.removeprefix("#/$defs/")], definitions)
+        return {key: _inline(value, definitions) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_inline(item, definitions) for item in schema]
+    return schema
 
 
 _STATUS_TEXT = {

@@ -57,12 +57,22 @@ class CallQuery(_Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    @field_validator("from_", "to")
+    @field_validator("from_", "to", mode="before")
     @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is None:
+    def _iso_8601_utc(cls, value: object) -> datetime | None:
+        """ISO 8601 only (pydantic would also read `0.5` as a Unix time); no zone means UTC."""
+        if value is None or isinstance(value, datetime):
+            parsed = value
+        elif isinstance(value, str) and value[:4].isdigit() and "-" in value:
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError as exc:
+                raise ValueError("expected an ISO 8601 date-time, e.g. 2026-11-22T12:00:00Z") from exc
+        else:
+            raise ValueError("expected an ISO 8601 date-time, e.g. 2026-11-22T12:00:00Z")
+        if parsed is None:
             return None
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 class CallOut(BaseModel):
@@ -165,6 +175,7 @@ class CallPage(BaseModel):
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 EXTENSION_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+NUMBER_PATTERN = r"^\+?[ ()\-.]*(?:[0-9][ ()\-.]*){2,20}$"
 
 
 class OriginateIn(_Strict):
@@ -177,7 +188,11 @@ class OriginateIn(_Strict):
         description="the manager; until the CRM mirror is loaded, an extension",
     )
     number: str = Field(
-        min_length=1, max_length=40, description="the customer's number, as the PBX should dial it"
+        min_length=2,
+        max_length=40,
+        pattern=NUMBER_PATTERN,
+        description="the customer's number as the PBX should dial it: digits, an optional leading +, "
+        "spaces, dashes, dots and brackets",
     )
     request_id: str | None = Field(
         default=None, pattern=REQUEST_ID_PATTERN, description="the CRM's id for this call"
@@ -189,7 +204,7 @@ class OriginateIn(_Strict):
     @field_validator("number")
     @classmethod
     def _dialable(cls, value: str) -> str:
-        digits = "".join(ch for ch in value if ch not in " ()-.\t")
+        digits = "".join(ch for ch in value if ch not in " ()-.")
         body = digits[1:] if digits.startswith("+") else digits
         if not body.isdigit() or not 2 <= len(body) <= 20:
             raise ValueError(
