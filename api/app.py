@@ -13,7 +13,7 @@ from api.errors import error_middleware
 from api.keys import AUTHORITY, CLICK_TO_CALL, HUB, METRICS, SESSIONS, SETTINGS, STATUS
 from api.metrics import ApiMetrics
 from api.operations import Api, Operation
-from api.routes import calls, events, health, originate
+from api.routes import calls, events, health, originate, webhooks
 from api.status import ServiceStatus
 from calltracking.call_events import CallEventHub
 from calltracking.click_to_call_service import ClickToCallService
@@ -25,7 +25,7 @@ DESCRIPTION = (
     "Calls from the PBX as CRM facts: call history, click-to-call, real-time events and webhooks. "
     "Every endpoint but /healthz (and this documentation) requires an API token."
 )
-MODULES = (health.api, calls.api, originate.api, events.api)
+MODULES = (health.api, calls.api, originate.api, events.api, webhooks.api)
 
 
 def all_operations() -> Api:
