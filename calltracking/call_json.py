@@ -1,11 +1,12 @@
-"""Lossless JSON for a `CallRecord`, for the spool: what is written must read back as the same call."""
+"""JSON for calls: lossless (the spool: what is written must read back as the same call), and the public
+view that the CLI prints and webhooks carry."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from calltracking.calls import CallLeg, CallOrigin, CallRecord, CallStatus, Direction, LegKind
+from calltracking.calls import CallLeg, CallOrigin, CallRecord, CallStatus, Direction, LegKind, StoredCall
 
 _TIMES = ("started_at", "answered_at", "ended_at")
 _LEG_TIMES = ("created_at", "answered_at", "ended_at")
@@ -58,3 +59,11 @@ def _time(value: datetime | None) -> str | None:
 
 def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value is not None else None
+
+
+def call_view(stored: StoredCall) -> dict[str, Any]:
+    """The public shape of a call: the record's fields, times in ISO 8601 UTC, Asterisk's Linkedid under
+    its own name, without the per-channel legs."""
+    fields = encode_call(stored.call)
+    del fields["legs"]
+    return {"id": stored.id, "pbx": fields.pop("pbx"), "linkedid": fields.pop("pbx_call_id"), **fields}

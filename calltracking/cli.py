@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from calltracking.call_json import encode_call
+from calltracking.call_json import call_view
 from calltracking.calls import StoredCall
 from calltracking.database import create_engine, create_sessionmaker, migrate
 from calltracking.errors import CalltrackingError
@@ -212,14 +212,6 @@ async def _sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[Asyn
         yield create_sessionmaker(engine)
     finally:
         await engine.dispose()
-
-
-def call_view(stored: StoredCall) -> dict[str, Any]:
-    """The public shape of a call as the CLI prints it: the record's fields, times in ISO 8601 UTC,
-    Asterisk's Linkedid under its own name, without the per-channel legs."""
-    fields = encode_call(stored.call)
-    del fields["legs"]
-    return {"id": stored.id, "pbx": fields.pop("pbx"), "linkedid": fields.pop("pbx_call_id"), **fields}
 
 
 def _print_table(stored: Sequence[StoredCall], out: TextIO) -> None:

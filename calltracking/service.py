@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 
 import structlog
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami.listener import PbxListener
 from api.app import create_app
+from api.metrics import ApiMetrics
 from api.status import ServiceStatus
 from calltracking.call_events import CallEventHub
 from calltracking.call_log import CallLog
+from calltracking.call_webhooks import progress_queuer, queue_completed
 from calltracking.calls import CallCompleted, CallRecord
 from calltracking.click_to_call_service import ClickToCallService
 from calltracking.runtime import call_pipeline
 from calltracking.settings import Settings
+from calltracking.webhook_delivery import WebhookDeliverer
 
 log = structlog.get_logger(__name__)
 SHUTDOWN_FLUSH_SECONDS = 10.0
@@ -42,16 +45,21 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
             {listener.pbx.name: listener.connection for listener in listeners},
         )
         wire_live_events(hub, pipeline.call_log, click_to_call)
+        wire_webhooks(hub, pipeline.call_log, pipeline.sessionmaker)
+        metrics = ApiMetrics()
+        deliverer = WebhookDeliverer(pipeline.sessionmaker, metrics=metrics)
         status = ServiceStatus(
             pbx_connected=lambda: {listener.pbx.name: listener.connection.is_ready for listener in listeners},
             spool_depth=lambda: pipeline.call_log.spool_depth,
         )
-        app = create_app(settings, pipeline.sessionmaker, status, click_to_call=click_to_call, hub=hub)
+        app = create_app(
+            settings, pipeline.sessionmaker, status, metrics=metrics, click_to_call=click_to_call, hub=hub
+        )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.api.host, settings.api.port)
         await site.start()
-        hub_task = asyncio.create_task(hub.run())
+        workers = [asyncio.create_task(hub.run()), asyncio.create_task(deliverer.run())]
         for listener in listeners:
             listener.start()
         log.info(
@@ -70,9 +78,9 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
                 await asyncio.wait_for(pipeline.call_log.flush(), SHUTDOWN_FLUSH_SECONDS)
             except TimeoutError:
                 log.warning("shutdown_with_spooled_calls", spool_depth=pipeline.call_log.spool_depth)
-            hub_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await hub_task
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
 
 
 def wire_live_events(hub: CallEventHub, call_log: CallLog, click_to_call: ClickToCallService) -> None:
@@ -85,3 +93,9 @@ def wire_live_events(hub: CallEventHub, call_log: CallLog, click_to_call: ClickT
 
     hub.add_handler(click_to_call.on_event)
     call_log.add_commit_observer(announce)
+
+
+def wire_webhooks(hub: CallEventHub, call_log: CallLog, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """call.completed is owed in the transaction that writes the call; ringing and answered as they happen."""
+    call_log.add_stored_hook(queue_completed)
+    hub.add_handler(progress_queuer(sessions))

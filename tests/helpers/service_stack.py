@@ -20,7 +20,7 @@ from calltracking.call_events import CallEventHub
 from calltracking.click_to_call import OriginateState
 from calltracking.click_to_call_service import ClickToCallService
 from calltracking.runtime import call_pipeline
-from calltracking.service import wire_live_events
+from calltracking.service import wire_live_events, wire_webhooks
 from calltracking.settings import load_settings
 from calltracking.tokens import Role
 from tests.helpers.api import make_token
@@ -94,6 +94,7 @@ async def stack(database_url: str, tmp_path: Path, sessions: list[PeerSession]) 
         listener = PbxListener(settings.pbxs[0], pipeline.call_log, progress_sink=hub.publish)
         service = ClickToCallService(pipeline.sessionmaker, settings.pbxs, {"office": listener.connection})
         wire_live_events(hub, pipeline.call_log, service)
+        wire_webhooks(hub, pipeline.call_log, pipeline.sessionmaker)
         app = create_app(settings, pipeline.sessionmaker, click_to_call=service, hub=hub)
         client: TestClient[Any, Any] = TestClient(TestServer(app))
         await client.start_server()

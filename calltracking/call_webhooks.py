@@ -1,0 +1,80 @@
+"""Which call facts the CRM hears about by webhook, and with what in them.
+
+call.completed is queued in the very transaction that writes the call (a call in the database always has
+its webhook owed); call.ringing and call.answered, live facts with no row of their own, are queued as they
+happen. Event ids name the fact, so a replayed call or a repeated ring queues nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from calltracking.call_events import Handler
+from calltracking.call_json import call_view
+from calltracking.calls import CallProgress, CallRecord, LiveEvent, ProgressKind, StoredCall
+from calltracking.webhook_delivery import enqueue
+from calltracking.webhooks import EVENT_ID_MAX_LENGTH, WebhookEvent
+
+PROGRESS_EVENTS = {ProgressKind.RINGING: "call.ringing", ProgressKind.ANSWERED: "call.answered"}
+
+
+def completed_event(call_id: int, call: CallRecord) -> WebhookEvent:
+    return WebhookEvent(
+        event_id=event_id("call.completed", call.pbx, call.pbx_call_id),
+        type="call.completed",
+        occurred_at=call.ended_at,
+        data=call_view(StoredCall(call_id, call)),
+    )
+
+
+def progress_event(progress: CallProgress) -> WebhookEvent | None:
+    kind = PROGRESS_EVENTS.get(progress.kind)
+    if kind is None:
+        return None
+    data: dict[str, Any] = {
+        "pbx": progress.pbx,
+        "linkedid": progress.pbx_call_id,
+        "extension": progress.extension,
+        "direction": progress.direction.value,
+        "caller": progress.caller,
+        "callee": progress.callee,
+        "request_id": progress.request_id,
+    }
+    return WebhookEvent(
+        event_id=event_id(kind, progress.pbx, progress.pbx_call_id, progress.extension or ""),
+        type=kind,
+        occurred_at=progress.at,
+        data=data,
+    )
+
+
+def event_id(kind: str, *parts: str) -> str:
+    """`call.completed:office:1795349935.0`; hashed when a long PBX name would not fit the column."""
+    plain = ":".join((kind, *parts))
+    if len(plain) <= EVENT_ID_MAX_LENGTH:
+        return plain
+    return f"{kind}:{hashlib.sha256(plain.encode()).hexdigest()[: EVENT_ID_MAX_LENGTH - len(kind) - 1]}"
+
+
+async def queue_completed(session: AsyncSession, calls: Sequence[CallRecord], ids: Sequence[int]) -> None:
+    """Call-log stored hook: runs inside the transaction that writes the calls."""
+    for call, call_id in zip(calls, ids, strict=True):
+        await enqueue(session, completed_event(call_id, call))
+
+
+def progress_queuer(sessions: async_sessionmaker[AsyncSession]) -> Handler:
+    """A hub handler queueing call.ringing / call.answered as they happen."""
+
+    async def queue_progress(event: LiveEvent) -> None:
+        if not isinstance(event, CallProgress):
+            return
+        webhook_event = progress_event(event)
+        if webhook_event is not None:
+            async with sessions.begin() as session:
+                await enqueue(session, webhook_event)
+
+    return queue_progress
