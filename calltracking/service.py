@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ami.events import AmiEvent
 from ami.listener import PbxListener
 from api.app import create_app
 from api.metrics import ApiMetrics
@@ -29,6 +30,7 @@ SHUTDOWN_FLUSH_SECONDS = 10.0
 async def run_service(settings: Settings, stop: asyncio.Event) -> None:
     async with call_pipeline(settings.database) as pipeline:
         hub = CallEventHub()
+        metrics = ApiMetrics()
         spool_dir = settings.database.spool_dir
         listeners = [
             PbxListener(
@@ -36,6 +38,7 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
                 pipeline.call_log,
                 checkpoint_path=spool_dir / f"live-calls-{pbx.name}.json",
                 progress_sink=hub.publish,
+                event_observer=_counting(metrics, pbx.name),
             )
             for pbx in settings.pbxs
         ]
@@ -46,7 +49,7 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
         )
         wire_live_events(hub, pipeline.call_log, click_to_call)
         wire_webhooks(hub, pipeline.call_log, pipeline.sessionmaker)
-        metrics = ApiMetrics()
+        pipeline.call_log.add_commit_observer(lambda calls, _ids: _count_calls(metrics, calls))
         deliverer = WebhookDeliverer(pipeline.sessionmaker, metrics=metrics)
         status = ServiceStatus(
             pbx_connected=lambda: {listener.pbx.name: listener.connection.is_ready for listener in listeners},
@@ -81,6 +84,16 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+
+
+def _counting(metrics: ApiMetrics, pbx: str) -> Callable[[AmiEvent], None]:
+    counter = metrics.ami_events.labels(pbx=pbx)
+    return lambda _event: counter.inc()
+
+
+def _count_calls(metrics: ApiMetrics, calls: Sequence[CallRecord]) -> None:
+    for call in calls:
+        metrics.calls.labels(pbx=call.pbx, status=call.status.value).inc()
 
 
 def wire_live_events(hub: CallEventHub, call_log: CallLog, click_to_call: ClickToCallService) -> None:

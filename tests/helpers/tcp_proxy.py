@@ -15,7 +15,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
-        self.port = _free_port()
+        self.port = free_port()
 
     async def start(self) -> None:
         """Accept connections (again) on the same port."""
@@ -73,7 +73,7 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             await writer.drain()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     """A free port below the ephemeral range. While the proxy is cut, clients keep dialing its port; a port
     inside the ephemeral range can be handed to one of them as its own source port (TCP self-connect),
     and then the proxy cannot take its port back."""

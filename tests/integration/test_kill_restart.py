@@ -6,9 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from ami.capture_peer import CapturePeer, PeerSession, greeting_frames
@@ -16,6 +13,7 @@ from calltracking.spool import JOURNAL
 from tests.helpers.captures import capture, capture_names
 from tests.helpers.listening import running_peer, stored_calls, until
 from tests.helpers.outage import Outage, migrated
+from tests.helpers.process import serving
 
 
 def service_environment(database_url: str, spool: Path, peer: CapturePeer) -> dict[str, str]:
@@ -36,20 +34,6 @@ def service_environment(database_url: str, spool: Path, peer: CapturePeer) -> di
         "CALLTRACKING_LOG__FORMAT": "json",
         "CALLTRACKING_API__PORT": "0",
     }
-
-
-@asynccontextmanager
-async def serving(env: dict[str, str], log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    with open(log, "ab") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "calltracking.cli", "serve", env=env, stdout=out, stderr=out
-        )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
 
 
 def journal_lines(spool: Path) -> int:
