@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -58,3 +59,33 @@ def test_migrate_creates_the_schema(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "up to date" in capsys.readouterr().out
     assert main(["calls", "--database", url]) == 0
     assert "0 call(s)" in capsys.readouterr().out
+
+
+def test_tokens_are_created_listed_and_revoked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
+    assert main(["token", "--database", url, "create", "--role", "integration", "--name", "CRM"]) == 0
+    created = capsys.readouterr().out.splitlines()
+    secret = created[-1]
+    assert secret.startswith("ct_") and "integration" in created[0]
+    assert main(["token", "--database", url, "create", "--role", "manager", "--manager", "101"]) == 0
+    capsys.readouterr()
+
+    assert main(["token", "--database", url, "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "integration" in listing and "manager=101" in listing and secret not in listing
+
+    assert main(["token", "--database", url, "revoke", "1"]) == 0
+    assert main(["token", "--database", url, "revoke", "1"]) == 1
+    capsys.readouterr()
+    assert main(["token", "--database", url, "list"]) == 0
+    assert "revoked" in capsys.readouterr().out.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--role", "manager"], ["--role", "admin", "--manager", "101"], ["--role", "root"]],
+)
+def test_token_creation_refuses_inconsistent_roles(tmp_path: Path, args: list[str]) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
+    with pytest.raises(SystemExit) if "root" in args else contextlib.nullcontext():
+        assert main(["token", "--database", url, "create", *args]) == 2
