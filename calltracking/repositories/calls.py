@@ -4,7 +4,7 @@ events, or retrying a batch after a database outage, leaves exactly one row per 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import String, Table, and_, delete, func, insert, or_, select, tuple_
@@ -22,6 +22,7 @@ from calltracking.calls import (
     StoredCall,
 )
 from calltracking.models import CallLegRow, CallRow
+from calltracking.repositories.times import from_db
 
 _CALL_KEY = ("pbx", "pbx_call_id")
 # Core tables (not ORM bulk inserts, which start a new statement whenever the set of NULL columns changes
@@ -246,9 +247,9 @@ def _record(row: CallRow, legs: list[CallLegRow]) -> CallRecord:
         transferred_to=tuple(row.transferred_to or ()),
         abandoned=row.abandoned,
         reconciled=row.reconciled,
-        started_at=_aware(row.started_at),
-        answered_at=_aware(row.answered_at) if row.answered_at else None,
-        ended_at=_aware(row.ended_at),
+        started_at=from_db(row.started_at),
+        answered_at=from_db(row.answered_at) if row.answered_at else None,
+        ended_at=from_db(row.ended_at),
         ring_seconds=row.ring_seconds,
         talk_seconds=row.talk_seconds,
         hangup_by=row.hangup_by,
@@ -261,16 +262,11 @@ def _record(row: CallRow, legs: list[CallLegRow]) -> CallRecord:
                 channel=leg.channel,
                 endpoint=leg.endpoint,
                 kind=LegKind(leg.kind),
-                created_at=_aware(leg.created_at),
-                answered_at=_aware(leg.answered_at) if leg.answered_at else None,
-                ended_at=_aware(leg.ended_at) if leg.ended_at else None,
+                created_at=from_db(leg.created_at),
+                answered_at=from_db(leg.answered_at) if leg.answered_at else None,
+                ended_at=from_db(leg.ended_at) if leg.ended_at else None,
                 hangup_cause=leg.hangup_cause,
             )
             for leg in legs
         ),
     )
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands datetimes back without a zone; every time in the service is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ami.originate import OriginateOrder
 from calltracking.click_to_call import OriginateState, OriginateStatus
 from calltracking.models import CallRow, OriginateRow
+from calltracking.repositories.times import from_db
 
 
 async def add_request(
@@ -100,10 +101,6 @@ def _state(row: OriginateRow) -> OriginateState:
         status=OriginateStatus(row.status),
         reason=row.reason,
         call_id=row.call_id,
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
+        created_at=from_db(row.created_at),
+        updated_at=from_db(row.updated_at),
     )
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -6,7 +6,7 @@ Times are stored in UTC; SQLite hands them back without a zone, so every read pu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, case, insert, select, update
@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.models import WebhookDeliveryRow, WebhookRow
+from calltracking.repositories.times import from_db, to_db
 from calltracking.webhooks import ClaimedDelivery, DeliveryStatus, Webhook, WebhookDelivery
 
 HOOKS = cast(Table, WebhookRow.__table__)
@@ -39,7 +40,7 @@ async def create_webhook(
                 "secret": secret,
                 "description": description,
                 "is_active": True,
-                "created_at": _utc(now),
+                "created_at": to_db(now),
             }
         ],
     )
@@ -90,7 +91,7 @@ async def queue_deliveries(
     webhook_ids = [row.id for row in subscribers.all() if event_type in (row.events or ())]
     if not webhook_ids:
         return 0
-    at = _utc(now)
+    at = to_db(now)
     rows = [
         {
             "webhook_id": webhook_id,
@@ -126,7 +127,7 @@ async def claim_due_deliveries(
         .join(HOOKS, HOOKS.c.id == DELIVERIES.c.webhook_id)
         .where(
             DELIVERIES.c.status == DeliveryStatus.PENDING.value,
-            DELIVERIES.c.next_attempt_at <= _utc(now),
+            DELIVERIES.c.next_attempt_at <= to_db(now),
             HOOKS.c.is_active.is_(True),
         )
         .order_by(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id)
@@ -145,9 +146,9 @@ async def claim_due_deliveries(
         .where(
             DELIVERIES.c.id.in_(due_ids),
             DELIVERIES.c.status == DeliveryStatus.PENDING.value,
-            DELIVERIES.c.next_attempt_at <= _utc(now),
+            DELIVERIES.c.next_attempt_at <= to_db(now),
         )
-        .values(next_attempt_at=_utc(lease_until))
+        .values(next_attempt_at=to_db(lease_until))
         .returning(DELIVERIES.c.id)
     )
     ids = [row.id for row in claimed.all()]
@@ -172,7 +173,7 @@ async def mark_delivered(
             status=DeliveryStatus.DELIVERED.value,
             attempts=attempts,
             last_status_code=status_code,
-            delivered_at=_utc(at),
+            delivered_at=to_db(at),
         )
     )
 
@@ -196,7 +197,7 @@ async def mark_failed(
     if retry_at is None:
         values["status"] = DeliveryStatus.DEAD.value
     else:
-        values["next_attempt_at"] = _utc(retry_at)
+        values["next_attempt_at"] = to_db(retry_at)
     await session.execute(
         update(DELIVERIES)
         .where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.status == DeliveryStatus.PENDING.value)
@@ -239,7 +240,7 @@ async def requeue_delivery(
         .values(
             attempts=case((DELIVERIES.c.status == DeliveryStatus.DEAD.value, 0), else_=DELIVERIES.c.attempts),
             status=DeliveryStatus.PENDING.value,
-            next_attempt_at=_utc(now),
+            next_attempt_at=to_db(now),
         )
         .returning(*DELIVERIES.c)
     )
@@ -255,7 +256,7 @@ def _webhook(row: Row[Any]) -> Webhook:
         secret=row.secret,
         description=row.description,
         is_active=row.is_active,
-        created_at=_aware(row.created_at),
+        created_at=from_db(row.created_at),
     )
 
 
@@ -268,24 +269,14 @@ def _delivery(row: Row[Any]) -> WebhookDelivery:
         payload=dict(row.payload),
         status=DeliveryStatus(row.status),
         attempts=row.attempts,
-        next_attempt_at=_aware(row.next_attempt_at),
+        next_attempt_at=from_db(row.next_attempt_at),
         last_error=row.last_error,
         last_status_code=row.last_status_code,
-        created_at=_aware(row.created_at),
-        delivered_at=_aware(row.delivered_at) if row.delivered_at else None,
+        created_at=from_db(row.created_at),
+        delivered_at=from_db(row.delivered_at) if row.delivered_at else None,
     )
 
 
 def _text(value: str, length: int) -> str:
     """Receiver-supplied text can carry NUL bytes, which PostgreSQL refuses, or run past the column."""
     return value.replace("\x00", "")[:length]
-
-
-def _utc(value: datetime) -> datetime:
-    """Every stored time is UTC: SQLite keeps only the wall time, so a zone other than UTC would sort
-    wrong against the due times."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
