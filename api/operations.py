@@ -188,6 +188,9 @@ async def _handle(
     for name, schema in operation.path_params.items():
         if schema.get("type") == "integer" and not 1 <= int(request.match_info[name]) <= MAX_ID:
             raise NotFound(f"no such {name.removesuffix('_id')}")
+    if any("\x00" in key or "\x00" in value for key, value in request.query.items()):
+        # No database stores a NUL byte (PostgreSQL refuses one): it is never a meaningful value.
+        raise InvalidRequest("the query contains a NUL byte")
     query = _validated(operation.query, dict(request.query), "query") if operation.query else None
     body = None
     if operation.body is not None:

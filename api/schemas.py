@@ -9,6 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from calltracking.calls import CallStatus, Direction, LegKind, StoredCall
 
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+EXTENSION_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+NUMBER_PATTERN = r"^\+?[ ()\-.]*(?:[0-9][ ()\-.]*){2,20}$"
+# What a customer's number may look like in a search: digits and the usual formatting.
+SEARCH_NUMBER_PATTERN = r"^[0-9+() .\-]{1,32}$"
+DID_PATTERN = r"^[0-9A-Za-z+*#_.\-]{1,64}$"
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -45,11 +52,13 @@ class CallQuery(_Strict):
         default=None, alias="from", description="calls started at or after (ISO 8601)"
     )
     to: datetime | None = Field(default=None, description="calls started before (ISO 8601)")
-    manager: str | None = Field(default=None, max_length=64)
+    manager: str | None = Field(default=None, pattern=EXTENSION_PATTERN)
     direction: Direction | None = None
     status: CallStatus | None = None
-    number: str | None = Field(default=None, max_length=32, description="the customer's number, any format")
-    did: str | None = Field(default=None, max_length=64, description="the tracking number (DID) called")
+    number: str | None = Field(
+        default=None, pattern=SEARCH_NUMBER_PATTERN, description="the customer's number, in any usual format"
+    )
+    did: str | None = Field(default=None, pattern=DID_PATTERN, description="the tracking number (DID) called")
     has_recording: bool | None = None
     sort: Literal["started_at", "-started_at"] = "-started_at"
     limit: int = Field(default=50, ge=1, le=500)
@@ -171,11 +180,6 @@ class CallDetailOut(CallOut):
 class CallPage(BaseModel):
     items: list[CallOut]
     next_cursor: str | None
-
-
-REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
-EXTENSION_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
-NUMBER_PATTERN = r"^\+?[ ()\-.]*(?:[0-9][ ()\-.]*){2,20}$"
 
 
 class OriginateIn(_Strict):

@@ -175,3 +175,10 @@ async def test_rate_limit_per_token(database_url: str, tmp_path: Path) -> None:
     assert statuses[:10] == [200] * 10
     assert statuses[-1] == 429
     assert other == 200
+
+
+async def test_a_nul_byte_in_the_query_is_a_422_not_a_database_error(api: ApiHarness) -> None:
+    status, body = await get(api, "/api/v1/calls", number="8916\x001234567")
+    assert (status, body["error"]["code"]) == (422, "invalid_request")
+    status, body = await get(api, "/api/v1/calls", sort="-started_at", limit="5", cursor="a\x00b")
+    assert (status, body["error"]["code"]) == (422, "invalid_request")
