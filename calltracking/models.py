@@ -42,6 +42,9 @@ class CallRow(Base):
         Index("ix_calls_manager_started_at", "manager", "started_at"),
         Index("ix_calls_caller_number", "caller_number"),
         Index("ix_calls_callee_number", "callee_number"),
+        # Number search also matches the raw forms (extensions, numbers that did not normalise).
+        Index("ix_calls_caller", "caller"),
+        Index("ix_calls_callee", "callee"),
         Index("ix_calls_request_id", "request_id"),
     )
 
