@@ -19,6 +19,7 @@ from calltracking.call_log import CallLog
 from calltracking.call_webhooks import progress_queuer, queue_completed
 from calltracking.calls import CallCompleted, CallRecord
 from calltracking.click_to_call_service import ClickToCallService
+from calltracking.errors import ConfigError
 from calltracking.runtime import call_pipeline
 from calltracking.settings import Settings
 from calltracking.webhook_delivery import WebhookDeliverer
@@ -61,7 +62,13 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.api.host, settings.api.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ConfigError(
+                f"the API cannot listen on {settings.api.host}:{settings.api.port}: {exc.strerror or exc}"
+            ) from exc
         workers = [asyncio.create_task(hub.run()), asyncio.create_task(deliverer.run())]
         for listener in listeners:
             listener.start()

@@ -97,3 +97,32 @@ def _inherited() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith("CALLTRACKING_")}
+
+
+async def test_a_taken_api_port_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **_inherited(),
+            "CALLTRACKING_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}",
+            "CALLTRACKING_DATABASE__SPOOL_DIR": str(tmp_path / "spool"),
+            "CALLTRACKING_API__PORT": str(port),
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "calltracking.cli",
+            "serve",
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+
+    assert process.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in err.decode()
+    assert "Traceback" not in err.decode()
