@@ -46,7 +46,6 @@ class CallLog:
         # that is down at start delays the writes, never the spooling.
         self._prepare = prepare
         self._queue: asyncio.Queue[CallRecord] = asyncio.Queue()
-        self._pending: list[SpoolEntry] = spool.pending
         self._retry_delay = settings.retry_initial_seconds
         self._retry_at = 0.0
         self._failures = 0
@@ -57,7 +56,7 @@ class CallLog:
     @property
     def spool_depth(self) -> int:
         """Calls accepted but not yet in the database (memory queue plus spool)."""
-        return self._queue.qsize() + len(self._pending)
+        return self._queue.qsize() + self._spool.pending_count
 
     @property
     def is_database_up(self) -> bool:
@@ -82,16 +81,15 @@ class CallLog:
         while True:
             batch = await self._next_batch(loop)
             if batch:
-                entries = await asyncio.to_thread(self._spool.append, batch)
-                self._pending.extend(entries)
-            if (self._pending or self._prepare is not None) and loop.time() >= self._retry_at:
+                await asyncio.to_thread(self._spool.append, batch)
+            if (self._spool.pending_count or self._prepare is not None) and loop.time() >= self._retry_at:
                 await self._write_pending(loop)
             self._update_idle()
 
     async def _next_batch(self, loop: asyncio.AbstractEventLoop) -> list[CallRecord]:
         if self._queue.empty():
             timeout = None
-            if self._pending or self._prepare is not None:
+            if self._spool.pending_count or self._prepare is not None:
                 timeout = max(self._retry_at - loop.time(), 0.0)
             try:
                 first = await asyncio.wait_for(self._queue.get(), timeout)
@@ -111,8 +109,7 @@ class CallLog:
                 await self._prepare()
                 self._prepare = None
                 log.info("database_ready")
-            while self._pending:
-                chunk = self._pending[:size]
+            while chunk := self._spool.oldest(size):
                 try:
                     await self._write(chunk)
                 except (DataError, IntegrityError) as exc:
@@ -139,7 +136,6 @@ class CallLog:
         if len(chunk) == 1:
             await asyncio.to_thread(self._spool.reject, chunk[0], _describe(exc))
             await asyncio.to_thread(self._spool.ack, chunk[0].seq)
-            del self._pending[:1]
             return
         for entry in chunk:
             try:
@@ -154,7 +150,6 @@ class CallLog:
             for hook in self._stored_hooks:
                 await hook(session, calls, ids)
         await asyncio.to_thread(self._spool.ack, chunk[-1].seq)
-        del self._pending[: len(chunk)]
         self.stored_total += len(chunk)
         for call, call_id in zip(calls, ids, strict=True):
             log.info(
@@ -173,7 +168,7 @@ class CallLog:
                 log.exception("call_commit_observer_failed")
 
     def _update_idle(self) -> None:
-        if self._queue.empty() and not self._pending and self._prepare is None:
+        if self._queue.empty() and not self._spool.pending_count and self._prepare is None:
             self._idle.set()
         else:
             self._idle.clear()

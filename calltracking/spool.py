@@ -55,6 +55,14 @@ class CallSpool:
         """Entries written to disk and not yet acknowledged by the database, oldest first."""
         return list(self._pending)
 
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+    def oldest(self, limit: int) -> list[SpoolEntry]:
+        """The next entries owed to the database, oldest first."""
+        return self._pending[:limit]
+
     def append(self, calls: Sequence[CallRecord]) -> list[SpoolEntry]:
         entries = []
         lines = []
