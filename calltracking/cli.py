@@ -105,11 +105,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    engine = create_engine(settings.database.url)
-    try:
-        await migrate(engine)
-    finally:
-        await engine.dispose()
+    async with _sessions(settings):
+        pass
     print("database is up to date")
     return EXIT_OK
 
@@ -150,13 +147,8 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _calls(args: argparse.Namespace, settings: Settings) -> int:
-    engine = create_engine(settings.database.url)
-    try:
-        await migrate(engine)
-        async with create_sessionmaker(engine)() as session:
-            stored = await list_calls(session, limit=args.limit)
-    finally:
-        await engine.dispose()
+    async with _sessions(settings) as sessions, sessions() as session:
+        stored = await list_calls(session, limit=args.limit)
     if args.json:
         for item in stored:
             sys.stdout.write(json.dumps(call_view(item), ensure_ascii=False) + "\n")
@@ -206,6 +198,7 @@ async def _token_list(args: argparse.Namespace, settings: Settings) -> int:
 
 @contextlib.asynccontextmanager
 async def _sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """The database, migrated, for the length of one command."""
     engine = create_engine(settings.database.url)
     try:
         await migrate(engine)
