@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -35,16 +34,15 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-import asyncpg
 from panoramisk import Manager
 from panoramisk.message import Message
+from scratch_database import scratch_database  # bench/, beside this script
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami.capture_peer import CapturePeer, PeerSession, greeting_frames
@@ -337,27 +335,6 @@ async def premigrate(url: str) -> float:
         return time.perf_counter() - started
     finally:
         await engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def scratch_database(server_url: str) -> AsyncIterator[str]:
-    """A new, empty database on the server of `server_url`, dropped afterwards."""
-    url = make_url(server_url)
-    admin_dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"ct_bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        admin = await asyncpg.connect(admin_dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 # --- reporting -----------------------------------------------------------------------------------

@@ -44,7 +44,6 @@ import pstats
 import random
 import statistics
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -56,8 +55,8 @@ import asyncpg
 import pydantic
 import sqlalchemy
 from aiohttp import web
+from scratch_database import scratch_database  # bench/, beside this script
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami.capture_peer import CapturePeer, PeerSession, frame, greeting_frames
@@ -200,27 +199,6 @@ async def integration_token(sessions: async_sessionmaker[AsyncSession]) -> str:
     async with sessions.begin() as session:
         await create_token(session, token, "bench", Role.INTEGRATION, None)
     return token.secret
-
-
-@contextlib.asynccontextmanager
-async def scratch_database(server_url: str) -> AsyncIterator[str]:
-    """A new, empty database on the server of `server_url`, dropped afterwards."""
-    url = make_url(server_url)
-    admin_dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"ct_bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        admin = await asyncpg.connect(admin_dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 # --- the servers ---------------------------------------------------------------------------------
