@@ -137,7 +137,15 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
         pbx = pbx.model_copy(update={"recordings_dir": args.recordings_dir})
     spool_dir = Path(tempfile.mkdtemp(prefix="calltracking-replay-spool-"))
     try:
-        calls = await replay_captures(captures, pbx, settings.database, spool_dir, timeout=args.timeout)
+        calls = await replay_captures(
+            captures,
+            pbx,
+            settings.database,
+            spool_dir,
+            timeout=args.timeout,
+            crm=settings.crm,
+            tracking=settings.tracking,
+        )
     except ReplayIncomplete as exc:
         print(f"calltracking: {exc}; unwritten calls are kept in {spool_dir}", file=sys.stderr)
         return EXIT_FAILED

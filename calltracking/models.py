@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -185,3 +186,169 @@ class WebhookDeliveryRow(Base):
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ManagerRow(Base):
+    """A CRM user who takes calls. `extensions` ties PBX calls to them (several desks, a softphone)."""
+
+    __tablename__ = "managers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    external_id: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str] = mapped_column(String(256))
+    extensions: Mapped[list[str]] = mapped_column(JSON)
+    is_active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EntityRow(Base):
+    """A contact, company or lead: whatever a call's number can belong to. One table for the three kinds,
+    so matching, merging and the duplicate report work on one shape. Other entities are referred to by
+    the CRM's ids (`owner`, `company`), so the CRM may load them in any order."""
+
+    __tablename__ = "crm_entities"
+    __table_args__ = (
+        UniqueConstraint("kind", "external_id"),
+        Index("ix_crm_entities_kind_created_at", "kind", "created_at"),
+        Index("ix_crm_entities_owner", "owner"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(String(256))
+    owner: Mapped[str | None] = mapped_column(String(128))
+    company: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str | None] = mapped_column(String(128))
+    medium: Mapped[str | None] = mapped_column(String(128))
+    campaign: Mapped[str | None] = mapped_column(String(128))
+    origin: Mapped[str] = mapped_column(String(16))
+    first_call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    is_active: Mapped[bool] = mapped_column(Boolean)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("crm_entities.id", ondelete="SET NULL"))
+    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EntityPhoneRow(Base):
+    """One phone of an entity: as the CRM wrote it, in E.164 when it is a valid number, and its digits
+    reversed so "ends with these N digits" is an indexed range scan on both databases."""
+
+    __tablename__ = "entity_phones"
+    __table_args__ = (
+        Index("ix_entity_phones_e164", "e164"),
+        Index("ix_entity_phones_digits_reversed", "digits_reversed"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("crm_entities.id", ondelete="CASCADE"), index=True)
+    raw: Mapped[str] = mapped_column(String(64))
+    e164: Mapped[str | None] = mapped_column(String(32))
+    digits_reversed: Mapped[str] = mapped_column(String(64))
+    is_valid: Mapped[bool] = mapped_column(Boolean)
+
+
+class DealRow(Base):
+    """A deal, for "open deal" in matching and for per-manager stats. Amount in hundredths of the
+    currency unit (exact, and summable in SQL on both databases)."""
+
+    __tablename__ = "deals"
+    __table_args__ = (
+        Index("ix_deals_contact", "contact"),
+        Index("ix_deals_company", "company"),
+        Index("ix_deals_lead", "lead"),
+        Index("ix_deals_owner", "owner"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    external_id: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str | None] = mapped_column(String(256))
+    contact: Mapped[str | None] = mapped_column(String(128))
+    company: Mapped[str | None] = mapped_column(String(128))
+    lead: Mapped[str | None] = mapped_column(String(128))
+    owner: Mapped[str | None] = mapped_column(String(128))
+    stage: Mapped[str | None] = mapped_column(String(64))
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    is_won: Mapped[bool | None] = mapped_column(Boolean)
+    is_active: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CallMatchRow(Base):
+    """Which entity a call landed on, and every candidate it could have landed on (for the CRM to show)."""
+
+    __tablename__ = "call_matches"
+    __table_args__ = (
+        Index("ix_call_matches_number", "number"),
+        Index("ix_call_matches_digits_reversed", "digits_reversed"),
+    )
+
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[str] = mapped_column(String(32))
+    digits_reversed: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("crm_entities.id", ondelete="SET NULL"), index=True
+    )
+    matched_by: Mapped[str | None] = mapped_column(String(8))
+    candidates: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    lead_created: Mapped[bool] = mapped_column(Boolean)
+    # The callback task this call opened, joined or closed: set once, so a replayed call counts once.
+    callback_id: Mapped[int | None] = mapped_column(Integer)
+    matched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CallbackRow(Base):
+    """A missed call owed a return. `open_number` is set only while the task is open, and unique: one
+    open task per customer number, however many times they called, and however many writers race."""
+
+    __tablename__ = "callbacks"
+    __table_args__ = (
+        Index("ix_callbacks_state_due_at", "state", "due_at"),
+        Index("ix_callbacks_number", "number"),
+        Index("ix_callbacks_manager", "manager"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(32))
+    open_number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    state: Mapped[str] = mapped_column(String(8))
+    missed_call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    missed_calls: Mapped[int] = mapped_column(Integer)
+    entity_id: Mapped[int | None] = mapped_column(ForeignKey("crm_entities.id", ondelete="SET NULL"))
+    manager: Mapped[str | None] = mapped_column(String(128))
+    missed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_missed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by_call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    returned_by: Mapped[str | None] = mapped_column(String(128))
+    seconds_to_return: Mapped[float | None] = mapped_column(Float)
+
+
+class MergeRow(Base):
+    """The log of duplicate merges: who merged what into what, and what moved."""
+
+    __tablename__ = "entity_merges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    token_id: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    survivor_id: Mapped[int] = mapped_column(Integer)
+    merged_ids: Mapped[list[int]] = mapped_column(JSON)
+    moved: Mapped[dict[str, int]] = mapped_column(JSON)
+
+
+class AssignmentCursorRow(Base):
+    """Where round-robin lead assignment stopped, so it continues across restarts and processes."""
+
+    __tablename__ = "assignment_cursors"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_manager_id: Mapped[int] = mapped_column(Integer)

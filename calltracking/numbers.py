@@ -3,6 +3,7 @@ for a PBX in Russia, so every comparison in the service is made on the E.164 for
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
@@ -37,3 +38,37 @@ def party_number(raw: str, default_country: str, is_extension: bool) -> str | No
     if is_extension:
         return raw or None
     return normalize_number(raw, default_country)
+
+
+@dataclass(frozen=True, slots=True)
+class Phone:
+    """A phone number as the CRM gave it. An invalid one is kept (raw, flagged) and still matches calls
+    by its last digits: CRMs hold numbers with extensions, typos and odd formats."""
+
+    raw: str
+    e164: str | None
+    digits_reversed: str
+
+    @property
+    def is_valid(self) -> bool:
+        return self.e164 is not None
+
+
+def parse_phone(raw: str, default_country: str) -> Phone:
+    text = raw.strip()
+    e164 = normalize_number(text, default_country)
+    return Phone(raw=text, e164=e164, digits_reversed=reversed_digits(e164 or text))
+
+
+def reversed_digits(number: str) -> str:
+    """`+7 916 123-45-67` -> `76543216197`: "ends with" becomes "starts with", an index range scan."""
+    return "".join(c for c in reversed(number) if c.isdigit())
+
+
+def prefix_range(prefix: str) -> tuple[str, str | None]:
+    """The half-open range [low, high) of digit strings that start with `prefix` (digits only), by
+    incrementing its last digit that is not a 9; `high` is None when every digit is a 9."""
+    stripped = prefix.rstrip("9")
+    if not stripped:
+        return prefix, None
+    return prefix, stripped[:-1] + str(int(stripped[-1]) + 1)

@@ -10,7 +10,7 @@ from ami.capture_peer import CapturePeer, PeerSession
 from ami.listener import PbxListener
 from calltracking.errors import CalltrackingError
 from calltracking.runtime import call_pipeline
-from calltracking.settings import DatabaseSettings, PbxSettings
+from calltracking.settings import CrmSettings, DatabaseSettings, PbxSettings, TrackingSettings
 
 
 class ReplayIncomplete(CalltrackingError):
@@ -23,6 +23,8 @@ async def replay_captures(
     database: DatabaseSettings,
     spool_dir: Path,
     timeout: float = 120.0,
+    crm: CrmSettings | None = None,
+    tracking: TrackingSettings | None = None,
 ) -> int:
     """Play each capture on its own AMI connection, in order; returns how many calls were logged.
 
@@ -40,7 +42,7 @@ async def replay_captures(
         }
     )
     try:
-        async with call_pipeline(database, spool_dir) as pipeline:
+        async with call_pipeline(database, spool_dir, crm, tracking) as pipeline:
             listener = PbxListener(local, pipeline.call_log)
             listener.start()
             try:

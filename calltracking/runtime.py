@@ -11,8 +11,9 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from calltracking.call_log import CallLog
+from calltracking.call_matching import CallMatcher
 from calltracking.database import create_engine, create_sessionmaker, migrate
-from calltracking.settings import DatabaseSettings
+from calltracking.settings import CrmSettings, DatabaseSettings, TrackingSettings
 from calltracking.spool import CallSpool
 
 
@@ -25,14 +26,20 @@ class CallPipeline:
 
 @contextlib.asynccontextmanager
 async def call_pipeline(
-    settings: DatabaseSettings, spool_dir: Path | None = None
+    settings: DatabaseSettings,
+    spool_dir: Path | None = None,
+    crm: CrmSettings | None = None,
+    tracking: TrackingSettings | None = None,
 ) -> AsyncIterator[CallPipeline]:
     """Engine + spool + the call log's writer task (which migrates before its first write), torn down in
-    reverse order. The database may be down at start: calls are spooled until it comes up."""
+    reverse order. The database may be down at start: calls are spooled until it comes up. Every call is
+    matched to the CRM mirror in the transaction that writes it (`CallMatcher`), here, so `serve` and
+    `replay` treat calls alike."""
     engine = create_engine(settings.url, settings.busy_timeout_seconds)
     spool = await asyncio.to_thread(CallSpool, spool_dir or settings.spool_dir)
     sessionmaker = create_sessionmaker(engine)
     call_log = CallLog(sessionmaker, spool, settings, prepare=lambda: migrate(engine))
+    call_log.add_stored_hook(CallMatcher(crm or CrmSettings(), tracking or TrackingSettings()))
     writer = asyncio.create_task(call_log.run())
     try:
         yield CallPipeline(engine=engine, sessionmaker=sessionmaker, call_log=call_log)

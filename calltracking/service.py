@@ -29,7 +29,7 @@ SHUTDOWN_FLUSH_SECONDS = 10.0
 
 
 async def run_service(settings: Settings, stop: asyncio.Event) -> None:
-    async with call_pipeline(settings.database) as pipeline:
+    async with call_pipeline(settings.database, crm=settings.crm, tracking=settings.tracking) as pipeline:
         hub = CallEventHub()
         metrics = ApiMetrics()
         spool_dir = settings.database.spool_dir

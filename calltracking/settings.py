@@ -14,7 +14,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -88,9 +88,7 @@ class PbxSettings(_Frozen):
     @field_validator("default_country")
     @classmethod
     def _country_is_region_code(cls, value: str) -> str:
-        if len(value) != 2 or not value.isalpha():
-            raise ValueError("default_country must be a two-letter region code such as 'RU'")
-        return value.upper()
+        return _region_code(value)
 
     def is_trunk(self, endpoint: str, context: str) -> bool:
         return endpoint in self.trunk_endpoints or any(
@@ -105,6 +103,74 @@ class ApiSettings(_Frozen):
     # Requests per token per minute (a token bucket, refilled continuously).
     rate_limit_per_minute: int = Field(default=1200, ge=1)
     token_cache_seconds: float = Field(default=5.0, ge=0)
+
+
+EntityKind = Literal["contact", "company", "lead"]
+
+
+class AutoLeadSettings(_Frozen):
+    """Which calls from or to a number the CRM does not know create a lead. Outbound is off by default:
+    managers also dial suppliers, colleagues' mobiles and the like."""
+
+    answered_inbound: bool = True
+    missed_inbound: bool = True
+    outbound_unknown: bool = False
+
+
+class CrmSettings(_Frozen):
+    """How calls land on CRM entities."""
+
+    # Region of CRM phone numbers written without a country code ("8 (916) 123-45-67").
+    default_country: str = "RU"
+    # Fallback match on the last N digits, for numbers the CRM stores in formats that do not normalise.
+    tail_digits: int = Field(default=10, ge=6, le=15)
+    # Which kind of entity wins when a number belongs to several (see calltracking/matching.py).
+    match_priority: tuple[EntityKind, ...] = ("contact", "company", "lead")
+    auto_leads: AutoLeadSettings = AutoLeadSettings()
+    # A missed call must be returned within this time (the callback task's due time and the SLA).
+    callback_due_minutes: float = Field(default=15.0, gt=0, le=60 * 24 * 30)
+
+    @field_validator("default_country")
+    @classmethod
+    def _country_is_region_code(cls, value: str) -> str:
+        return _region_code(value)
+
+    @field_validator("match_priority")
+    @classmethod
+    def _every_kind_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if sorted(value) != ["company", "contact", "lead"]:
+            raise ValueError("match_priority must name contact, company and lead, each once")
+        return value
+
+
+class DidSettings(_Frozen):
+    """A tracking number: where the calls to it come from, and who takes them by default."""
+
+    source: str | None = Field(default=None, max_length=128)
+    medium: str | None = Field(default=None, max_length=128)
+    campaign: str | None = Field(default=None, max_length=128)
+    # The CRM id of the manager who gets leads and callbacks when nobody answered.
+    default_manager: str | None = Field(default=None, max_length=128)
+
+
+class TrackingSettings(_Frozen):
+    """Tracking numbers (DIDs) as the carrier delivers them, e.g. `[tracking.dids."74951110001"]`."""
+
+    dids: dict[str, DidSettings] = Field(default_factory=dict)
+
+    def did(self, did: str | None) -> DidSettings | None:
+        """The settings of a DID, also when the carrier sends it in another format than configured."""
+        if not did:
+            return None
+        if did in self.dids:
+            return self.dids[did]
+        digits = "".join(c for c in did if c.isdigit())
+        for configured, settings in self.dids.items():
+            other = "".join(c for c in configured if c.isdigit())
+            same_tail = min(len(digits), len(other)) >= 10 and digits[-10:] == other[-10:]
+            if digits and (digits == other or same_tail):
+                return settings
+        return None
 
 
 class LogSettings(_Frozen):
@@ -125,6 +191,8 @@ class Settings(_Frozen):
     pbxs: tuple[PbxSettings, ...] = (PbxSettings(),)
     api: ApiSettings = ApiSettings()
     log: LogSettings = LogSettings()
+    crm: CrmSettings = CrmSettings()
+    tracking: TrackingSettings = TrackingSettings()
 
     @model_validator(mode="after")
     def _unique_pbx_names(self) -> Settings:
@@ -140,6 +208,12 @@ class Settings(_Frozen):
             if pbx.name == name:
                 return pbx
         raise ConfigError(f"no PBX named {name!r} in the settings")
+
+
+def _region_code(value: str) -> str:
+    if len(value) != 2 or not value.isalpha():
+        raise ValueError("default_country must be a two-letter region code such as 'RU'")
+    return value.upper()
 
 
 ENV_PREFIX = "CALLTRACKING_"

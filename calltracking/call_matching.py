@@ -1,0 +1,238 @@
+"""Every completed call lands on a CRM entity, in the same transaction that writes it: its number is
+matched, an unknown caller gets a lead, a missed call opens a callback task and an answered one closes
+the task for its number. What this writes commits with the call, or not at all, and a call written
+twice (a replay, a retried batch) changes nothing the second time.
+
+Later CRM changes re-match the calls with the numbers they touch (`rematch`), so a lead the CRM creates
+after the call gets the call's history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calltracking.callbacks import callback_manager, due_time, is_missed, is_return, returned_at, returned_by
+from calltracking.calls import CallRecord
+from calltracking.crm import EntityKind, auto_lead_id
+from calltracking.leads import ManagerDirectory, lead_name, lead_owner, wants_lead
+from calltracking.matching import Candidate, Match, MatchedBy, choose_match
+from calltracking.numbers import Phone, reversed_digits
+from calltracking.repositories import callbacks as callback_tasks
+from calltracking.repositories.crm import list_managers
+from calltracking.repositories.matches import (
+    calls_with_numbers,
+    ensure_auto_lead,
+    find_candidates,
+    get_matches,
+    next_in_rotation,
+    save_match,
+    set_match_callback,
+    touch_activity,
+    update_match,
+)
+from calltracking.settings import CrmSettings, TrackingSettings
+from calltracking.webhook_delivery import enqueue
+from calltracking.webhooks import WebhookEvent
+
+log = structlog.get_logger(__name__)
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CallMatcher:
+    """The call log's stored hook for CRM facts (see `CallLog.add_stored_hook`)."""
+
+    def __init__(self, crm: CrmSettings, tracking: TrackingSettings, clock: Clock = utc_now) -> None:
+        self._crm = crm
+        self._tracking = tracking
+        self._clock = clock
+
+    async def __call__(self, session: AsyncSession, calls: Sequence[CallRecord], ids: Sequence[int]) -> None:
+        external = [(call, call_id) for call, call_id in zip(calls, ids, strict=True) if call.external_number]
+        if not external:
+            return
+        numbers = {call.external_number for call, _ in external if call.external_number}
+        candidates = await find_candidates(session, numbers, self._crm.tail_digits)
+        directory = ManagerDirectory.of(await list_managers(session))
+        known = await get_matches(session, [call_id for _, call_id in external])
+        for call, call_id in external:
+            await self._land(session, call, call_id, candidates, directory, known.get(call_id))
+
+    async def _land(
+        self,
+        session: AsyncSession,
+        call: CallRecord,
+        call_id: int,
+        candidates: dict[str, list[Candidate]],
+        directory: ManagerDirectory,
+        known: object,
+    ) -> None:
+        number = call.external_number
+        if number is None:
+            return
+        now = self._clock()
+        match = choose_match(candidates[number], self._crm.match_priority)
+        lead_created = False
+        if match.is_unknown and wants_lead(call, self._crm.auto_leads):
+            lead, lead_created = await self._create_lead(session, call, call_id, number, directory)
+            candidates[number] = [lead]
+            match = choose_match(candidates[number], self._crm.match_priority)
+        await save_match(session, call_id, number, match, lead_created, now)
+        if match.entity is not None:
+            await touch_activity(session, match.entity.entity_id, call.ended_at)
+        already_counted = getattr(known, "callback_id", None) is not None
+        if not already_counted:
+            await self._track_callback(session, call, call_id, number, match, directory)
+        log.info(
+            "call_matched",
+            call_id=call_id,
+            entity_id=match.entity.entity_id if match.entity else None,
+            kind=match.entity.kind.value if match.entity else None,
+            candidates=len(match.candidates),
+            lead_created=lead_created,
+        )
+
+    async def _create_lead(
+        self,
+        session: AsyncSession,
+        call: CallRecord,
+        call_id: int,
+        number: str,
+        directory: ManagerDirectory,
+    ) -> tuple[Candidate, bool]:
+        did = self._tracking.did(call.did)
+        owner = lead_owner(call, directory, did)
+        if owner is None:
+            chosen = await next_in_rotation(session, directory.rotation)
+            owner = chosen.external_id if chosen else None
+        external_id = auto_lead_id(number)
+        lead = await ensure_auto_lead(
+            session,
+            external_id,
+            Phone(raw=number, e164=number, digits_reversed=reversed_digits(number)),
+            call_id,
+            owner,
+            lead_name(number, did),
+            (did.source, did.medium, did.campaign) if did else (None, None, None),
+            call.started_at,
+        )
+        if lead.is_new:
+            log.info("lead_created", call_id=call_id, lead_id=lead.entity_id, owner=owner, did=call.did)
+            await enqueue(
+                session,
+                WebhookEvent(
+                    event_id=f"lead.created:{lead.entity_id}",
+                    type="lead.created",
+                    occurred_at=call.started_at,
+                    data={
+                        "id": lead.entity_id,
+                        "external_id": external_id,
+                        "kind": EntityKind.LEAD.value,
+                        "phone": number,
+                        "owner": owner,
+                        "did": call.did,
+                        "source": did.source if did else None,
+                        "medium": did.medium if did else None,
+                        "campaign": did.campaign if did else None,
+                        "call_id": call_id,
+                    },
+                ),
+            )
+        candidate = Candidate(
+            entity_id=lead.entity_id,
+            kind=EntityKind.LEAD,
+            external_id=lead.external_id,
+            name=lead_name(number, did),
+            owner=lead.owner,
+            matched_by=MatchedBy.NUMBER,
+            last_activity_at=call.ended_at,
+        )
+        return candidate, lead.is_new
+
+    async def _track_callback(
+        self,
+        session: AsyncSession,
+        call: CallRecord,
+        call_id: int,
+        number: str,
+        match: Match,
+        directory: ManagerDirectory,
+    ) -> None:
+        if is_missed(call):
+            did = self._tracking.did(call.did)
+            owner = match.entity.owner if match.entity else None
+            manager = callback_manager(call, owner, directory, did)
+            task_id, is_new = await callback_tasks.open_callback(
+                session,
+                number,
+                call_id,
+                call.ended_at,
+                due_time(call.ended_at, self._crm.callback_due_minutes),
+                manager,
+                match.entity.entity_id if match.entity else None,
+            )
+            await set_match_callback(session, call_id, task_id)
+            if is_new:
+                await self._close_if_already_returned(session, task_id, number, call.ended_at, directory)
+                await enqueue(
+                    session,
+                    WebhookEvent(
+                        event_id=f"callback.opened:{task_id}",
+                        type="callback.opened",
+                        occurred_at=call.ended_at,
+                        data={"id": task_id, "number": number, "manager": manager, "missed_call_id": call_id},
+                    ),
+                )
+            log.info("callback_opened", call_id=call_id, callback_id=task_id, manager=manager, is_new=is_new)
+        elif is_return(call):
+            closed = await callback_tasks.close_callback(
+                session, number, returned_at(call), call_id, returned_by(call, directory)
+            )
+            if closed is not None:
+                await set_match_callback(session, call_id, closed)
+                log.info("callback_closed", call_id=call_id, callback_id=closed)
+
+    async def _close_if_already_returned(
+        self,
+        session: AsyncSession,
+        task_id: int,
+        number: str,
+        missed_at: datetime,
+        directory: ManagerDirectory,
+    ) -> None:
+        row = await callback_tasks.answered_after(session, number, missed_at)
+        if row is None:
+            return
+        extension = row.answered_by if row.direction == "inbound" else row.manager
+        await callback_tasks.close_with(
+            session, task_id, row.answered_at, row.id, directory.at_extension(extension) or extension
+        )
+
+
+async def rematch(session: AsyncSession, phones: Iterable[Phone], crm: CrmSettings, now: datetime) -> int:
+    """Match again the calls whose numbers these phones share (the CRM added, changed or removed them).
+    Leads and callback tasks are facts of the moment of the call and are not redone; returns how many
+    calls changed entity."""
+    calls = await calls_with_numbers(session, phones, crm.tail_digits)
+    if not calls:
+        return 0
+    candidates = await find_candidates(session, set(calls.values()), crm.tail_digits)
+    known = await get_matches(session, list(calls))
+    changed = 0
+    for call_id, number in sorted(calls.items()):
+        match = choose_match(candidates[number], crm.match_priority)
+        before = known.get(call_id)
+        new_entity = match.entity.entity_id if match.entity else None
+        if before is not None and before.entity_id != new_entity:
+            changed += 1
+        await update_match(session, call_id, match, now)
+    if changed:
+        log.info("calls_rematched", calls=len(calls), changed=changed)
+    return changed
