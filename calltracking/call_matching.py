@@ -10,6 +10,7 @@ after the call gets the call's history.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import structlog
@@ -30,6 +31,7 @@ from calltracking.repositories.matches import (
     get_matches,
     next_in_rotation,
     save_match,
+    set_lead_owner,
     set_match_callback,
     touch_activity,
     update_match,
@@ -82,8 +84,9 @@ class CallMatcher:
         lead_created = False
         if match.is_unknown and wants_lead(call, self._crm.auto_leads):
             lead, lead_created = await self._create_lead(session, call, call_id, number, directory)
-            candidates[number] = [lead]
-            match = choose_match(candidates[number], self._crm.match_priority)
+            if lead is not None:
+                candidates[number] = [lead]
+                match = choose_match(candidates[number], self._crm.match_priority)
         await save_match(session, call_id, number, match, lead_created, now)
         if match.entity is not None:
             await touch_activity(session, match.entity.entity_id, call.ended_at)
@@ -106,25 +109,38 @@ class CallMatcher:
         call_id: int,
         number: str,
         directory: ManagerDirectory,
-    ) -> tuple[Candidate, bool]:
+    ) -> tuple[Candidate | None, bool]:
+        """The number's lead (made now, or by an earlier call), or None when the CRM deleted it: a number
+        the CRM threw away (spam, a wrong number) gets no new lead."""
         did = self._tracking.did(call.did)
         owner = lead_owner(call, directory, did)
-        if owner is None:
-            chosen = await next_in_rotation(session, directory.rotation)
-            owner = chosen.external_id if chosen else None
         external_id = auto_lead_id(number)
+        phone = Phone(raw=number, e164=number, digits_reversed=reversed_digits(number))
         lead = await ensure_auto_lead(
             session,
             external_id,
-            Phone(raw=number, e164=number, digits_reversed=reversed_digits(number)),
+            phone,
             call_id,
             owner,
             lead_name(number, did),
             (did.source, did.medium, did.campaign) if did else (None, None, None),
             call.started_at,
         )
+        if not lead.is_active:
+            return None, False
+        if lead.is_new and owner is None:
+            # Only the call that created the lead takes a turn: a writer that lost the race for this
+            # number (and found the lead made) must not skip a manager.
+            chosen = await next_in_rotation(session, directory.rotation)
+            if chosen is not None:
+                owner = chosen.external_id
+                await set_lead_owner(session, lead.entity_id, owner)
+                lead = replace(lead, owner=owner)
         if lead.is_new:
             log.info("lead_created", call_id=call_id, lead_id=lead.entity_id, owner=owner, did=call.did)
+            # Earlier calls with the number that made no lead (an outbound call, a switch that was off)
+            # belong to the new lead too.
+            await rematch(session, [phone], self._crm, self._clock())
             await enqueue(
                 session,
                 WebhookEvent(

@@ -16,18 +16,31 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from calltracking.call_events import Handler
 from calltracking.call_json import call_view
 from calltracking.calls import CallProgress, CallRecord, LiveEvent, ProgressKind, StoredCall
+from calltracking.repositories.matches import EntityRef, entity_refs
 from calltracking.webhook_delivery import enqueue
 from calltracking.webhooks import EVENT_ID_MAX_LENGTH, WebhookEvent
 
 PROGRESS_EVENTS = {ProgressKind.RINGING: "call.ringing", ProgressKind.ANSWERED: "call.answered"}
 
 
-def completed_event(call_id: int, call: CallRecord) -> WebhookEvent:
+def completed_event(call_id: int, call: CallRecord, entity: EntityRef | None = None) -> WebhookEvent:
+    """The call as `calltracking calls --json` shows it, and the CRM entity its number landed on."""
+    data = call_view(StoredCall(call_id, call))
+    data["entity"] = (
+        None
+        if entity is None
+        else {
+            "id": entity.id,
+            "kind": entity.kind.value,
+            "external_id": entity.external_id,
+            "name": entity.name,
+        }
+    )
     return WebhookEvent(
         event_id=event_id("call.completed", call.pbx, call.pbx_call_id),
         type="call.completed",
         occurred_at=call.ended_at,
-        data=call_view(StoredCall(call_id, call)),
+        data=data,
     )
 
 
@@ -61,9 +74,11 @@ def event_id(kind: str, *parts: str) -> str:
 
 
 async def queue_completed(session: AsyncSession, calls: Sequence[CallRecord], ids: Sequence[int]) -> None:
-    """Call-log stored hook: runs inside the transaction that writes the calls."""
+    """Call-log stored hook: runs inside the transaction that writes the calls, after they were matched
+    to the CRM (the matcher is the call log's first hook)."""
+    entities = await entity_refs(session, ids)
     for call, call_id in zip(calls, ids, strict=True):
-        await enqueue(session, completed_event(call_id, call))
+        await enqueue(session, completed_event(call_id, call, entities.get(call_id)))
 
 
 def progress_queuer(sessions: async_sessionmaker[AsyncSession]) -> Handler:

@@ -51,9 +51,6 @@ NO_MATCH = Match(entity=None, candidates=())
 
 
 def choose_match(candidates: Iterable[Candidate], priority: Sequence[EntityKind | str]) -> Match:
-    unique = {candidate.entity_id: candidate for candidate in candidates}
-    if not unique:
-        return NO_MATCH
     order = [EntityKind(kind) for kind in priority]
 
     def rank(candidate: Candidate) -> tuple[int, int, int, float, int]:
@@ -65,5 +62,11 @@ def choose_match(candidates: Iterable[Candidate], priority: Sequence[EntityKind 
             candidate.entity_id,
         )
 
-    ranked = tuple(sorted(unique.values(), key=rank))
+    # An entity found twice (by two of its phones) keeps its best-ranked hit.
+    best: dict[int, Candidate] = {}
+    for candidate in sorted(candidates, key=rank):
+        best.setdefault(candidate.entity_id, candidate)
+    if not best:
+        return NO_MATCH
+    ranked = tuple(best.values())
     return Match(entity=ranked[0], candidates=ranked)

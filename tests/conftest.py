@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 import structlog
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from calltracking.database import create_engine, create_sessionmaker, migrate
 from calltracking.logs import configure_logging
 from calltracking.settings import LogSettings
 from tests.helpers.databases import BACKENDS, fresh_database
@@ -25,6 +27,17 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     """Every database test runs on the embedded SQLite and on the local PostgreSQL."""
     async with fresh_database(request.param, tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A migrated database on each backend, and sessions on it."""
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine)
+        yield create_sessionmaker(engine)
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, select, update
+from sqlalchemy import Table, and_, case, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.callbacks import CallbackState, CallbackTask
@@ -53,10 +53,18 @@ async def open_callback(
     existing = (
         await session.execute(select(CALLBACKS.c.id).where(CALLBACKS.c.open_number == number))
     ).scalar_one()
+    # Misses of one number may be written out of order (concurrent writers, a reconciled call): the
+    # latest one stays the latest.
+    this_miss = literal(missed_at, CALLBACKS.c.last_missed_at.type)
     await session.execute(
         update(CALLBACKS)
         .where(CALLBACKS.c.id == existing)
-        .values(missed_calls=CALLBACKS.c.missed_calls + 1, last_missed_at=missed_at)
+        .values(
+            missed_calls=CALLBACKS.c.missed_calls + 1,
+            last_missed_at=case(
+                (CALLBACKS.c.last_missed_at < this_miss, this_miss), else_=CALLBACKS.c.last_missed_at
+            ),
+        )
     )
     return existing, False
 

@@ -61,7 +61,7 @@ async def find_candidates(
             tail = row.digits_reversed[:tail_digits]
             for number in by_tail.get(tail, ()):
                 found[number].append(_candidate(row, MatchedBy.TAIL))
-    await _mark_open_deals(session, [c for candidates in found.values() for c in candidates], found)
+    await mark_open_deals(session, found)
     return found
 
 
@@ -101,14 +101,12 @@ def _candidate(row: Any, matched_by: MatchedBy) -> Candidate:
     )
 
 
-async def _mark_open_deals(
-    session: AsyncSession, candidates: list[Candidate], found: dict[str, list[Candidate]]
-) -> None:
-    """Open deals only decide between candidates of the same kind: asked only when there is a choice."""
+async def mark_open_deals(session: AsyncSession, found: dict[str, list[Candidate]]) -> None:
+    """Open deals only decide between several candidates: asked only when there is a choice."""
     if all(len(group) < 2 for group in found.values()):
         return
     keys: dict[str, set[str]] = {kind.value: set() for kind in EntityKind}
-    for candidate in candidates:
+    for candidate in (c for group in found.values() for c in group):
         keys[candidate.kind.value].add(candidate.external_id)
     with_deal: set[tuple[str, str]] = set()
     is_open = and_(DEALS.c.is_active.is_(True), DEALS.c.closed_at.is_(None), DEALS.c.is_won.is_(None))
@@ -230,10 +228,19 @@ def candidate_view(candidate: Candidate) -> dict[str, Any]:
 async def calls_with_numbers(
     session: AsyncSession, phones: Iterable[Phone], tail_digits: int
 ) -> dict[int, str]:
-    """Call id -> number, for the calls a change of these phones may re-match: the same E.164 number,
-    or the same last `tail_digits` digits."""
+    """Call id -> number, for the calls a change of these phones may re-match: the same E.164 number, or,
+    for a phone that is not a valid number, the same last `tail_digits` digits. (A valid phone that only
+    shares the last digits of a call's number is a different number; it would only be a fallback candidate
+    for a call with no exact match, and scanning ranges for every phone of a bulk load is what made loads
+    slow.)"""
     e164s = sorted({p.e164 for p in phones if p.e164})
-    tails = sorted({p.digits_reversed[:tail_digits] for p in phones if len(p.digits_reversed) >= tail_digits})
+    tails = sorted(
+        {
+            p.digits_reversed[:tail_digits]
+            for p in phones
+            if p.e164 is None and len(p.digits_reversed) >= tail_digits
+        }
+    )
     found: dict[int, str] = {}
     for start in range(0, len(e164s), NUMBER_CHUNK):
         rows = await session.execute(
@@ -270,6 +277,7 @@ class AutoLead:
     external_id: str
     owner: str | None
     is_new: bool
+    is_active: bool = True
 
 
 async def ensure_auto_lead(
@@ -313,12 +321,14 @@ async def ensure_auto_lead(
         return AutoLead(entity_id=created, external_id=external_id, owner=owner, is_new=True)
     row = (
         await session.execute(
-            select(ENTITIES.c.id, ENTITIES.c.owner).where(
+            select(ENTITIES.c.id, ENTITIES.c.owner, ENTITIES.c.is_active).where(
                 ENTITIES.c.kind == EntityKind.LEAD.value, ENTITIES.c.external_id == external_id
             )
         )
     ).one()
-    return AutoLead(entity_id=row.id, external_id=external_id, owner=row.owner, is_new=False)
+    return AutoLead(
+        entity_id=row.id, external_id=external_id, owner=row.owner, is_new=False, is_active=row.is_active
+    )
 
 
 async def next_in_rotation(session: AsyncSession, rotation: Sequence[Manager]) -> Manager | None:
@@ -326,19 +336,27 @@ async def next_in_rotation(session: AsyncSession, rotation: Sequence[Manager]) -
     restart, and shared by every process on the same database)."""
     if not rotation:
         return None
+    # The cursor row exists before it is locked: two writers that both found no row would both start
+    # the rotation from its first manager. (0 is below every id: the first turn is the first manager.)
+    await session.execute(
+        insert_for(session, CURSORS)
+        .values(name=ROUND_ROBIN, last_manager_id=0)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
     last = (
         await session.execute(
             select(CURSORS.c.last_manager_id).where(CURSORS.c.name == ROUND_ROBIN).with_for_update()
         )
-    ).scalar_one_or_none()
-    chosen = next((m for m in rotation if last is not None and m.id > last), rotation[0])
-    statement = insert_for(session, CURSORS)
+    ).scalar_one()
+    chosen = next((m for m in rotation if m.id > last), rotation[0])
     await session.execute(
-        statement.values(name=ROUND_ROBIN, last_manager_id=chosen.id).on_conflict_do_update(
-            index_elements=["name"], set_={"last_manager_id": chosen.id}
-        )
+        update(CURSORS).where(CURSORS.c.name == ROUND_ROBIN).values(last_manager_id=chosen.id)
     )
     return chosen
+
+
+async def set_lead_owner(session: AsyncSession, entity_id: int, owner: str) -> None:
+    await session.execute(update(ENTITIES).where(ENTITIES.c.id == entity_id).values(owner=owner))
 
 
 async def count_calls_matched(session: AsyncSession, entity_id: int) -> int:
@@ -349,3 +367,29 @@ async def count_calls_matched(session: AsyncSession, entity_id: int) -> int:
             )
         ).scalar_one()
     )
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRef:
+    """The entity a call landed on, as call history shows it."""
+
+    id: int
+    kind: EntityKind
+    external_id: str
+    name: str | None
+
+
+async def entity_refs(session: AsyncSession, call_ids: Sequence[int]) -> dict[int, EntityRef]:
+    if not call_ids:
+        return {}
+    rows = await session.execute(
+        select(MATCHES.c.call_id, ENTITIES.c.id, ENTITIES.c.kind, ENTITIES.c.external_id, ENTITIES.c.name)
+        .join(ENTITIES, ENTITIES.c.id == MATCHES.c.entity_id)
+        .where(MATCHES.c.call_id.in_(list(call_ids)))
+    )
+    return {
+        row.call_id: EntityRef(
+            id=row.id, kind=EntityKind(row.kind), external_id=row.external_id, name=row.name
+        )
+        for row in rows.all()
+    }

@@ -22,11 +22,18 @@ MANAGERS = (
 CONTACT_QUEUE_CALLER = ContactIn(
     external_id="c-100", name="Ivan Orlov", owner="m-vera", company="co-7", phones=["8 (926) 111-22-33"]
 )
-COMPANY_BUSY_CALLER = CompanyIn(external_id="co-7", name="Orlov & Sons", owner="m-boris", phones=["+7 903 555-01-02"])
+COMPANY_BUSY_CALLER = CompanyIn(
+    external_id="co-7", name="Orlov & Sons", owner="m-boris", phones=["+7 903 555-01-02"]
+)
 TRACKING = TrackingSettings.model_validate(
     {
         "dids": {
-            "74951110001": {"source": "google", "medium": "cpc", "campaign": "winter", "default_manager": "m-boris"},
+            "74951110001": {
+                "source": "google",
+                "medium": "cpc",
+                "campaign": "winter",
+                "default_manager": "m-boris",
+            },
             "74951110002": {"source": "yandex", "medium": "organic"},
         }
     }

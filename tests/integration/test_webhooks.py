@@ -44,16 +44,6 @@ class FakeClock:
 
 
 @pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    try:
-        yield create_sessionmaker(engine)
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture
 async def receiver() -> AsyncIterator[WebhookReceiver]:
     async with running_receiver() as running:
         yield running
