@@ -13,7 +13,7 @@ from api.errors import error_middleware
 from api.keys import AUTHORITY, CLICK_TO_CALL, HUB, METRICS, SESSIONS, SETTINGS, STATUS
 from api.metrics import ApiMetrics
 from api.operations import Api, Operation
-from api.routes import calls, events, health, originate, webhooks
+from api.routes import callbacks, calls, crm, duplicates, events, health, lookup, originate, webhooks
 from api.status import ServiceStatus
 from calltracking.call_events import CallEventHub
 from calltracking.click_to_call_service import ClickToCallService
@@ -25,7 +25,17 @@ DESCRIPTION = (
     "Calls from the PBX as CRM facts: call history, click-to-call, real-time events and webhooks. "
     "Every endpoint but /healthz (and this documentation) requires an API token."
 )
-MODULES = (health.api, calls.api, originate.api, events.api, webhooks.api)
+MODULES = (
+    health.api,
+    calls.api,
+    originate.api,
+    events.api,
+    webhooks.api,
+    crm.api,
+    lookup.api,
+    callbacks.api,
+    duplicates.api,
+)
 
 
 def all_operations() -> Api:
@@ -43,7 +53,9 @@ def create_app(
     click_to_call: ClickToCallService | None = None,
     hub: CallEventHub | None = None,
 ) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.api.max_body_bytes)
+    # aiohttp's own limit is the largest any operation takes; each operation holds its body to its own.
+    largest = max(settings.api.max_body_bytes, settings.api.max_bulk_body_bytes)
+    app = web.Application(middlewares=[error_middleware], client_max_size=largest)
     app[SETTINGS] = settings
     app[SESSIONS] = sessions
     app[STATUS] = status or ServiceStatus()
@@ -66,7 +78,9 @@ def create_app(
     def observe(operation: Operation, status_code: int, seconds: float) -> None:
         app[METRICS].requests.labels(operation.method, operation.path, str(status_code)).observe(seconds)
 
-    operations.install(app, authenticate, observe)
+    operations.install(
+        app, authenticate, observe, (settings.api.max_body_bytes, settings.api.max_bulk_body_bytes)
+    )
     app[docs.DOCS_KEY] = operations.openapi("calltracking", API_VERSION, DESCRIPTION)
     app.router.add_get("/api/v1/openapi.json", docs.openapi_json)
     app.router.add_get("/api/docs", docs.docs_page)

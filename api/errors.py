@@ -43,6 +43,11 @@ class Conflict(ApiError):
     code = "conflict"
 
 
+class BodyTooLarge(ApiError):
+    status = 413
+    code = "body_too_large"
+
+
 class InvalidRequest(ApiError):
     status = 422
     code = "invalid_request"

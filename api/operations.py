@@ -14,7 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from api.errors import ApiError, Forbidden, InvalidRequest, NotFound
+from api.errors import ApiError, BodyTooLarge, Forbidden, InvalidRequest, NotFound
 from api.schemas import ErrorOut
 from calltracking.tokens import Principal, Role
 
@@ -69,6 +69,7 @@ class Operation:
     description: str = ""
     extra_content: dict[int, dict[str, Any]] = field(default_factory=dict)
     headers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    is_bulk: bool = False
 
     @property
     def operation_id(self) -> str:
@@ -95,6 +96,7 @@ class Api:
         description: str = "",
         extra_content: dict[int, dict[str, Any]] | None = None,
         headers: dict[str, dict[str, Any]] | None = None,
+        is_bulk: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.operations.append(
@@ -113,6 +115,7 @@ class Api:
                     description=description,
                     extra_content=extra_content or {},
                     headers=headers or {},
+                    is_bulk=is_bulk,
                 )
             )
             return handler
@@ -120,14 +123,20 @@ class Api:
         return register
 
     def install(
-        self, app: web.Application, authenticate: Authenticator, observe: Observer | None = None
+        self,
+        app: web.Application,
+        authenticate: Authenticator,
+        observe: Observer | None = None,
+        body_limits: tuple[int, int] = (1024 * 1024, 32 * 1024 * 1024),
     ) -> None:
+        """`body_limits`: the most bytes a request body may have, for ordinary and for bulk operations."""
         for operation in self.operations:
             route_path = operation.path
             for name, schema in operation.path_params.items():
                 if schema.get("type") == "integer":
                     route_path = route_path.replace("{" + name + "}", "{" + name + r":\d{1,19}}")
-            app.router.add_route(operation.method, route_path, _bind(operation, authenticate, observe))
+            limit = body_limits[1] if operation.is_bulk else body_limits[0]
+            app.router.add_route(operation.method, route_path, _bind(operation, authenticate, observe, limit))
 
     def openapi(self, title: str, version: str, description: str) -> dict[str, Any]:
         models: list[tuple[type[BaseModel], Any]] = [(ErrorOut, "serialization")]
@@ -155,12 +164,14 @@ class Api:
 Observer = Callable[[Operation, int, float], None]
 
 
-def _bind(operation: Operation, authenticate: Authenticator, observe: Observer | None) -> Any:
+def _bind(
+    operation: Operation, authenticate: Authenticator, observe: Observer | None, body_limit: int
+) -> Any:
     async def handle(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         status = 500
         try:
-            response = await _handle(operation, authenticate, request)
+            response = await _handle(operation, authenticate, request, body_limit)
             status = response.status
             return response
         except ApiError as exc:
@@ -178,7 +189,7 @@ def _bind(operation: Operation, authenticate: Authenticator, observe: Observer |
 
 
 async def _handle(
-    operation: Operation, authenticate: Authenticator, request: web.Request
+    operation: Operation, authenticate: Authenticator, request: web.Request, body_limit: int
 ) -> web.StreamResponse:
     principal = None
     if not operation.public:
@@ -194,14 +205,18 @@ async def _handle(
     query = _validated(operation.query, dict(request.query), "query") if operation.query else None
     body = None
     if operation.body is not None:
-        body = _validated(operation.body, await _json_body(request), "body")
+        body = _validated(operation.body, await _json_body(request, body_limit), "body")
     return await operation.handler(request, Context(principal=principal, query=query, body=body))
 
 
-async def _json_body(request: web.Request) -> Any:
+async def _json_body(request: web.Request, limit: int) -> Any:
     if request.content_type not in ("application/json", ""):
         raise InvalidRequest("the body must be JSON (Content-Type: application/json)")
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(f"the body may have at most {limit} bytes")
     raw = await request.read()
+    if len(raw) > limit:
+        raise BodyTooLarge(f"the body may have at most {limit} bytes")
     try:
         return json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
@@ -263,6 +278,8 @@ def _operation_document(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
         }
     statuses = dict(op.responses)
     error_statuses = {422: ErrorOut} if (op.body or op.query or op.path_params) else {}
+    if op.body is not None:
+        error_statuses[413] = ErrorOut
     if not op.public:
         error_statuses |= {401: ErrorOut, 403: ErrorOut, 429: ErrorOut}
     for status, model in {**error_statuses, **statuses}.items():
@@ -304,6 +321,7 @@ _STATUS_TEXT = {
     403: "The token's role may not use this endpoint",
     404: "Not found (or not visible to this token)",
     409: "Conflict",
+    413: "The body is larger than this operation takes",
     422: "The request is not valid",
     429: "Rate limit exceeded for this token",
     503: "The PBX or the database is unavailable",

@@ -8,6 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from calltracking.calls import CallStatus, Direction, LegKind, StoredCall
+from calltracking.crm import EntityKind
+from calltracking.repositories.matches import EntityRef, StoredMatch
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 EXTENSION_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -15,6 +17,22 @@ NUMBER_PATTERN = r"^\+?[ ()\-.]*(?:[0-9][ ()\-.]*){2,20}$"
 # What a customer's number may look like in a search: digits and the usual formatting.
 SEARCH_NUMBER_PATTERN = r"^[0-9+() .\-]{1,32}$"
 DID_PATTERN = r"^[0-9A-Za-z+*#_.\-]{1,64}$"
+
+
+def iso_8601_utc(value: object) -> datetime | None:
+    """A query's time: ISO 8601 only (pydantic would also read `0.5` as a Unix time); no zone means UTC."""
+    if value is None or isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and value[:4].isdigit() and "-" in value:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError("expected an ISO 8601 date-time, e.g. 2026-11-22T12:00:00Z") from exc
+    else:
+        raise ValueError("expected an ISO 8601 date-time, e.g. 2026-11-22T12:00:00Z")
+    if parsed is None:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 class _Strict(BaseModel):
@@ -60,6 +78,11 @@ class CallQuery(_Strict):
     )
     did: str | None = Field(default=None, pattern=DID_PATTERN, description="the tracking number (DID) called")
     has_recording: bool | None = None
+    entity: str | None = Field(
+        default=None,
+        pattern=r"^(contact|company|lead):[A-Za-z0-9._:@+\-]{1,128}$",
+        description="calls of one CRM entity, as `kind:external_id`, e.g. `contact:c-100`",
+    )
     sort: Literal["started_at", "-started_at"] = "-started_at"
     limit: int = Field(default=50, ge=1, le=500)
     cursor: str | None = Field(default=None, max_length=512, description="next_cursor of the previous page")
@@ -69,19 +92,20 @@ class CallQuery(_Strict):
     @field_validator("from_", "to", mode="before")
     @classmethod
     def _iso_8601_utc(cls, value: object) -> datetime | None:
-        """ISO 8601 only (pydantic would also read `0.5` as a Unix time); no zone means UTC."""
-        if value is None or isinstance(value, datetime):
-            parsed = value
-        elif isinstance(value, str) and value[:4].isdigit() and "-" in value:
-            try:
-                parsed = datetime.fromisoformat(value)
-            except ValueError as exc:
-                raise ValueError("expected an ISO 8601 date-time, e.g. 2026-11-22T12:00:00Z") from exc
-        else:
-            raise ValueError("expected an ISO 8601 date-time, e.g. 2026-11-22T12:00:00Z")
-        if parsed is None:
+        return iso_8601_utc(value)
+
+
+class EntityRefOut(BaseModel):
+    id: int
+    kind: EntityKind
+    external_id: str
+    name: str | None
+
+    @classmethod
+    def of(cls, ref: EntityRef | None) -> EntityRefOut | None:
+        if ref is None:
             return None
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+        return cls.model_construct(id=ref.id, kind=ref.kind, external_id=ref.external_id, name=ref.name)
 
 
 class CallOut(BaseModel):
@@ -112,9 +136,12 @@ class CallOut(BaseModel):
     hangup_by: str | None
     failure_reason: str | None
     has_recording: bool
+    entity: EntityRefOut | None = Field(
+        default=None, description="the contact, company or lead the customer's number matched"
+    )
 
     @classmethod
-    def of(cls, stored: StoredCall) -> CallOut:
+    def of(cls, stored: StoredCall, entity: EntityRef | None = None) -> CallOut:
         """Built without re-validation: the record comes from our own database, already checked on the way
         in (validating every row of every page cost about a third of a history request's CPU)."""
         call = stored.call
@@ -146,6 +173,7 @@ class CallOut(BaseModel):
             hangup_by=call.hangup_by,
             failure_reason=call.failure_reason,
             has_recording=call.recording_file is not None,
+            entity=EntityRefOut.of(entity),
         )
 
 
@@ -159,11 +187,43 @@ class LegOut(BaseModel):
     hangup_cause: int | None
 
 
-class CallDetailOut(CallOut):
-    legs: list[LegOut]
+class CandidateOut(BaseModel):
+    id: int
+    kind: EntityKind
+    external_id: str
+    name: str | None
+    owner: str | None
+    matched_by: Literal["number", "tail"]
+    has_open_deal: bool
+
+
+class CallMatchOut(BaseModel):
+    """How the call landed on the CRM: every candidate in rank order (the first one won), whether this
+    call created its lead, and the callback task it opened, joined or closed."""
+
+    candidates: list[CandidateOut]
+    lead_created: bool
+    callback_id: int | None
 
     @classmethod
-    def of_detail(cls, stored: StoredCall) -> CallDetailOut:
+    def of(cls, match: StoredMatch | None) -> CallMatchOut | None:
+        if match is None:
+            return None
+        return cls(
+            candidates=[CandidateOut.model_validate(candidate) for candidate in match.candidates],
+            lead_created=match.lead_created,
+            callback_id=match.callback_id,
+        )
+
+
+class CallDetailOut(CallOut):
+    legs: list[LegOut]
+    match: CallMatchOut | None = None
+
+    @classmethod
+    def of_detail(
+        cls, stored: StoredCall, entity: EntityRef | None = None, match: StoredMatch | None = None
+    ) -> CallDetailOut:
         legs = [
             LegOut(
                 channel=leg.channel,
@@ -176,9 +236,11 @@ class CallDetailOut(CallOut):
             )
             for leg in stored.call.legs
         ]
-        summary = CallOut.of(stored)
+        summary = CallOut.of(stored, entity)
         return cls.model_construct(
-            **{name: getattr(summary, name) for name in CallOut.model_fields}, legs=legs
+            **{name: getattr(summary, name) for name in CallOut.model_fields},
+            legs=legs,
+            match=CallMatchOut.of(match),
         )
 
 

@@ -109,6 +109,8 @@ class CallFilter:
     numbers: frozenset[str] = frozenset()
     did: str | None = None
     has_recording: bool | None = None
+    # A CRM entity as (kind, external_id): its calls, including those matched before the CRM sent it.
+    entity: tuple[str, str] | None = None
 
 
 class ProgressKind(StrEnum):

@@ -15,7 +15,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from calltracking.numbers import Phone
 
@@ -42,11 +50,14 @@ class EntityOrigin(StrEnum):
     CALL = "call"  # created here for an unknown caller
 
 
-class _Input(BaseModel):
+class CrmInput(BaseModel):
+    """What every CRM item has: the CRM's id, and whether it is active."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     external_id: ExternalId
-    is_active: bool = True
+    # Strict: a JSON 0 or "no" is a mistake in an API request (the CSV import reads its own words).
+    is_active: StrictBool = True
 
     @field_validator("*", mode="before")
     @classmethod
@@ -59,14 +70,14 @@ class _Input(BaseModel):
         return value
 
 
-class ManagerIn(_Input):
+class ManagerIn(CrmInput):
     name: Text
     extensions: list[Annotated[str, StringConstraints(pattern=EXTENSION_PATTERN)]] = Field(
         default_factory=list, max_length=20
     )
 
 
-class _PartyIn(_Input):
+class _PartyIn(CrmInput):
     name: Text | None = None
     owner: ExternalId | None = Field(default=None, description="the responsible manager's CRM id")
     phones: list[RawPhone] = Field(default_factory=list, max_length=MAX_PHONES)
@@ -81,13 +92,13 @@ class CompanyIn(_PartyIn):
 
 
 class LeadIn(_PartyIn):
-    status: ShortText | None = None
+    status: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
     source: ShortText | None = None
     medium: ShortText | None = None
     campaign: ShortText | None = None
 
 
-class DealIn(_Input):
+class DealIn(CrmInput):
     name: Text | None = None
     contact: ExternalId | None = None
     company: ExternalId | None = None
@@ -98,7 +109,15 @@ class DealIn(_Input):
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
     opened_at: datetime | None = None
     closed_at: datetime | None = None
-    is_won: bool | None = None
+    is_won: StrictBool | None = None
+
+    @field_validator("opened_at", "closed_at", mode="before")
+    @classmethod
+    def _iso_text(cls, value: object) -> object:
+        """ISO 8601 text only: pydantic would also read a number as a Unix time."""
+        if value is not None and not isinstance(value, str | datetime):
+            raise ValueError("a time is ISO 8601 text, e.g. 2026-11-22T12:00:00Z")
+        return value
 
     @field_validator("opened_at", "closed_at")
     @classmethod
@@ -196,7 +215,7 @@ def auto_lead_id(e164: str) -> str:
     return AUTO_LEAD_PREFIX + e164.lstrip("+")
 
 
-InputT = TypeVar("InputT", bound=_Input)
+InputT = TypeVar("InputT", bound=CrmInput)
 
 
 def validate_rows(rows: Sequence[object], model: type[InputT]) -> tuple[list[InputT], list[RowError]]:

@@ -100,6 +100,8 @@ class ApiSettings(_Frozen):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Bulk CRM upserts (up to 10,000 items) may be this large; every other request is held to the above.
+    max_bulk_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     # Requests per token per minute (a token bucket, refilled continuously).
     rate_limit_per_minute: int = Field(default=1200, ge=1)
     token_cache_seconds: float = Field(default=5.0, ge=0)

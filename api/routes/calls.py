@@ -17,6 +17,7 @@ from api.schemas import CallDetailOut, CallOut, CallPage, CallQuery
 from calltracking.calls import CallFilter
 from calltracking.numbers import normalize_number
 from calltracking.repositories.calls import get_call, search_calls
+from calltracking.repositories.matches import entity_refs, get_matches
 from calltracking.tokens import Principal
 
 api = Api()
@@ -42,7 +43,8 @@ async def list_calls(request: web.Request, ctx: Context) -> web.StreamResponse:
         page = await search_calls(
             session, where, query.limit + 1, newest_first=newest_first, after=_decode_cursor(query.cursor)
         )
-    items = [CallOut.of(stored) for stored in page[: query.limit]]
+        entities = await entity_refs(session, [stored.id for stored in page[: query.limit]])
+    items = [CallOut.of(stored, entities.get(stored.id)) for stored in page[: query.limit]]
     next_cursor = _encode_cursor(items[-1]) if len(page) > query.limit else None
     if CSV in request.headers.get("Accept", ""):
         return _csv_response(items, next_cursor)
@@ -62,9 +64,12 @@ async def get_one_call(request: web.Request, ctx: Context) -> web.StreamResponse
     principal = ctx.caller
     async with request.app[SESSIONS]() as session:
         stored = await get_call(session, call_id, manager=principal.manager if principal.is_manager else None)
-    if stored is None:
-        raise NotFound(f"no call {call_id}")
-    return web.json_response(text=CallDetailOut.of_detail(stored).model_dump_json())
+        if stored is None:
+            raise NotFound(f"no call {call_id}")
+        entities = await entity_refs(session, [call_id])
+        matches = await get_matches(session, [call_id])
+    detail = CallDetailOut.of_detail(stored, entities.get(call_id), matches.get(call_id))
+    return web.json_response(text=detail.model_dump_json())
 
 
 def _filter(query: CallQuery, principal: Principal, request: web.Request) -> CallFilter:
@@ -84,7 +89,15 @@ def _filter(query: CallQuery, principal: Principal, request: web.Request) -> Cal
         numbers=numbers,
         did=query.did,
         has_recording=query.has_recording,
+        entity=_entity(query.entity),
     )
+
+
+def _entity(value: str | None) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    kind, external_id = value.split(":", 1)
+    return kind, external_id
 
 
 def _encode_cursor(last: CallOut) -> str:
@@ -110,8 +123,16 @@ def _csv_response(items: list[CallOut], next_cursor: str | None) -> web.Response
     writer.writeheader()
     for item in items:
         row = item.model_dump(mode="json")
-        writer.writerow({k: ";".join(v) if isinstance(v, list) else v for k, v in row.items()})
+        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
     response = web.Response(text=buffer.getvalue(), content_type=CSV)
     if next_cursor:
         response.headers["X-Next-Cursor"] = next_cursor
     return response
+
+
+def _csv_cell(value: object) -> object:
+    if isinstance(value, list):
+        return ";".join(map(str, value))
+    if isinstance(value, dict):  # the matched entity
+        return f"{value.get('kind')}:{value.get('external_id')}"
+    return value

@@ -21,7 +21,7 @@ from calltracking.calls import (
     LegKind,
     StoredCall,
 )
-from calltracking.models import CallLegRow, CallRow
+from calltracking.models import CallLegRow, CallMatchRow, CallRow, EntityRow
 from calltracking.repositories.times import from_db
 
 _CALL_KEY = ("pbx", "pbx_call_id")
@@ -143,6 +143,12 @@ def _filter_conditions(where: CallFilter) -> list[Any]:
         )
     if where.did is not None:
         conditions.append(CallRow.did == where.did)
+    if where.entity is not None:
+        kind, external_id = where.entity
+        entity_ids = select(EntityRow.id).where(EntityRow.kind == kind, EntityRow.external_id == external_id)
+        conditions.append(
+            CallRow.id.in_(select(CallMatchRow.call_id).where(CallMatchRow.entity_id.in_(entity_ids)))
+        )
     if where.has_recording is not None:
         conditions.append(
             CallRow.recording_file.is_not(None) if where.has_recording else CallRow.recording_file.is_(None)

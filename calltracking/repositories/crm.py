@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, insert, select, update
+from sqlalchemy import Table, and_, case, delete, false, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -107,8 +107,12 @@ async def _upsert_kind(
 ) -> None:
     rows = [_party_values(kind, item, now) for item in items]
     statement = insert_for(session, ENTITIES)
-    updated_columns = ("name", "owner", "company", "status", "source", "medium", "campaign", "is_active")
+    updated_columns = ("name", "owner", "company", "status", "source", "medium", "campaign")
     set_ = {name: statement.excluded[name] for name in updated_columns}
+    # A merged entity stays merged: the CRM sending it again (a full re-sync) must not revive a duplicate.
+    set_["is_active"] = case(
+        (ENTITIES.c.merged_into_id.is_(None), statement.excluded["is_active"]), else_=false()
+    )
     set_["origin"] = statement.excluded["origin"]
     set_["updated_at"] = statement.excluded["updated_at"]
     existing = await _existing(session, ENTITIES, [item.external_id for item in items], kind=kind)
@@ -353,7 +357,7 @@ async def get_deal(session: AsyncSession, external_id: str) -> Deal | None:
         lead=row.lead,
         owner=row.owner,
         stage=row.stage,
-        amount=None if row.amount_minor is None else Decimal(row.amount_minor) / 100,
+        amount=None if row.amount_minor is None else Decimal(row.amount_minor).scaleb(-2),
         currency=row.currency,
         opened_at=from_db(row.opened_at) if row.opened_at else None,
         closed_at=from_db(row.closed_at) if row.closed_at else None,
@@ -382,3 +386,14 @@ def _last_wins(items: Sequence[Any], key: Any = None) -> list[Any]:
 def _chunks(items: list[Any]) -> Iterable[list[Any]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
+
+
+async def manager_of_token(session: AsyncSession, token_manager: str) -> str | None:
+    """The CRM id of the manager a manager token names: by CRM id, or by one of their extensions (tokens
+    made before the CRM mirror was loaded name an extension)."""
+    rows = (
+        await session.execute(select(MANAGERS.c.external_id, MANAGERS.c.extensions).order_by(MANAGERS.c.id))
+    ).all()
+    by_id = next((row.external_id for row in rows if row.external_id == token_manager), None)
+    by_extension = next((row.external_id for row in rows if token_manager in (row.extensions or ())), None)
+    return by_id or by_extension

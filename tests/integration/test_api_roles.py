@@ -29,6 +29,24 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/api/v1/webhooks/{webhook_id}"): {ADMIN, INTEGRATION},
     ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): {ADMIN, INTEGRATION},
     ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): {ADMIN, INTEGRATION},
+    # The CRM mirror: the CRM (and admins) write it, supervisors may read it, managers only through calls.
+    **{
+        (method, f"/api/v1/{plural}{suffix}"): roles
+        for plural in ("managers", "contacts", "companies", "leads", "deals")
+        for method, suffix, roles in (
+            ("PUT", "", {ADMIN, INTEGRATION}),
+            ("PUT", "/{external_id}", {ADMIN, INTEGRATION}),
+            ("GET", "/{external_id}", {ADMIN, INTEGRATION, SUPERVISOR}),
+            ("DELETE", "/{external_id}", {ADMIN, INTEGRATION}),
+        )
+    },
+    ("GET", "/api/v1/leads"): {ADMIN, INTEGRATION, SUPERVISOR},
+    ("GET", "/api/v1/lookup"): {ADMIN, INTEGRATION, SUPERVISOR},
+    # Managers see their own callback tasks and SLA.
+    ("GET", "/api/v1/callbacks"): EVERYONE,
+    ("GET", "/api/v1/callbacks/report"): EVERYONE,
+    ("GET", "/api/v1/duplicates"): {ADMIN, INTEGRATION, SUPERVISOR},
+    ("POST", "/api/v1/duplicates/merge"): {ADMIN, INTEGRATION},
 }
 PUBLIC = {("GET", "/healthz")}
 
@@ -48,7 +66,7 @@ async def api(database_url: str, tmp_path: Path) -> AsyncIterator[ApiHarness]:
 @pytest.mark.parametrize(("method", "path"), sorted(ALLOWED))
 async def test_each_role_is_let_in_or_turned_away(api: ApiHarness, method: str, path: str) -> None:
     concrete = path.replace("{call_id}", "1").replace("{webhook_id}", "1").replace("{delivery_id}", "1")
-    concrete = concrete.replace("{request_id}", "req-1")
+    concrete = concrete.replace("{request_id}", "req-1").replace("{external_id}", "x-1")
     answers = {}
     for role in sorted(EVERYONE):
         response = await api.client.request(method, concrete, headers=api.auth(role), json={})

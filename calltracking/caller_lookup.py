@@ -1,0 +1,65 @@
+"""Caller-ID lookup for the dialplan: who is calling and which extension should ring first.
+
+The dialplan asks before it dials anyone, so this sits on the path of every inbound call: one indexed
+query for the exact number (a second only for the last-digits fallback or a tie), no ORM, no writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from calltracking.matching import choose_match
+from calltracking.numbers import normalize_number
+from calltracking.repositories.lookup import LookupHit, lookup_hits
+from calltracking.settings import CrmSettings
+
+# CALLERID(name) is shown on a phone's small screen; Asterisk keeps at most 80 bytes of it.
+MAX_DISPLAY_NAME = 40
+
+
+@dataclass(frozen=True, slots=True)
+class CallerInfo:
+    number: str
+    e164: str | None
+    hit: LookupHit | None
+
+    @property
+    def display_name(self) -> str:
+        return display_name(self.hit) if self.hit else ""
+
+    @property
+    def extension(self) -> str:
+        """The responsible manager's first extension, empty when the owner is unknown or inactive."""
+        if self.hit is None or not self.hit.manager_active or not self.hit.manager_extensions:
+            return ""
+        return self.hit.manager_extensions[0]
+
+
+def display_name(hit: LookupHit) -> str:
+    """`Ivan Orlov (Orlov & Sons)`; a nameless entity shows its kind and CRM id. Characters that would
+    break the text format or a SIP header (`|`, quotes, line breaks) are dropped."""
+    name = hit.candidate.name or f"{hit.candidate.kind.value} {hit.candidate.external_id}"
+    if hit.company_name and hit.company_name != name:
+        name = f"{name} ({hit.company_name})"
+    cleaned = "".join(c for c in name if c.isprintable() and c not in '|"\\')
+    return cleaned[:MAX_DISPLAY_NAME].strip()
+
+
+async def look_up_caller(
+    sessions: async_sessionmaker[AsyncSession], number: str, crm: CrmSettings
+) -> CallerInfo:
+    e164 = normalize_number(number, crm.default_country)
+    if e164 is None:
+        return CallerInfo(number=number, e164=None, hit=None)
+    async with sessions() as session:
+        # Reads only: no transaction, so no BEGIN and ROLLBACK round trips around the query (two of the
+        # six a lookup made). The pool restores the default isolation level when the connection goes back.
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        hits = await lookup_hits(session, e164, crm.tail_digits)
+    if not hits:
+        return CallerInfo(number=number, e164=e164, hit=None)
+    by_id = {hit.candidate.entity_id: hit for hit in hits}
+    chosen = choose_match([hit.candidate for hit in hits], crm.match_priority).entity
+    return CallerInfo(number=number, e164=e164, hit=by_id[chosen.entity_id] if chosen else None)
