@@ -1,4 +1,4 @@
-"""The `calltracking` command: serve, migrate, replay captures, list calls."""
+"""The `calltracking` command: serve, migrate, replay captures, list calls, import CRM data."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, get_args
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.call_json import call_view
 from calltracking.calls import StoredCall
+from calltracking.crm import ImportKind
 from calltracking.database import create_engine, create_sessionmaker, migrate
 from calltracking.errors import CalltrackingError
 from calltracking.logs import configure_logging
@@ -89,6 +90,18 @@ def _parser() -> argparse.ArgumentParser:
     listing = token_commands.add_parser("list", help="list tokens (never their secrets)")
     listing.set_defaults(handler=_token_list)
 
+    crm_import = commands.add_parser(
+        "import",
+        help="load a CRM export (CSV) into the CRM mirror; prints a JSON report",
+        description="Load a CSV export of CRM data (format: calltracking/crm_import.py, README). "
+        "Exit 0: every row loaded; 1: some rows rejected, the others loaded; 2: the file was refused, "
+        "nothing loaded.",
+    )
+    crm_import.add_argument("kind", choices=get_args(ImportKind))
+    crm_import.add_argument("file", type=Path, metavar="FILE.csv")
+    crm_import.add_argument("--database", help="database URL (overrides the settings)")
+    crm_import.set_defaults(handler=_import_crm)
+
     calls = commands.add_parser("calls", help="list logged calls")
     calls.add_argument("--database", help="database URL (overrides the settings)")
     calls.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -152,6 +165,16 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
     shutil.rmtree(spool_dir, ignore_errors=True)
     print(f"replayed {len(captures)} capture(s): {calls} call(s) logged", file=sys.stderr)
     return EXIT_OK
+
+
+async def _import_crm(args: argparse.Namespace, settings: Settings) -> int:
+    from calltracking.crm_loading import check_csv_file, load_csv_file
+
+    check_csv_file(args.kind, args.file)
+    async with _sessions(settings) as sessions:
+        report = await load_csv_file(sessions, args.kind, args.file, settings.crm)
+    print(json.dumps(report.as_json()))
+    return EXIT_OK if report.rejected == 0 else EXIT_FAILED
 
 
 async def _calls(args: argparse.Namespace, settings: Settings) -> int:
