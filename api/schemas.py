@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from calltracking.calls import CallStatus, Direction, LegKind, StoredCall
-from calltracking.crm import EntityKind
+from calltracking.crm import EXTERNAL_ID_PATTERN, EntityKind
 from calltracking.repositories.matches import EntityRef, StoredMatch
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
@@ -255,8 +255,9 @@ class OriginateIn(_Strict):
     )
     manager: str | None = Field(
         default=None,
-        pattern=EXTENSION_PATTERN,
-        description="the manager; until the CRM mirror is loaded, an extension",
+        pattern=EXTERNAL_ID_PATTERN,
+        description="the manager's CRM id (their first extension rings); a manager the CRM mirror does not "
+        "know is taken as an extension",
     )
     number: str = Field(
         min_length=2,

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from aiohttp import web
 
 from ami.originate import OriginateOrder
 from api.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceUnavailable
-from api.keys import CLICK_TO_CALL
+from api.keys import CLICK_TO_CALL, SESSIONS
 from api.operations import Api, Context
-from api.schemas import REQUEST_ID_PATTERN, OriginateAccepted, OriginateIn, OriginateStatusOut
+from api.schemas import (
+    EXTENSION_PATTERN,
+    REQUEST_ID_PATTERN,
+    OriginateAccepted,
+    OriginateIn,
+    OriginateStatusOut,
+)
 from calltracking.click_to_call import OriginateState, PbxUnavailable, RequestConflict
+from calltracking.repositories.crm import extension_of, manager_of_token
 from calltracking.tokens import Principal, Role
 
 api = Api()
@@ -36,8 +44,18 @@ MAX_IDEMPOTENCY_KEY = 200
 async def place_call(request: web.Request, ctx: Context) -> web.StreamResponse:
     body = ctx.body_as(OriginateIn)
     principal = ctx.caller
-    if principal.is_manager and body.who != principal.manager:
-        raise Forbidden("a manager token may only place calls from its own extension")
+    extension = body.extension
+    if extension is None:
+        async with request.app[SESSIONS]() as session:
+            extension = await extension_of(session, body.who)
+        if not re.fullmatch(EXTENSION_PATTERN, extension):
+            raise InvalidRequest(f"no manager {body.who!r} in the CRM mirror, and it is not an extension")
+    if principal.is_manager and extension != principal.manager:
+        async with request.app[SESSIONS]() as session:
+            own = await manager_of_token(session, principal.manager or "")
+            theirs = await manager_of_token(session, extension)
+        if own is None or own != theirs:
+            raise Forbidden("a manager token may only place calls from its own extension")
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         raise InvalidRequest(f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
@@ -45,7 +63,7 @@ async def place_call(request: web.Request, ctx: Context) -> web.StreamResponse:
     if body.pbx is not None and not service.has_pbx(body.pbx):
         raise InvalidRequest(f"no PBX named {body.pbx!r}")
     order = OriginateOrder(
-        request_id=body.request_id or uuid.uuid4().hex, extension=body.who, number=body.number
+        request_id=body.request_id or uuid.uuid4().hex, extension=extension, number=body.number
     )
     try:
         state, _ = await service.place(order, body.pbx, key, principal.token_id)

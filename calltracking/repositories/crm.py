@@ -397,3 +397,18 @@ async def manager_of_token(session: AsyncSession, token_manager: str) -> str | N
     by_id = next((row.external_id for row in rows if row.external_id == token_manager), None)
     by_extension = next((row.external_id for row in rows if token_manager in (row.extensions or ())), None)
     return by_id or by_extension
+
+
+async def extension_of(session: AsyncSession, manager: str) -> str:
+    """The extension that rings for a manager named by CRM id: their first one. A name the mirror does not
+    know (or a manager without extensions) is taken to be an extension already."""
+    row = (
+        await session.execute(
+            select(MANAGERS.c.extensions).where(
+                MANAGERS.c.external_id == manager, MANAGERS.c.is_active.is_(True)
+            )
+        )
+    ).first()
+    if row is None or not row.extensions:
+        return manager
+    return str(row.extensions[0])

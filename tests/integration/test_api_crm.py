@@ -200,3 +200,29 @@ async def test_a_manager_token_sees_only_its_own_callbacks(api: ApiHarness) -> N
     # The manager token is for extension 101 (Anna): asking for Boris's tasks still shows only hers.
     assert {task["manager"] for task in mine} <= {"m-anna"}
     assert {task["id"] for task in mine} == {task["id"] for task in everyone if task["manager"] == "m-anna"}
+
+
+async def test_click_to_call_by_crm_manager_id_rings_their_extension(api: ApiHarness) -> None:
+    # No PBX is connected here: the request is refused at once, but says which extension it was for.
+    mine = await api.client.post(
+        "/api/v1/calls/originate",
+        json={"manager": "m-anna", "number": "89161234567"},
+        headers=api.auth("manager"),
+    )
+    assert mine.status == 503
+    request_id = (await mine.json())["error"]["details"]["request_id"]
+    status = await get(api, f"/api/v1/calls/originate/{request_id}")
+    assert status["extension"] == "101"
+
+    theirs = await api.client.post(
+        "/api/v1/calls/originate",
+        json={"manager": "m-boris", "number": "89161234567"},
+        headers=api.auth("manager"),
+    )
+    assert theirs.status == 403
+    unknown = await api.client.post(
+        "/api/v1/calls/originate",
+        json={"manager": "m:nobody", "number": "89161234567"},
+        headers=api.auth(INTEGRATION),
+    )
+    assert unknown.status == 422
