@@ -24,19 +24,24 @@ before the clock starts, dropped afterwards), so no existing table is touched.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on sys.path, where bench/api.py would shadow the
+# service's `api` package (which the call log imports): the project root goes in front of it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import argparse
 import asyncio
 import json
 import logging
 import math
 import re
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TypeVar
 
 from panoramisk import Manager

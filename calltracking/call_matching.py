@@ -10,7 +10,7 @@ after the call gets the call's history.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import structlog
@@ -25,14 +25,15 @@ from calltracking.numbers import Phone, reversed_digits
 from calltracking.repositories import callbacks as callback_tasks
 from calltracking.repositories.crm import list_managers
 from calltracking.repositories.matches import (
+    NewMatch,
+    StoredMatch,
     calls_with_numbers,
     ensure_auto_lead,
     find_candidates,
     get_matches,
     next_in_rotation,
-    save_match,
+    save_matches,
     set_lead_owner,
-    set_match_callback,
     touch_activity,
     update_match,
 )
@@ -48,6 +49,43 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass
+class _Batch:
+    """What the matcher knows while it goes through one batch of calls, and what it still has to write:
+    the matches in one statement, and each entity's latest call once."""
+
+    candidates: dict[str, list[Candidate]]
+    directory: ManagerDirectory
+    known: dict[int, StoredMatch]
+    open_numbers: set[str]
+    matches: list[NewMatch] = field(default_factory=list)
+    activity: dict[int, datetime] = field(default_factory=dict)
+    # Tasks this batch opened or joined, by number; further misses of the number are counted here and
+    # written once (a caller who keeps redialling must not cost a statement per attempt).
+    open_tasks: dict[str, int] = field(default_factory=dict)
+    more_misses: dict[int, tuple[int, datetime]] = field(default_factory=dict)
+
+    def count_miss(self, task_id: int, at: datetime) -> None:
+        misses, latest = self.more_misses.get(task_id, (0, at))
+        self.more_misses[task_id] = (misses + 1, max(latest, at))
+
+    def add(self, new: NewMatch, at: datetime) -> None:
+        self.matches.append(new)
+        if new.match.entity is not None:
+            entity_id = new.match.entity.entity_id
+            self.activity[entity_id] = max(at, self.activity.get(entity_id, at))
+
+    async def flush(self, session: AsyncSession, now: datetime) -> None:
+        for task_id, (misses, latest) in sorted(self.more_misses.items()):
+            await callback_tasks.count_more_misses(session, task_id, misses, latest)
+        self.more_misses.clear()
+        await save_matches(session, self.matches, now)
+        for entity_id, at in sorted(self.activity.items()):
+            await touch_activity(session, entity_id, at)
+        self.matches.clear()
+        self.activity.clear()
+
+
 class CallMatcher:
     """The call log's stored hook for CRM facts (see `CallLog.add_stored_hook`)."""
 
@@ -57,42 +95,39 @@ class CallMatcher:
         self._clock = clock
 
     async def __call__(self, session: AsyncSession, calls: Sequence[CallRecord], ids: Sequence[int]) -> None:
-        external = [(call, call_id) for call, call_id in zip(calls, ids, strict=True) if call.external_number]
-        if not external:
+        # A call given twice in one batch is one call: its last version, handled once.
+        latest = {call_id: call for call, call_id in zip(calls, ids, strict=True) if call.external_number}
+        if not latest:
             return
-        numbers = {call.external_number for call, _ in external if call.external_number}
-        candidates = await find_candidates(session, numbers, self._crm.tail_digits)
-        directory = ManagerDirectory.of(await list_managers(session))
-        known = await get_matches(session, [call_id for _, call_id in external])
-        for call, call_id in external:
-            await self._land(session, call, call_id, candidates, directory, known.get(call_id))
+        numbers = sorted({call.external_number for call in latest.values() if call.external_number})
+        batch = _Batch(
+            candidates=await find_candidates(session, numbers, self._crm.tail_digits),
+            directory=ManagerDirectory.of(await list_managers(session)),
+            known=await get_matches(session, list(latest)),
+            open_numbers=await callback_tasks.numbers_with_open_callbacks(session, numbers),
+        )
+        for call_id, call in latest.items():
+            await self._land(session, call, call_id, batch)
+        await batch.flush(session, self._clock())
 
-    async def _land(
-        self,
-        session: AsyncSession,
-        call: CallRecord,
-        call_id: int,
-        candidates: dict[str, list[Candidate]],
-        directory: ManagerDirectory,
-        known: object,
-    ) -> None:
+    async def _land(self, session: AsyncSession, call: CallRecord, call_id: int, batch: _Batch) -> None:
         number = call.external_number
         if number is None:
             return
-        now = self._clock()
-        match = choose_match(candidates[number], self._crm.match_priority)
+        match = choose_match(batch.candidates[number], self._crm.match_priority)
         lead_created = False
         if match.is_unknown and wants_lead(call, self._crm.auto_leads):
-            lead, lead_created = await self._create_lead(session, call, call_id, number, directory)
+            # What this batch matched so far goes in first: the new lead re-matches the number's calls.
+            await batch.flush(session, self._clock())
+            lead, lead_created = await self._create_lead(session, call, call_id, number, batch.directory)
             if lead is not None:
-                candidates[number] = [lead]
-                match = choose_match(candidates[number], self._crm.match_priority)
-        await save_match(session, call_id, number, match, lead_created, now)
-        if match.entity is not None:
-            await touch_activity(session, match.entity.entity_id, call.ended_at)
-        already_counted = getattr(known, "callback_id", None) is not None
-        if not already_counted:
-            await self._track_callback(session, call, call_id, number, match, directory)
+                batch.candidates[number] = [lead]
+                match = choose_match(batch.candidates[number], self._crm.match_priority)
+        known = batch.known.get(call_id)
+        callback_id = None
+        if known is None or known.callback_id is None:
+            callback_id = await self._track_callback(session, call, call_id, number, match, batch)
+        batch.add(NewMatch(call_id, number, match, lead_created, callback_id), call.ended_at)
         log.info(
             "call_matched",
             call_id=call_id,
@@ -179,12 +214,18 @@ class CallMatcher:
         call_id: int,
         number: str,
         match: Match,
-        directory: ManagerDirectory,
-    ) -> None:
+        batch: _Batch,
+    ) -> int | None:
+        """Open (or join) the number's task for a missed call, close it for an answered one; the task's id."""
+        if is_missed(call) and number in batch.open_tasks:
+            task_id = batch.open_tasks[number]
+            batch.count_miss(task_id, call.ended_at)
+            log.info("callback_opened", call_id=call_id, callback_id=task_id, is_new=False)
+            return task_id
         if is_missed(call):
             did = self._tracking.did(call.did)
             owner = match.entity.owner if match.entity else None
-            manager = callback_manager(call, owner, directory, did)
+            manager = callback_manager(call, owner, batch.directory, did)
             task_id, is_new = await callback_tasks.open_callback(
                 session,
                 number,
@@ -194,9 +235,15 @@ class CallMatcher:
                 manager,
                 match.entity.entity_id if match.entity else None,
             )
-            await set_match_callback(session, call_id, task_id)
+            batch.open_numbers.add(number)
+            batch.open_tasks[number] = task_id
             if is_new:
-                await self._close_if_already_returned(session, task_id, number, call.ended_at, directory)
+                await batch.flush(session, self._clock())
+                if await self._close_if_already_returned(
+                    session, task_id, number, call.ended_at, batch.directory
+                ):
+                    batch.open_numbers.discard(number)
+                    del batch.open_tasks[number]
                 await enqueue(
                     session,
                     WebhookEvent(
@@ -207,13 +254,18 @@ class CallMatcher:
                     ),
                 )
             log.info("callback_opened", call_id=call_id, callback_id=task_id, manager=manager, is_new=is_new)
-        elif is_return(call):
+            return task_id
+        if is_return(call) and number in batch.open_numbers:
+            await batch.flush(session, self._clock())
             closed = await callback_tasks.close_callback(
-                session, number, returned_at(call), call_id, returned_by(call, directory)
+                session, number, returned_at(call), call_id, returned_by(call, batch.directory)
             )
             if closed is not None:
-                await set_match_callback(session, call_id, closed)
+                batch.open_numbers.discard(number)
+                batch.open_tasks.pop(number, None)
                 log.info("callback_closed", call_id=call_id, callback_id=closed)
+            return closed
+        return None
 
     async def _close_if_already_returned(
         self,
@@ -222,14 +274,15 @@ class CallMatcher:
         number: str,
         missed_at: datetime,
         directory: ManagerDirectory,
-    ) -> None:
+    ) -> bool:
         row = await callback_tasks.answered_after(session, number, missed_at)
         if row is None:
-            return
+            return False
         extension = row.answered_by if row.direction == "inbound" else row.manager
         await callback_tasks.close_with(
             session, task_id, row.answered_at, row.id, directory.at_extension(extension) or extension
         )
+        return True
 
 
 async def rematch(session: AsyncSession, phones: Iterable[Phone], crm: CrmSettings, now: datetime) -> int:

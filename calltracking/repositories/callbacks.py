@@ -28,45 +28,36 @@ async def open_callback(
     manager: str | None,
     entity_id: int | None,
 ) -> tuple[int, bool]:
-    """The open task for this number, created if there is none (returns its id and whether it is new).
-    Two writers missing the same number at once meet on the unique `open_number`."""
-    statement = (
-        insert_for(session, CALLBACKS)
-        .values(
-            number=number,
-            open_number=number,
-            state=CallbackState.OPEN.value,
-            missed_call_id=call_id,
-            missed_calls=1,
-            entity_id=entity_id,
-            manager=manager,
-            missed_at=missed_at,
-            last_missed_at=missed_at,
-            due_at=due_at,
-        )
-        .on_conflict_do_nothing(index_elements=["open_number"])
-        .returning(CALLBACKS.c.id)
+    """The open task for this number, created if there is none (returns its id and whether it is new),
+    in one statement: two writers missing the same number at once meet on the unique `open_number`, and
+    the second one counts its miss on the task the first one made."""
+    statement = insert_for(session, CALLBACKS).values(
+        number=number,
+        open_number=number,
+        state=CallbackState.OPEN.value,
+        missed_call_id=call_id,
+        missed_calls=1,
+        entity_id=entity_id,
+        manager=manager,
+        missed_at=missed_at,
+        last_missed_at=missed_at,
+        due_at=due_at,
     )
-    created = (await session.execute(statement)).scalar_one_or_none()
-    if created is not None:
-        return created, True
-    existing = (
-        await session.execute(select(CALLBACKS.c.id).where(CALLBACKS.c.open_number == number))
-    ).scalar_one()
     # Misses of one number may be written out of order (concurrent writers, a reconciled call): the
     # latest one stays the latest.
-    this_miss = literal(missed_at, CALLBACKS.c.last_missed_at.type)
-    await session.execute(
-        update(CALLBACKS)
-        .where(CALLBACKS.c.id == existing)
-        .values(
-            missed_calls=CALLBACKS.c.missed_calls + 1,
-            last_missed_at=case(
+    this_miss = statement.excluded.last_missed_at
+    upsert = statement.on_conflict_do_update(
+        index_elements=["open_number"],
+        set_={
+            "missed_calls": CALLBACKS.c.missed_calls + 1,
+            "last_missed_at": case(
                 (CALLBACKS.c.last_missed_at < this_miss, this_miss), else_=CALLBACKS.c.last_missed_at
             ),
-        )
-    )
-    return existing, False
+        },
+    ).returning(CALLBACKS.c.id, CALLBACKS.c.missed_call_id, CALLBACKS.c.missed_calls)
+    row = (await session.execute(upsert)).one()
+    # Only the insert sets missed_call_id to this call (a task is opened by one call only).
+    return int(row.id), row.missed_call_id == call_id and row.missed_calls == 1
 
 
 async def close_callback(
@@ -202,4 +193,33 @@ def task_of(row: Any) -> CallbackTask:
         closed_by_call_id=row.closed_by_call_id,
         returned_by=row.returned_by,
         seconds_to_return=row.seconds_to_return,
+    )
+
+
+async def numbers_with_open_callbacks(session: AsyncSession, numbers: Sequence[str]) -> set[str]:
+    """Which of these numbers have an open task: an answered call from any other number closes nothing,
+    so the matcher asks once per batch instead of once per call."""
+    if not numbers:
+        return set()
+    rows = await session.execute(
+        select(CALLBACKS.c.open_number).where(CALLBACKS.c.open_number.in_(list(numbers)))
+    )
+    return {str(number) for number in rows.scalars().all()}
+
+
+async def count_more_misses(
+    session: AsyncSession, task_id: int, misses: int, last_missed_at: datetime
+) -> None:
+    """Add misses of a number to its open task (the matcher counts a batch's misses first, then writes
+    them here once)."""
+    this_miss = literal(last_missed_at, CALLBACKS.c.last_missed_at.type)
+    await session.execute(
+        update(CALLBACKS)
+        .where(CALLBACKS.c.id == task_id)
+        .values(
+            missed_calls=CALLBACKS.c.missed_calls + misses,
+            last_missed_at=case(
+                (CALLBACKS.c.last_missed_at < this_miss, this_miss), else_=CALLBACKS.c.last_missed_at
+            ),
+        )
     )

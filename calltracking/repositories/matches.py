@@ -162,21 +162,35 @@ async def get_matches(session: AsyncSession, call_ids: Sequence[int]) -> dict[in
     }
 
 
-async def save_match(
-    session: AsyncSession, call_id: int, number: str, match: Match, lead_created: bool, now: datetime
-) -> None:
-    """Keep what the call matched. A call written again (a replay, a retried batch) keeps the fact that
-    it created its lead and the callback task it counted in."""
-    values = {
-        "call_id": call_id,
-        "number": number,
-        "digits_reversed": reversed_digits(number),
-        "entity_id": match.entity.entity_id if match.entity else None,
-        "matched_by": match.entity.matched_by.value if match.entity else None,
-        "candidates": [candidate_view(c) for c in match.candidates],
-        "lead_created": lead_created,
-        "callback_id": None,
-        "matched_at": now,
+@dataclass(frozen=True, slots=True)
+class NewMatch:
+    """What one call matched, to be written with the others of its batch."""
+
+    call_id: int
+    number: str
+    match: Match
+    lead_created: bool
+    callback_id: int | None
+
+
+async def save_matches(session: AsyncSession, matches: Sequence[NewMatch], now: datetime) -> None:
+    """Keep what the calls matched, in one statement. A call written again (a replay, a retried batch)
+    keeps the fact that it created its lead and the callback task it counted in."""
+    if not matches:
+        return
+    rows = {
+        new.call_id: {
+            "call_id": new.call_id,
+            "number": new.number,
+            "digits_reversed": reversed_digits(new.number),
+            "entity_id": new.match.entity.entity_id if new.match.entity else None,
+            "matched_by": new.match.entity.matched_by.value if new.match.entity else None,
+            "candidates": [candidate_view(c) for c in new.match.candidates],
+            "lead_created": new.lead_created,
+            "callback_id": new.callback_id,
+            "matched_at": now,
+        }
+        for new in matches
     }
     statement = insert_for(session, MATCHES)
     await session.execute(
@@ -189,10 +203,11 @@ async def save_match(
                 "matched_by": statement.excluded.matched_by,
                 "candidates": statement.excluded.candidates,
                 "lead_created": or_(MATCHES.c.lead_created, statement.excluded.lead_created),
+                "callback_id": func.coalesce(MATCHES.c.callback_id, statement.excluded.callback_id),
                 "matched_at": statement.excluded.matched_at,
             },
         ),
-        [values],
+        list(rows.values()),
     )
 
 
@@ -207,10 +222,6 @@ async def update_match(session: AsyncSession, call_id: int, match: Match, now: d
             matched_at=now,
         )
     )
-
-
-async def set_match_callback(session: AsyncSession, call_id: int, callback_id: int) -> None:
-    await session.execute(update(MATCHES).where(MATCHES.c.call_id == call_id).values(callback_id=callback_id))
 
 
 def candidate_view(candidate: Candidate) -> dict[str, Any]:

@@ -14,7 +14,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from calltracking.call_matching import CallMatcher
 from calltracking.call_webhooks import queue_completed
+from calltracking.calls import CallRecord, CallStatus, Direction
 from calltracking.crm import EntityKind
 from calltracking.crm_sync import load_parties, remove_party
 from calltracking.database import create_engine, create_sessionmaker, migrate
@@ -27,11 +29,12 @@ from calltracking.models import (
     WebhookDeliveryRow,
 )
 from calltracking.replay import replay_captures
-from calltracking.repositories.calls import list_calls
+from calltracking.repositories.calls import list_calls, save_calls
 from calltracking.repositories.webhooks import create_webhook
 from calltracking.settings import CrmSettings, PbxSettings
 from tests.helpers.captures import capture, capture_names
 from tests.helpers.crm import ALL_LEADS, TRACKING, make_lead, seed_crm
+from tests.helpers.factories import make_call
 from tests.helpers.listening import database_settings
 
 UNKNOWN_NUMBERS = {
@@ -264,3 +267,37 @@ async def test_a_lead_the_crm_deleted_is_not_made_again_for_the_next_call(office
         .where(CallRow.pbx == "branch")
     )
     assert entity_id is None
+
+
+async def test_one_batch_counts_repeated_misses_once_per_task_in_call_order(office: Office) -> None:
+    def missed(n: int) -> CallRecord:
+        return make_call(n, status=CallStatus.MISSED, answered_by=None, answered_at=None, talk_seconds=0.0)
+
+    # Three misses, the manager calls back, one more miss: all in one write.
+    calls = [
+        missed(1),
+        missed(2),
+        missed(3),
+        make_call(
+            4,
+            direction=Direction.OUTBOUND,
+            caller="101",
+            callee="+79161234567",
+            caller_number=None,
+            callee_number="+79161234567",
+        ),
+        missed(5),
+    ]
+    async with office.sessions.begin() as session:
+        ids = await save_calls(session, calls)
+        await CallMatcher(CrmSettings(), TRACKING)(session, calls, ids)
+    assert await office.rows(
+        select(CallbackRow.state, CallbackRow.missed_calls, CallbackRow.closed_by_call_id).order_by(
+            CallbackRow.id
+        )
+    ) == [("done", 3, ids[3]), ("open", 1, None)]
+    callback_ids = [
+        row[0] for row in await office.rows(select(CallMatchRow.callback_id).order_by(CallMatchRow.call_id))
+    ]
+    first, second = [row[0] for row in await office.rows(select(CallbackRow.id).order_by(CallbackRow.id))]
+    assert callback_ids == [first, first, first, first, second]
