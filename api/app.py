@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -10,13 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api import docs
 from api.access import TokenAuthority
 from api.errors import error_middleware
-from api.keys import AUTHORITY, CLICK_TO_CALL, HUB, METRICS, SESSIONS, SETTINGS, STATUS
+from api.keys import AUTHORITY, CLICK_TO_CALL, HUB, LOOKUP, METRICS, SESSIONS, SETTINGS, STATUS
 from api.metrics import ApiMetrics
 from api.operations import Api, Operation
 from api.routes import callbacks, calls, crm, duplicates, events, health, lookup, originate, webhooks
 from api.status import ServiceStatus
 from calltracking.call_events import CallEventHub
 from calltracking.click_to_call_service import ClickToCallService
+from calltracking.repositories.lookup import open_lookup_reader
 from calltracking.settings import Settings
 from calltracking.tokens import Principal
 
@@ -66,6 +68,13 @@ def create_app(
         sessions, settings.api.token_cache_seconds, settings.api.rate_limit_per_minute, clock=time.monotonic
     )
     operations = all_operations()
+
+    async def lookup_reader(app: web.Application) -> AsyncIterator[None]:
+        app[LOOKUP] = await open_lookup_reader(sessions)
+        yield
+        await app[LOOKUP].close()
+
+    app.cleanup_ctx.append(lookup_reader)
 
     async def authenticate(request: web.Request) -> Principal:
         header = request.headers.get("Authorization")

@@ -10,6 +10,7 @@ from api.metrics import ApiMetrics
 from api.status import ServiceStatus
 from calltracking.call_events import CallEventHub
 from calltracking.click_to_call_service import ClickToCallService
+from calltracking.repositories.lookup import LookupReader
 from calltracking.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -19,3 +20,4 @@ METRICS = web.AppKey("metrics", ApiMetrics)
 STATUS = web.AppKey("status", ServiceStatus)
 CLICK_TO_CALL = web.AppKey("click_to_call", ClickToCallService)
 HUB = web.AppKey("hub", CallEventHub)
+LOOKUP = web.AppKey("lookup", LookupReader)

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from calltracking.matching import choose_match
 from calltracking.numbers import normalize_number
-from calltracking.repositories.lookup import LookupHit, lookup_hits
+from calltracking.repositories.lookup import LookupHit, LookupReader
 from calltracking.settings import CrmSettings
 
 # CALLERID(name) is shown on a phone's small screen; Asterisk keeps at most 80 bytes of it.
@@ -47,17 +45,11 @@ def display_name(hit: LookupHit) -> str:
     return cleaned[:MAX_DISPLAY_NAME].strip()
 
 
-async def look_up_caller(
-    sessions: async_sessionmaker[AsyncSession], number: str, crm: CrmSettings
-) -> CallerInfo:
+async def look_up_caller(reader: LookupReader, number: str, crm: CrmSettings) -> CallerInfo:
     e164 = normalize_number(number, crm.default_country)
     if e164 is None:
         return CallerInfo(number=number, e164=None, hit=None)
-    async with sessions() as session:
-        # Reads only: no transaction, so no BEGIN and ROLLBACK round trips around the query (two of the
-        # six a lookup made). The pool restores the default isolation level when the connection goes back.
-        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        hits = await lookup_hits(session, e164, crm.tail_digits)
+    hits = await reader.hits(e164, crm.tail_digits)
     if not hits:
         return CallerInfo(number=number, e164=e164, hit=None)
     by_id = {hit.candidate.entity_id: hit for hit in hits}

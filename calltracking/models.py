@@ -241,6 +241,7 @@ class EntityPhoneRow(Base):
     __table_args__ = (
         Index("ix_entity_phones_e164", "e164"),
         Index("ix_entity_phones_digits_reversed", "digits_reversed"),
+        Index("ix_entity_phones_tail_key", "tail_key"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -248,6 +249,9 @@ class EntityPhoneRow(Base):
     raw: Mapped[str] = mapped_column(String(64))
     e164: Mapped[str | None] = mapped_column(String(32))
     digits_reversed: Mapped[str] = mapped_column(String(64))
+    # The first TAIL_KEY_DIGITS of digits_reversed: an equality the caller lookup asks in the same query
+    # as the E.164 number (a range could not share a cached plan with it).
+    tail_key: Mapped[str] = mapped_column(String(8))
     is_valid: Mapped[bool] = mapped_column(Boolean)
 
 

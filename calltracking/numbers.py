@@ -9,6 +9,9 @@ from functools import lru_cache
 import phonenumbers
 
 _NOISE = str.maketrans("", "", " ()-./\t")
+# The last-digits fallback compares at least this many digits (CrmSettings.tail_digits >= 6), so phones are
+# indexed by their last six: every candidate of any configured length shares them.
+TAIL_KEY_DIGITS = 6
 
 
 @lru_cache(maxsize=65536)
@@ -48,6 +51,10 @@ class Phone:
     raw: str
     e164: str | None
     digits_reversed: str
+
+    @property
+    def tail_key(self) -> str:
+        return self.digits_reversed[:TAIL_KEY_DIGITS]
 
     @property
     def is_valid(self) -> bool:

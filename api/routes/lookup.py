@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.crm_schemas import LookupEntityOut, LookupManagerOut, LookupOut, LookupQuery
-from api.keys import SESSIONS, SETTINGS
+from api.keys import LOOKUP, SETTINGS
 from api.operations import Api, Context
 from calltracking.caller_lookup import look_up_caller
 from calltracking.tokens import Role
@@ -27,7 +27,7 @@ api = Api()
 )
 async def lookup(request: web.Request, ctx: Context) -> web.StreamResponse:
     query = ctx.query_as(LookupQuery)
-    info = await look_up_caller(request.app[SESSIONS], query.number, request.app[SETTINGS].crm)
+    info = await look_up_caller(request.app[LOOKUP], query.number, request.app[SETTINGS].crm)
     if query.format == "text":
         return web.Response(text=f"{info.display_name}|{info.extension}", content_type="text/plain")
     hit = info.hit

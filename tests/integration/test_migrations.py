@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from calltracking.database import create_engine, migrate
 from calltracking.models import Base
+from calltracking.numbers import parse_phone
 
 
 async def test_migrated_schema_matches_the_models(database_url: str) -> None:
@@ -24,3 +27,29 @@ async def test_migrated_schema_matches_the_models(database_url: str) -> None:
 def _differences(connection: Connection) -> list[object]:
     context = MigrationContext.configure(connection, opts={"compare_type": True})
     return list(compare_metadata(context, Base.metadata))
+
+
+async def test_phones_stored_before_0005_get_their_tail_key(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine, "0004")
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO crm_entities (id, kind, external_id, origin, is_active, created_at,"
+                    " updated_at) VALUES (1, 'contact', 'c-1', 'crm', true, :at, :at)"
+                ),
+                {"at": datetime(2026, 11, 1, tzinfo=UTC)},
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO entity_phones (entity_id, raw, e164, digits_reversed, is_valid)"
+                    " VALUES (1, '8 916 123-45-67', '+79161234567', '76543216197', true)"
+                )
+            )
+        await migrate(engine)
+        async with engine.connect() as connection:
+            tail_key = (await connection.execute(text("SELECT tail_key FROM entity_phones"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert tail_key == parse_phone("8 916 123-45-67", "RU").tail_key == "765432"
