@@ -36,16 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import argparse
 import asyncio
 import contextlib
-import cProfile
 import json
 import math
 import os
-import pstats
 import random
 import statistics
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -55,6 +53,7 @@ import asyncpg
 import pydantic
 import sqlalchemy
 from aiohttp import web
+from profiles import Profiles  # bench/, beside this script
 from scratch_database import scratch_database  # bench/, beside this script
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -438,41 +437,6 @@ class Figures:
     seconds: float = 0.0
     server_cpu: float = 0.0
     statuses: Counter[int] = field(default_factory=Counter)
-
-
-class Profiles:
-    """With --profile DIR: one cProfile per scenario, on only while its requests are measured. Its clock is
-    the process's CPU time (like the CPU column), not wall time: on 2 shared cores, wall time in a
-    profile mostly shows where the process happened to be descheduled."""
-
-    def __init__(self, directory: Path | None) -> None:
-        self.directory = directory
-        self._profiles: dict[str, cProfile.Profile] = {}
-
-    @contextlib.contextmanager
-    def active(self, scenario: str) -> Iterator[None]:
-        if self.directory is None:
-            yield
-            return
-        profile = self._profiles.setdefault(scenario, cProfile.Profile(time.process_time))
-        profile.enable()
-        try:
-            yield
-        finally:
-            profile.disable()
-
-    def write(self) -> None:
-        if self.directory is None:
-            return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        for scenario, profile in self._profiles.items():
-            stem = self.directory / "".join(c if c.isalnum() else "_" for c in scenario).strip("_")
-            profile.dump_stats(stem.with_suffix(".pstats"))
-            with stem.with_suffix(".txt").open("w") as out:
-                stats = pstats.Stats(profile, stream=out).strip_dirs()
-                stats.sort_stats("cumulative").print_stats(45)
-                stats.sort_stats("tottime").print_stats(30)
-            print(f"profile of {scenario!r}: {stem}.pstats / .txt")
 
 
 async def drive(plan: Plan, profiles: Profiles) -> dict[str, Figures]:

@@ -26,7 +26,7 @@ from calltracking.merging import (
     phones_to_add,
 )
 from calltracking.repositories import duplicates
-from calltracking.repositories.crm import get_parties_by_id
+from calltracking.repositories.crm import add_phones, get_parties_by_id
 from calltracking.settings import CrmSettings
 
 log = structlog.get_logger(__name__)
@@ -54,7 +54,7 @@ async def merge_entities(
         ):
             raise MergeConflict("another merge changed these entities meanwhile; list the duplicates again")
         new_phones = phones_to_add(survivor.phones, [phone for entity in folded for phone in entity.phones])
-        await duplicates.add_phones(session, survivor_id, new_phones)
+        await add_phones(session, survivor_id, new_phones)
         moved = Moved(
             calls=await duplicates.move_calls(session, merged, survivor_id),
             callbacks=await duplicates.move_callbacks(session, merged, survivor_id),

@@ -177,12 +177,14 @@ def _phone_values(entity_id: int, phone: Phone) -> dict[str, Any]:
         "raw": phone.raw,
         "e164": phone.e164,
         "digits_reversed": phone.digits_reversed,
+        "tail_key": phone.tail_key,
         "is_valid": phone.is_valid,
     }
 
 
-async def add_phone(session: AsyncSession, entity_id: int, phone: Phone) -> None:
-    await session.execute(insert(PHONES), [_phone_values(entity_id, phone)])
+async def add_phones(session: AsyncSession, entity_id: int, phones: Sequence[Phone]) -> None:
+    if phones:
+        await session.execute(insert(PHONES), [_phone_values(entity_id, phone) for phone in phones])
 
 
 async def upsert_deals(session: AsyncSession, items: Sequence[DealIn], now: datetime) -> UpsertResult:

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from calltracking.crm import Entity, EntityKind, EntityOrigin
 from calltracking.merging import MERGEABLE_KINDS, DealMove, DuplicateGroup, DuplicateMember, Moved
 from calltracking.models import CallbackRow, MergeRow
-from calltracking.numbers import Phone
 from calltracking.repositories.crm import DEALS, ENTITIES, PHONES, get_parties_by_id
 from calltracking.repositories.matches import MATCHES
 from calltracking.repositories.times import from_db
@@ -158,23 +157,6 @@ async def move_deals(session: AsyncSession, moves: Sequence[DealMove], now: date
             .values(values)
         )
     return int(moved)
-
-
-async def add_phones(session: AsyncSession, entity_id: int, phones: Sequence[Phone]) -> None:
-    if phones:
-        await session.execute(
-            insert(PHONES),
-            [
-                {
-                    "entity_id": entity_id,
-                    "raw": phone.raw,
-                    "e164": phone.e164,
-                    "digits_reversed": phone.digits_reversed,
-                    "is_valid": phone.is_valid,
-                }
-                for phone in phones
-            ],
-        )
 
 
 async def record_merge(

@@ -15,7 +15,7 @@ from calltracking.crm import EntityKind, EntityOrigin, Manager
 from calltracking.matching import Candidate, Match, MatchedBy
 from calltracking.models import AssignmentCursorRow, CallMatchRow, CallRow, DealRow
 from calltracking.numbers import Phone, prefix_range, reversed_digits
-from calltracking.repositories.crm import ENTITIES, PHONES, add_phone, insert_for
+from calltracking.repositories.crm import ENTITIES, PHONES, add_phones, insert_for
 from calltracking.repositories.times import from_db
 
 MATCHES = cast(Table, CallMatchRow.__table__)
@@ -328,7 +328,7 @@ async def ensure_auto_lead(
     )
     created = (await session.execute(statement)).scalar_one_or_none()
     if created is not None:
-        await add_phone(session, created, phone)
+        await add_phones(session, created, [phone])
         return AutoLead(entity_id=created, external_id=external_id, owner=owner, is_new=True)
     row = (
         await session.execute(
