@@ -226,3 +226,29 @@ async def test_click_to_call_by_crm_manager_id_rings_their_extension(api: ApiHar
         headers=api.auth(INTEGRATION),
     )
     assert unknown.status == 422
+
+
+async def test_lookup_breaks_a_tie_by_the_open_deal_and_falls_back_to_the_last_digits(
+    api: ApiHarness,
+) -> None:
+    same = "+7 905 111 22 33"
+    await put(api, "/api/v1/contacts", {"items": [{"external_id": "c-a", "name": "Alpha", "phones": [same]}]})
+    await put(api, "/api/v1/contacts", {"items": [{"external_id": "c-b", "name": "Beta", "phones": [same]}]})
+    assert (await get(api, "/api/v1/lookup", number=same))["entity"]["external_id"] == "c-a"  # mirrored first
+    await put(api, "/api/v1/deals/d-b", {"external_id": "d-b", "contact": "c-b", "stage": "new"}, status=201)
+    assert (await get(api, "/api/v1/lookup", number=same))["entity"]["external_id"] == "c-b"
+
+    await put(
+        api,
+        "/api/v1/leads/l-odd",
+        {"external_id": "l-odd", "name": "Odd", "phones": ["x5-905-777-88-99"]},
+        status=201,
+    )
+    found = await get(api, "/api/v1/lookup", number="89057778899")
+    assert (found["entity"]["external_id"], found["entity"]["matched_by"]) == ("l-odd", "tail")
+
+
+async def test_a_cursor_beyond_any_id_is_refused_not_a_server_error(api: ApiHarness) -> None:
+    for path in ("/api/v1/leads", "/api/v1/callbacks"):
+        response = await api.client.get(path, params={"cursor": "3248255163"}, headers=api.auth(INTEGRATION))
+        assert (response.status, (await response.json())["error"]["code"]) == (422, "invalid_request")
