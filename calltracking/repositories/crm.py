@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, case, delete, false, insert, select, update
+from sqlalchemy import Table, and_, case, delete, false, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -414,3 +414,9 @@ async def extension_of(session: AsyncSession, manager: str) -> str:
     if row is None or not row.extensions:
         return manager
     return str(row.extensions[0])
+
+
+async def refresh_statistics(session: AsyncSession) -> None:
+    """ANALYZE the mirror's tables (PostgreSQL; SQLite plans without statistics well enough here)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("ANALYZE managers, crm_entities, entity_phones, deals"))
