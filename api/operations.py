@@ -260,7 +260,7 @@ def _operation_document(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
                 "name": name,
                 "in": "query",
                 "required": name in required,
-                "schema": _inline(prop, definitions),
+                "schema": _present(_inline(prop, definitions)),
             }
             if "description" in prop:
                 parameter["description"] = prop["description"]
@@ -277,11 +277,16 @@ def _operation_document(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
             "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
         }
     statuses = dict(op.responses)
-    error_statuses = {422: ErrorOut} if (op.body or op.query or op.path_params) else {}
+    error_statuses: dict[int, type[BaseModel] | None] = (
+        {422: ErrorOut} if (op.body or op.query or op.path_params) else {}
+    )
     if op.body is not None:
         error_statuses[413] = ErrorOut
     if not op.public:
         error_statuses |= {401: ErrorOut, 403: ErrorOut, 429: ErrorOut}
+    if op.query is not None:
+        # aiohttp itself refuses a request line over 8 KiB (a query string that long), before any handler.
+        error_statuses[400] = None
     for status, model in {**error_statuses, **statuses}.items():
         entry: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "response")}
         if model is not None:
@@ -291,6 +296,17 @@ def _operation_document(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
             del entry["content"]
         document["responses"][str(status)] = entry
     return document
+
+
+def _present(schema: Any) -> Any:
+    """A query parameter is there or not; it is never JSON null. pydantic's `X | None` becomes `X`, so
+    clients (and schemathesis) are not told `null` is a value to send."""
+    if isinstance(schema, dict) and isinstance(schema.get("anyOf"), list):
+        options = [option for option in schema["anyOf"] if option != {"type": "null"}]
+        if len(options) == 1:
+            rest = {key: value for key, value in schema.items() if key != "anyOf"}
+            return {**rest, **options[0]}
+    return schema
 
 
 def _bounded(schema: dict[str, Any]) -> dict[str, Any]:
@@ -317,6 +333,7 @@ _STATUS_TEXT = {
     201: "Created",
     202: "Accepted",
     204: "No content",
+    400: "The request line or headers could not be parsed (e.g. a query string over 8 KiB)",
     401: "Missing or invalid token",
     403: "The token's role may not use this endpoint",
     404: "Not found (or not visible to this token)",
