@@ -8,8 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from calltracking.calls import CallStatus, Direction, LegKind, StoredCall
-from calltracking.crm import EXTERNAL_ID_PATTERN, EntityKind
-from calltracking.repositories.matches import EntityRef, StoredMatch
+from calltracking.crm import EXTERNAL_ID_PATTERN, EntityKind, EntityRef
+from calltracking.repositories.matches import StoredMatch
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 EXTENSION_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"

@@ -18,6 +18,7 @@ from calltracking.calls import LiveEvent
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[LiveEvent], Awaitable[None]]
+Enricher = Callable[[LiveEvent], Awaitable[LiveEvent]]
 SUBSCRIBER_BACKLOG = 1000
 
 
@@ -41,7 +42,9 @@ class Subscription:
 
 
 class CallEventHub:
-    def __init__(self) -> None:
+    def __init__(self, enrich: Enricher | None = None) -> None:
+        # Adds what the PBX does not know (the caller's CRM entity) before anyone hears of the event.
+        self._enrich = enrich
         self._queue: asyncio.Queue[LiveEvent] = asyncio.Queue()
         self._handlers: list[Handler] = []
         self._subscribers: set[Subscription] = set()
@@ -67,6 +70,11 @@ class CallEventHub:
     async def run(self) -> None:
         while True:
             event = await self._queue.get()
+            if self._enrich is not None:
+                try:
+                    event = await self._enrich(event)
+                except Exception:  # the event still goes out, without what could not be added
+                    log.exception("call_event_enrich_failed", event=type(event).__name__)
             for handler in self._handlers:
                 try:
                     await handler(event)

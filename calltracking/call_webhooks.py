@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from calltracking.call_events import Handler
 from calltracking.call_json import call_view
 from calltracking.calls import CallProgress, CallRecord, LiveEvent, ProgressKind, StoredCall
-from calltracking.repositories.matches import EntityRef, entity_refs
+from calltracking.crm import EntityRef
+from calltracking.repositories.matches import entity_refs
 from calltracking.webhook_delivery import enqueue
 from calltracking.webhooks import EVENT_ID_MAX_LENGTH, WebhookEvent
 
@@ -26,16 +27,7 @@ PROGRESS_EVENTS = {ProgressKind.RINGING: "call.ringing", ProgressKind.ANSWERED: 
 def completed_event(call_id: int, call: CallRecord, entity: EntityRef | None = None) -> WebhookEvent:
     """The call as `calltracking calls --json` shows it, and the CRM entity its number landed on."""
     data = call_view(StoredCall(call_id, call))
-    data["entity"] = (
-        None
-        if entity is None
-        else {
-            "id": entity.id,
-            "kind": entity.kind.value,
-            "external_id": entity.external_id,
-            "name": entity.name,
-        }
-    )
+    data["entity"] = entity.view() if entity else None
     return WebhookEvent(
         event_id=event_id("call.completed", call.pbx, call.pbx_call_id),
         type="call.completed",
@@ -56,6 +48,7 @@ def progress_event(progress: CallProgress) -> WebhookEvent | None:
         "caller": progress.caller,
         "callee": progress.callee,
         "request_id": progress.request_id,
+        "entity": progress.entity.view() if progress.entity else None,
     }
     return WebhookEvent(
         event_id=event_id(kind, progress.pbx, progress.pbx_call_id, progress.extension or ""),

@@ -6,12 +6,15 @@ query for the exact number (a second only for the last-digits fallback or a tie)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from calltracking.call_events import Enricher
+from calltracking.calls import CallProgress, Direction, LiveEvent, ProgressKind
+from calltracking.crm import EntityRef
 from calltracking.matching import choose_match
 from calltracking.numbers import normalize_number
 from calltracking.repositories.lookup import LookupHit, LookupReader
-from calltracking.settings import CrmSettings
+from calltracking.settings import CrmSettings, Settings
 
 # CALLERID(name) is shown on a phone's small screen; Asterisk keeps at most 80 bytes of it.
 MAX_DISPLAY_NAME = 40
@@ -55,3 +58,30 @@ async def look_up_caller(reader: LookupReader, number: str, crm: CrmSettings) ->
     by_id = {hit.candidate.entity_id: hit for hit in hits}
     chosen = choose_match([hit.candidate for hit in hits], crm.match_priority).entity
     return CallerInfo(number=number, e164=e164, hit=by_id[chosen.entity_id] if chosen else None)
+
+
+SCREEN_POP_KINDS = frozenset({ProgressKind.RINGING, ProgressKind.ANSWERED})
+
+
+def screen_pop_enricher(reader: LookupReader, settings: Settings) -> Enricher:
+    """The call hub's enricher: a ringing or answered call names the customer's CRM entity, so a screen
+    pop (WebSocket, call.ringing webhook) shows who it is before anyone picks up."""
+
+    async def enrich(event: LiveEvent) -> LiveEvent:
+        if not isinstance(event, CallProgress) or event.kind not in SCREEN_POP_KINDS:
+            return event
+        number = event.caller if event.direction is Direction.INBOUND else event.callee
+        if event.direction is Direction.INTERNAL or not number:
+            return event
+        country = next((pbx.default_country for pbx in settings.pbxs if pbx.name == event.pbx), None)
+        crm = (
+            settings.crm if country is None else settings.crm.model_copy(update={"default_country": country})
+        )
+        info = await look_up_caller(reader, number, crm)
+        if info.hit is None:
+            return event
+        candidate = info.hit.candidate
+        entity = EntityRef(candidate.entity_id, candidate.kind, candidate.external_id, candidate.name)
+        return replace(event, entity=entity)
+
+    return enrich

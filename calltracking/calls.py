@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from calltracking.crm import EntityRef
+
 
 class Direction(StrEnum):
     INBOUND = "inbound"
@@ -134,6 +136,8 @@ class CallProgress:
     extension: str | None = None
     request_id: str | None = None
     reason: str | None = None
+    # The CRM entity of the customer's number, for a screen pop (set by the hub's enricher).
+    entity: EntityRef | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -201,6 +201,19 @@ class Deal:
 
 
 @dataclass(frozen=True, slots=True)
+class EntityRef:
+    """The entity a call landed on, as call history, screen pops and webhooks name it."""
+
+    id: int
+    kind: EntityKind
+    external_id: str
+    name: str | None
+
+    def view(self) -> dict[str, object]:
+        return {"id": self.id, "kind": self.kind.value, "external_id": self.external_id, "name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
 class RowError:
     """One refused row of a bulk load: where it was, which id it claimed, and what is wrong with it."""
 

@@ -17,9 +17,11 @@ from api.status import ServiceStatus
 from calltracking.call_events import CallEventHub
 from calltracking.call_log import CallLog
 from calltracking.call_webhooks import progress_queuer, queue_completed
+from calltracking.caller_lookup import screen_pop_enricher
 from calltracking.calls import CallCompleted, CallRecord
 from calltracking.click_to_call_service import ClickToCallService
 from calltracking.errors import ConfigError
+from calltracking.repositories.lookup import open_lookup_reader
 from calltracking.runtime import call_pipeline
 from calltracking.settings import Settings
 from calltracking.webhook_delivery import WebhookDeliverer
@@ -30,7 +32,8 @@ SHUTDOWN_FLUSH_SECONDS = 10.0
 
 async def run_service(settings: Settings, stop: asyncio.Event) -> None:
     async with call_pipeline(settings.database, crm=settings.crm, tracking=settings.tracking) as pipeline:
-        hub = CallEventHub()
+        screen_pops = await open_lookup_reader(pipeline.sessionmaker)
+        hub = CallEventHub(enrich=screen_pop_enricher(screen_pops, settings))
         metrics = ApiMetrics()
         spool_dir = settings.database.spool_dir
         listeners = [
@@ -91,6 +94,7 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            await screen_pops.close()
 
 
 def _counting(metrics: ApiMetrics, pbx: str) -> Callable[[AmiEvent], None]:

@@ -85,5 +85,6 @@ def _message(event: LiveEvent, principal: Principal) -> dict[str, Any] | None:
         "caller": event.caller,
         "callee": event.callee,
         "request_id": event.request_id,
+        "entity": event.entity.view() if event.entity else None,
         "at": event.at.isoformat(),
     }

@@ -11,7 +11,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calltracking.crm import EntityKind, EntityOrigin, Manager
+from calltracking.crm import EntityKind, EntityOrigin, EntityRef, Manager
 from calltracking.matching import Candidate, Match, MatchedBy
 from calltracking.models import AssignmentCursorRow, CallMatchRow, CallRow, DealRow
 from calltracking.numbers import Phone, prefix_range, reversed_digits
@@ -378,16 +378,6 @@ async def count_calls_matched(session: AsyncSession, entity_id: int) -> int:
             )
         ).scalar_one()
     )
-
-
-@dataclass(frozen=True, slots=True)
-class EntityRef:
-    """The entity a call landed on, as call history shows it."""
-
-    id: int
-    kind: EntityKind
-    external_id: str
-    name: str | None
 
 
 async def entity_refs(session: AsyncSession, call_ids: Sequence[int]) -> dict[int, EntityRef]:

@@ -1,0 +1,64 @@
+"""A ringing call names the caller's CRM entity before anyone answers: on the WebSocket hub and in the
+call.ringing webhook."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from calltracking.call_events import CallEventHub
+from calltracking.call_webhooks import progress_event
+from calltracking.caller_lookup import screen_pop_enricher
+from calltracking.calls import CallProgress, Direction, ProgressKind
+from calltracking.crm_sync import load_parties
+from calltracking.repositories.lookup import open_lookup_reader
+from calltracking.settings import CrmSettings, load_settings
+from tests.helpers.crm import make_contact
+
+AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def ringing(caller: str, direction: Direction = Direction.INBOUND) -> CallProgress:
+    return CallProgress(
+        kind=ProgressKind.RINGING,
+        pbx="office",
+        pbx_call_id="1795349935.7",
+        at=AT,
+        direction=direction,
+        caller=caller,
+        callee="101" if direction is Direction.INBOUND else "89161234567",
+        extension="101",
+    )
+
+
+async def test_a_ringing_call_from_a_known_number_names_its_contact(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        await load_parties(session, [make_contact("c-1", "+7 916 123-45-67", name="Ivan")], CrmSettings(), AT)
+    settings = load_settings(environ={}, overrides={"pbxs": [{"name": "office"}]})
+    reader = await open_lookup_reader(sessions)
+    hub = CallEventHub(enrich=screen_pop_enricher(reader, settings))
+    runner = asyncio.create_task(hub.run())
+    try:
+        with hub.subscription() as subscription:
+            hub.publish(ringing("89161234567"))
+            hub.publish(ringing("+79990001122"))
+            hub.publish(ringing("101", Direction.OUTBOUND))
+            known, unknown, outbound = [await subscription.next() for _ in range(3)]
+    finally:
+        runner.cancel()
+        await reader.close()
+    assert isinstance(known, CallProgress) and known.entity is not None
+    assert (known.entity.kind.value, known.entity.external_id, known.entity.name) == (
+        "contact",
+        "c-1",
+        "Ivan",
+    )
+    assert isinstance(unknown, CallProgress) and unknown.entity is None
+    # Outbound, the customer is the callee (89161234567 here).
+    assert isinstance(outbound, CallProgress) and outbound.entity is not None
+    webhook = progress_event(known)
+    assert webhook is not None and webhook.data["entity"]["external_id"] == "c-1"
