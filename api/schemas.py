@@ -311,3 +311,8 @@ class OriginateStatusOut(BaseModel):
     call_id: int | None
     created_at: datetime
     updated_at: datetime
+
+
+def call_payload(stored: StoredCall, entity: EntityRef | None) -> dict[str, Any]:
+    """A completed call in webhooks and on the WebSocket: the same shape as the call history's items."""
+    return CallOut.of(stored, entity).model_dump(mode="json")

@@ -8,13 +8,14 @@ happen. Event ids name the fact, so a replayed call or a repeated ring queues no
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.call_events import Handler
 from calltracking.call_json import call_view
+from calltracking.call_log import StoredHook
 from calltracking.calls import CallProgress, CallRecord, LiveEvent, ProgressKind, StoredCall
 from calltracking.crm import EntityRef
 from calltracking.repositories.matches import entity_refs
@@ -24,10 +25,22 @@ from calltracking.webhooks import EVENT_ID_MAX_LENGTH, WebhookEvent
 PROGRESS_EVENTS = {ProgressKind.RINGING: "call.ringing", ProgressKind.ANSWERED: "call.answered"}
 
 
-def completed_event(call_id: int, call: CallRecord, entity: EntityRef | None = None) -> WebhookEvent:
-    """The call as `calltracking calls --json` shows it, and the CRM entity its number landed on."""
-    data = call_view(StoredCall(call_id, call))
+# How a completed call looks in a payload. `serve` passes the REST API's own call shape, so a webhook and
+# the WebSocket carry the call exactly as GET /api/v1/calls shows it (calltracking/ may not import api/).
+CallPayload = Callable[[StoredCall, EntityRef | None], dict[str, Any]]
+
+
+def plain_call_payload(stored: StoredCall, entity: EntityRef | None) -> dict[str, Any]:
+    """The call as `calltracking calls --json` shows it, with the CRM entity its number landed on."""
+    data = call_view(stored)
     data["entity"] = entity.view() if entity else None
+    return data
+
+
+def completed_event(
+    call_id: int, call: CallRecord, entity: EntityRef | None = None, payload: CallPayload = plain_call_payload
+) -> WebhookEvent:
+    data = payload(StoredCall(call_id, call), entity)
     return WebhookEvent(
         event_id=event_id("call.completed", call.pbx, call.pbx_call_id),
         type="call.completed",
@@ -66,12 +79,16 @@ def event_id(kind: str, *parts: str) -> str:
     return f"{kind}:{hashlib.sha256(plain.encode()).hexdigest()[: EVENT_ID_MAX_LENGTH - len(kind) - 1]}"
 
 
-async def queue_completed(session: AsyncSession, calls: Sequence[CallRecord], ids: Sequence[int]) -> None:
-    """Call-log stored hook: runs inside the transaction that writes the calls, after they were matched
-    to the CRM (the matcher is the call log's first hook)."""
-    entities = await entity_refs(session, ids)
-    for call, call_id in zip(calls, ids, strict=True):
-        await enqueue(session, completed_event(call_id, call, entities.get(call_id)))
+def completed_queuer(payload: CallPayload = plain_call_payload) -> StoredHook:
+    """A call-log stored hook queueing call.completed inside the transaction that writes the calls, after
+    they were matched to the CRM (the matcher is the call log's first hook)."""
+
+    async def queue_completed(session: AsyncSession, calls: Sequence[CallRecord], ids: Sequence[int]) -> None:
+        entities = await entity_refs(session, ids)
+        for call, call_id in zip(calls, ids, strict=True):
+            await enqueue(session, completed_event(call_id, call, entities.get(call_id), payload))
+
+    return queue_completed
 
 
 def progress_queuer(sessions: async_sessionmaker[AsyncSession]) -> Handler:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from calltracking.call_events import Enricher
-from calltracking.calls import CallProgress, Direction, LiveEvent, ProgressKind
+from calltracking.calls import CallCompleted, CallProgress, Direction, LiveEvent, ProgressKind
 from calltracking.crm import EntityRef
 from calltracking.matching import choose_match
 from calltracking.numbers import normalize_number
 from calltracking.repositories.lookup import LookupHit, LookupReader
+from calltracking.repositories.matches import entity_refs
 from calltracking.settings import CrmSettings, Settings
 
 # CALLERID(name) is shown on a phone's small screen; Asterisk keeps at most 80 bytes of it.
@@ -63,11 +66,18 @@ async def look_up_caller(reader: LookupReader, number: str, crm: CrmSettings) ->
 SCREEN_POP_KINDS = frozenset({ProgressKind.RINGING, ProgressKind.ANSWERED})
 
 
-def screen_pop_enricher(reader: LookupReader, settings: Settings) -> Enricher:
+def screen_pop_enricher(
+    reader: LookupReader, settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> Enricher:
     """The call hub's enricher: a ringing or answered call names the customer's CRM entity, so a screen
-    pop (WebSocket, call.ringing webhook) shows who it is before anyone picks up."""
+    pop (WebSocket, call.ringing webhook) shows who it is before anyone picks up; a completed call names
+    the entity it was matched to when it was written."""
 
     async def enrich(event: LiveEvent) -> LiveEvent:
+        if isinstance(event, CallCompleted):
+            async with sessions() as session:
+                entities = await entity_refs(session, [event.call_id])
+            return replace(event, entity=entities.get(event.call_id))
         if not isinstance(event, CallProgress) or event.kind not in SCREEN_POP_KINDS:
             return event
         number = event.caller if event.direction is Direction.INBOUND else event.callee

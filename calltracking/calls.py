@@ -146,6 +146,7 @@ class CallCompleted:
 
     call_id: int
     call: CallRecord
+    entity: EntityRef | None = None
 
 
 LiveEvent = CallProgress | CallCompleted

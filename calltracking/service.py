@@ -13,10 +13,11 @@ from ami.events import AmiEvent
 from ami.listener import PbxListener
 from api.app import create_app
 from api.metrics import ApiMetrics
+from api.schemas import call_payload
 from api.status import ServiceStatus
 from calltracking.call_events import CallEventHub
 from calltracking.call_log import CallLog
-from calltracking.call_webhooks import progress_queuer, queue_completed
+from calltracking.call_webhooks import completed_queuer, progress_queuer
 from calltracking.caller_lookup import screen_pop_enricher
 from calltracking.calls import CallCompleted, CallRecord
 from calltracking.click_to_call_service import ClickToCallService
@@ -33,7 +34,7 @@ SHUTDOWN_FLUSH_SECONDS = 10.0
 async def run_service(settings: Settings, stop: asyncio.Event) -> None:
     async with call_pipeline(settings.database, crm=settings.crm, tracking=settings.tracking) as pipeline:
         screen_pops = await open_lookup_reader(pipeline.sessionmaker)
-        hub = CallEventHub(enrich=screen_pop_enricher(screen_pops, settings))
+        hub = CallEventHub(enrich=screen_pop_enricher(screen_pops, settings, pipeline.sessionmaker))
         metrics = ApiMetrics()
         spool_dir = settings.database.spool_dir
         listeners = [
@@ -120,6 +121,7 @@ def wire_live_events(hub: CallEventHub, call_log: CallLog, click_to_call: ClickT
 
 
 def wire_webhooks(hub: CallEventHub, call_log: CallLog, sessions: async_sessionmaker[AsyncSession]) -> None:
-    """call.completed is owed in the transaction that writes the call; ringing and answered as they happen."""
-    call_log.add_stored_hook(queue_completed)
+    """call.completed is owed in the transaction that writes the call, in the API's call shape; ringing and
+    answered as they happen."""
+    call_log.add_stored_hook(completed_queuer(call_payload))
     hub.add_handler(progress_queuer(sessions))

@@ -10,7 +10,7 @@ from aiohttp import WSMsgType, web
 from api.errors import ApiError
 from api.keys import HUB
 from api.operations import Api, Context
-from api.schemas import CallOut
+from api.schemas import call_payload
 from calltracking.calls import CallCompleted, CallProgress, LiveEvent, ProgressKind, StoredCall
 from calltracking.tokens import Principal
 
@@ -70,7 +70,7 @@ def _message(event: LiveEvent, principal: Principal) -> dict[str, Any] | None:
             return None
         return {
             "type": "call.completed",
-            "call": CallOut.of(StoredCall(event.call_id, call)).model_dump(mode="json"),
+            "call": call_payload(StoredCall(event.call_id, call), event.entity),
         }
     if not isinstance(event, CallProgress) or event.kind not in PROGRESS_TYPES:
         return None

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.call_matching import CallMatcher
-from calltracking.call_webhooks import queue_completed
+from calltracking.call_webhooks import completed_queuer
 from calltracking.calls import CallRecord, CallStatus, Direction
 from calltracking.crm import EntityKind
 from calltracking.crm_sync import load_parties, remove_party
@@ -204,7 +204,7 @@ async def test_call_completed_names_the_entity_the_call_landed_on(office: Office
             description=None,
             now=datetime.now(UTC),
         )
-        await queue_completed(session, [stored.call], [stored.id])
+        await completed_queuer()(session, [stored.call], [stored.id])
     [(payload,)] = await office.rows(select(WebhookDeliveryRow.payload))
     entity = payload["data"]["entity"]
     assert (entity["kind"], entity["external_id"], entity["name"]) == ("contact", "c-100", "Ivan Orlov")

@@ -8,14 +8,18 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.schemas import call_payload
 from calltracking.call_events import CallEventHub
+from calltracking.call_matching import CallMatcher
 from calltracking.call_webhooks import progress_event
 from calltracking.caller_lookup import screen_pop_enricher
-from calltracking.calls import CallProgress, Direction, ProgressKind
+from calltracking.calls import CallCompleted, CallProgress, Direction, ProgressKind, StoredCall
 from calltracking.crm_sync import load_parties
+from calltracking.repositories.calls import save_calls
 from calltracking.repositories.lookup import open_lookup_reader
-from calltracking.settings import CrmSettings, load_settings
+from calltracking.settings import CrmSettings, TrackingSettings, load_settings
 from tests.helpers.crm import make_contact
+from tests.helpers.factories import make_call
 
 AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -40,7 +44,7 @@ async def test_a_ringing_call_from_a_known_number_names_its_contact(
         await load_parties(session, [make_contact("c-1", "+7 916 123-45-67", name="Ivan")], CrmSettings(), AT)
     settings = load_settings(environ={}, overrides={"pbxs": [{"name": "office"}]})
     reader = await open_lookup_reader(sessions)
-    hub = CallEventHub(enrich=screen_pop_enricher(reader, settings))
+    hub = CallEventHub(enrich=screen_pop_enricher(reader, settings, sessions))
     runner = asyncio.create_task(hub.run())
     try:
         with hub.subscription() as subscription:
@@ -62,3 +66,32 @@ async def test_a_ringing_call_from_a_known_number_names_its_contact(
     assert isinstance(outbound, CallProgress) and outbound.entity is not None
     webhook = progress_event(known)
     assert webhook is not None and webhook.data["entity"]["external_id"] == "c-1"
+
+
+async def test_a_completed_call_goes_out_naming_the_entity_it_landed_on(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    call = make_call(1, caller="89161234567", caller_number="+79161234567")
+    async with sessions.begin() as session:
+        await load_parties(session, [make_contact("c-1", "+7 916 123-45-67", name="Ivan")], CrmSettings(), AT)
+        [call_id] = await save_calls(session, [call])
+        await CallMatcher(CrmSettings(), TrackingSettings())(session, [call], [call_id])
+    reader = await open_lookup_reader(sessions)
+    settings = load_settings(environ={}, overrides={"pbxs": [{"name": "office"}]})
+    hub = CallEventHub(enrich=screen_pop_enricher(reader, settings, sessions))
+    runner = asyncio.create_task(hub.run())
+    try:
+        with hub.subscription() as subscription:
+            hub.publish(CallCompleted(call_id=call_id, call=call))
+            completed = await subscription.next()
+    finally:
+        runner.cancel()
+        await reader.close()
+    assert isinstance(completed, CallCompleted) and completed.entity is not None
+    assert (
+        completed.entity.external_id,
+        call_payload(StoredCall(call_id, call), completed.entity)["entity"],
+    ) == (
+        "c-1",
+        {"id": 1, "kind": "contact", "external_id": "c-1", "name": "Ivan"},
+    )
