@@ -137,11 +137,6 @@ KIND_OF_INPUT: dict[type[_PartyIn], EntityKind] = {
     CompanyIn: EntityKind.COMPANY,
     LeadIn: EntityKind.LEAD,
 }
-INPUT_OF_KIND: dict[EntityKind, type[ContactIn] | type[CompanyIn] | type[LeadIn]] = {
-    EntityKind.CONTACT: ContactIn,
-    EntityKind.COMPANY: CompanyIn,
-    EntityKind.LEAD: LeadIn,
-}
 ImportKind = Literal["managers", "contacts", "companies", "leads", "deals"]
 
 

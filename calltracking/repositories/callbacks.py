@@ -170,13 +170,6 @@ async def callbacks_missed_between(
     return [task_of(row) for row in (await session.execute(statement)).all()]
 
 
-async def get_callbacks(session: AsyncSession, ids: Sequence[int]) -> dict[int, CallbackTask]:
-    if not ids:
-        return {}
-    rows = await session.execute(select(CALLBACKS).where(CALLBACKS.c.id.in_(list(ids))))
-    return {row.id: task_of(row) for row in rows.all()}
-
-
 def task_of(row: Any) -> CallbackTask:
     return CallbackTask(
         id=row.id,

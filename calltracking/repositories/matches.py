@@ -370,16 +370,6 @@ async def set_lead_owner(session: AsyncSession, entity_id: int, owner: str) -> N
     await session.execute(update(ENTITIES).where(ENTITIES.c.id == entity_id).values(owner=owner))
 
 
-async def count_calls_matched(session: AsyncSession, entity_id: int) -> int:
-    return int(
-        (
-            await session.execute(
-                select(func.count()).select_from(MATCHES).where(MATCHES.c.entity_id == entity_id)
-            )
-        ).scalar_one()
-    )
-
-
 async def entity_refs(session: AsyncSession, call_ids: Sequence[int]) -> dict[int, EntityRef]:
     if not call_ids:
         return {}
