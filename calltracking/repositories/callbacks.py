@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from calltracking.callbacks import CallbackState, CallbackTask
 from calltracking.calls import CallStatus, Direction
 from calltracking.models import CallbackRow
-from calltracking.repositories.crm import insert_for
 from calltracking.repositories.matches import CALLS, MATCHES
 from calltracking.repositories.times import from_db
+from calltracking.repositories.upserts import insert_for
 
 CALLBACKS = cast(Table, CallbackRow.__table__)
 

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import String, Table, and_, delete, func, insert, or_, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.calls import (
@@ -23,6 +22,7 @@ from calltracking.calls import (
 )
 from calltracking.models import CallLegRow, CallMatchRow, CallRow, EntityRow
 from calltracking.repositories.times import from_db
+from calltracking.repositories.upserts import insert_for
 
 _CALL_KEY = ("pbx", "pbx_call_id")
 # Core tables (not ORM bulk inserts, which start a new statement whenever the set of NULL columns changes
@@ -39,8 +39,7 @@ async def save_calls(session: AsyncSession, calls: Sequence[CallRecord]) -> list
     latest = {(call.pbx, call.pbx_call_id): call for call in calls}
     unique_calls = list(latest.values())
     rows = [_clamped(CallRow, _call_values(call)) for call in unique_calls]
-    dialect = session.get_bind().dialect.name
-    upsert: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(CALLS)
+    upsert = insert_for(session, CALLS)
     updated = {name: upsert.excluded[name] for name in rows[0] if name not in _CALL_KEY}
     # A call closed from partial knowledge (reconciled) never replaces one seen whole: the same call can
     # come back reconciled after a restart from a checkpoint taken just before it completed.

@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, case, delete, false, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.crm import (
@@ -30,6 +29,7 @@ from calltracking.crm import (
 from calltracking.models import DealRow, EntityPhoneRow, EntityRow, ManagerRow
 from calltracking.numbers import Phone, parse_phone
 from calltracking.repositories.times import from_db
+from calltracking.repositories.upserts import insert_for
 
 ENTITIES = cast(Table, EntityRow.__table__)
 PHONES = cast(Table, EntityPhoneRow.__table__)
@@ -45,11 +45,6 @@ class UpsertResult:
     updated: int = 0
     # Phones an upsert added or removed: the calls with these numbers are matched again.
     touched_phones: list[Phone] = field(default_factory=list)
-
-
-def insert_for(session: AsyncSession, table: Table) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 async def upsert_managers(session: AsyncSession, items: Sequence[ManagerIn], now: datetime) -> UpsertResult:

@@ -15,8 +15,9 @@ from calltracking.crm import EntityKind, EntityOrigin, EntityRef, Manager
 from calltracking.matching import Candidate, Match, MatchedBy
 from calltracking.models import AssignmentCursorRow, CallMatchRow, CallRow, DealRow
 from calltracking.numbers import Phone, prefix_range, reversed_digits
-from calltracking.repositories.crm import ENTITIES, PHONES, add_phones, insert_for
+from calltracking.repositories.crm import ENTITIES, PHONES, add_phones
 from calltracking.repositories.times import from_db
+from calltracking.repositories.upserts import insert_for
 
 MATCHES = cast(Table, CallMatchRow.__table__)
 CALLS = cast(Table, CallRow.__table__)

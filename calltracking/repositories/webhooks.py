@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, case, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.models import WebhookDeliveryRow, WebhookRow
 from calltracking.repositories.times import from_db, to_db
+from calltracking.repositories.upserts import insert_for
 from calltracking.webhooks import ClaimedDelivery, DeliveryStatus, Webhook, WebhookDelivery
 
 HOOKS = cast(Table, WebhookRow.__table__)
@@ -108,10 +108,10 @@ async def queue_deliveries(
         }
         for webhook_id in webhook_ids
     ]
-    dialect = session.get_bind().dialect.name
-    statement: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(DELIVERIES)
-    statement = statement.on_conflict_do_nothing(index_elements=["webhook_id", "event_id"]).returning(
-        DELIVERIES.c.id
+    statement = (
+        insert_for(session, DELIVERIES)
+        .on_conflict_do_nothing(index_elements=["webhook_id", "event_id"])
+        .returning(DELIVERIES.c.id)
     )
     return len((await session.execute(statement, rows)).all())
 
