@@ -11,15 +11,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import and_, bindparam, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.crm import EntityKind
 from calltracking.matching import Candidate, MatchedBy
 from calltracking.numbers import TAIL_KEY_DIGITS, reversed_digits
 from calltracking.repositories.crm import ENTITIES, MANAGERS, PHONES
-from calltracking.repositories.matches import mark_open_deals, tail_of
-from calltracking.repositories.times import from_db
+from calltracking.repositories.matches import candidate_of, candidate_select, mark_open_deals, tail_of
 
 COMPANIES = ENTITIES.alias("company")
 
@@ -34,28 +33,21 @@ class LookupHit:
 
 
 def _select() -> Any:
+    """The matcher's candidates for a phone, with what a caller-ID answer also needs: the owner's name and
+    extensions, and the contact's company."""
     return (
-        select(
-            ENTITIES.c.id,
-            ENTITIES.c.kind,
-            ENTITIES.c.external_id,
-            ENTITIES.c.name,
-            ENTITIES.c.owner,
-            ENTITIES.c.last_activity_at,
+        candidate_select(
             COMPANIES.c.name.label("company_name"),
             MANAGERS.c.name.label("manager_name"),
             MANAGERS.c.extensions,
             MANAGERS.c.is_active.label("manager_active"),
+            PHONES.c.digits_reversed,
         )
-        .add_columns(PHONES.c.e164, PHONES.c.digits_reversed)
-        .select_from(PHONES)
-        .join(ENTITIES, ENTITIES.c.id == PHONES.c.entity_id)
         .outerjoin(MANAGERS, MANAGERS.c.external_id == ENTITIES.c.owner)
         .outerjoin(
             COMPANIES,
             and_(COMPANIES.c.kind == EntityKind.COMPANY.value, COMPANIES.c.external_id == ENTITIES.c.company),
         )
-        .where(ENTITIES.c.is_active.is_(True))
     )
 
 
@@ -206,17 +198,8 @@ async def _with_open_deals(session: AsyncSession, e164: str, hits: dict[int, Loo
 
 
 def _hit(row: Mapping[Any, Any], matched_by: MatchedBy) -> LookupHit:
-    last_activity_at = row["last_activity_at"]
     return LookupHit(
-        candidate=Candidate(
-            entity_id=row["id"],
-            kind=EntityKind(row["kind"]),
-            external_id=row["external_id"],
-            name=row["name"],
-            owner=row["owner"],
-            matched_by=matched_by,
-            last_activity_at=from_db(last_activity_at) if last_activity_at else None,
-        ),
+        candidate=candidate_of(row, matched_by),
         company_name=row["company_name"],
         manager_name=row["manager_name"],
         manager_extensions=tuple(row["extensions"] or ()),

@@ -3,7 +3,7 @@ and the round-robin cursor."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -44,9 +44,9 @@ async def find_candidates(
     found: dict[str, list[Candidate]] = {number: [] for number in wanted}
     for start in range(0, len(wanted), NUMBER_CHUNK):
         chunk = wanted[start : start + NUMBER_CHUNK]
-        rows = await session.execute(_candidate_select().where(PHONES.c.e164.in_(chunk)))
+        rows = await session.execute(candidate_select().where(PHONES.c.e164.in_(chunk)))
         for row in rows.all():
-            found[row.e164].append(_candidate(row, MatchedBy.NUMBER))
+            found[row.e164].append(candidate_of(row._mapping, MatchedBy.NUMBER))
     by_tail: dict[str, list[str]] = {}
     for number in wanted:
         tail = tail_of(number, tail_digits)
@@ -56,17 +56,19 @@ async def find_candidates(
     for start in range(0, len(tails), TAIL_CHUNK):
         chunk = tails[start : start + TAIL_CHUNK]
         rows = await session.execute(
-            _candidate_select(PHONES.c.digits_reversed).where(or_(*(_starts_with(t) for t in chunk)))
+            candidate_select(PHONES.c.digits_reversed).where(or_(*(_starts_with(t) for t in chunk)))
         )
         for row in rows.all():
             tail = row.digits_reversed[:tail_digits]
             for number in by_tail.get(tail, ()):
-                found[number].append(_candidate(row, MatchedBy.TAIL))
+                found[number].append(candidate_of(row._mapping, MatchedBy.TAIL))
     await mark_open_deals(session, found)
     return found
 
 
-def _candidate_select(*extra: Any) -> Any:
+def candidate_select(*extra: Any) -> Any:
+    """The active contacts, companies and leads with a phone, and `extra` columns; to be narrowed by a
+    condition on the phone (the matcher and the caller lookup share it)."""
     return (
         select(
             PHONES.c.e164,
@@ -90,15 +92,17 @@ def _starts_with(tail: str) -> Any:
     return and_(PHONES.c.digits_reversed >= low, PHONES.c.digits_reversed < high)
 
 
-def _candidate(row: Any, matched_by: MatchedBy) -> Candidate:
+def candidate_of(row: Mapping[Any, Any], matched_by: MatchedBy) -> Candidate:
+    """A row of `candidate_select` (a SQLAlchemy row's mapping, or an asyncpg record)."""
+    last_activity_at = row["last_activity_at"]
     return Candidate(
-        entity_id=row.id,
-        kind=EntityKind(row.kind),
-        external_id=row.external_id,
-        name=row.name,
-        owner=row.owner,
+        entity_id=row["id"],
+        kind=EntityKind(row["kind"]),
+        external_id=row["external_id"],
+        name=row["name"],
+        owner=row["owner"],
         matched_by=matched_by,
-        last_activity_at=from_db(row.last_activity_at) if row.last_activity_at else None,
+        last_activity_at=from_db(last_activity_at) if last_activity_at else None,
     )
 
 
