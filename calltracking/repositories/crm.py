@@ -50,7 +50,6 @@ class UpsertResult:
 async def upsert_managers(session: AsyncSession, items: Sequence[ManagerIn], now: datetime) -> UpsertResult:
     result = UpsertResult()
     for chunk in _chunks(_last_wins(items)):
-        existing = await _existing(session, MANAGERS, [item.external_id for item in chunk])
         rows = [
             {
                 "external_id": item.external_id,
@@ -62,20 +61,30 @@ async def upsert_managers(session: AsyncSession, items: Sequence[ManagerIn], now
             }
             for item in chunk
         ]
-        statement = insert_for(session, MANAGERS)
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["external_id"],
-                set_={
-                    name: statement.excluded[name]
-                    for name in ("name", "extensions", "is_active", "updated_at")
-                },
-            ),
-            rows,
+        await _upsert_by_external_id(
+            session, MANAGERS, rows, ("name", "extensions", "is_active", "updated_at"), result
         )
-        result.updated += len(existing)
-        result.created += len(chunk) - len(existing)
     return result
+
+
+async def _upsert_by_external_id(
+    session: AsyncSession,
+    table: Table,
+    rows: list[dict[str, Any]],
+    updated: Sequence[str],
+    result: UpsertResult,
+) -> None:
+    """Insert or update rows keyed by the CRM's id, counting which were new."""
+    existing = await _existing(session, table, [row["external_id"] for row in rows])
+    statement = insert_for(session, table)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["external_id"], set_={name: statement.excluded[name] for name in updated}
+        ),
+        rows,
+    )
+    result.updated += len(existing)
+    result.created += len(rows) - len(existing)
 
 
 async def upsert_parties(
@@ -185,7 +194,6 @@ async def add_phones(session: AsyncSession, entity_id: int, phones: Sequence[Pho
 async def upsert_deals(session: AsyncSession, items: Sequence[DealIn], now: datetime) -> UpsertResult:
     result = UpsertResult()
     for chunk in _chunks(_last_wins(items)):
-        existing = await _existing(session, DEALS, [item.external_id for item in chunk])
         rows = [
             {
                 "external_id": item.external_id,
@@ -205,16 +213,9 @@ async def upsert_deals(session: AsyncSession, items: Sequence[DealIn], now: date
             }
             for item in chunk
         ]
-        statement = insert_for(session, DEALS)
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["external_id"],
-                set_={name: statement.excluded[name] for name in rows[0] if name != "external_id"},
-            ),
-            rows,
+        await _upsert_by_external_id(
+            session, DEALS, rows, [name for name in rows[0] if name != "external_id"], result
         )
-        result.updated += len(existing)
-        result.created += len(chunk) - len(existing)
     return result
 
 
