@@ -44,6 +44,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from harness import BenchmarkBroken  # bench/, beside this script
 from panoramisk import Manager
 from panoramisk.message import Message
 from scratch_database import scratch_database  # bench/, beside this script
@@ -83,10 +84,6 @@ CHANNEL_ITEM = re.compile(rb"(?:^|(?<=,))([A-Za-z][A-Za-z0-9]*/[^\s/,;]+-[0-9a-f
 BARE_PANORAMISK_LOG = logging.getLogger("bench.bare_panoramisk")
 BARE_PANORAMISK_LOG.setLevel(logging.CRITICAL)
 BRIDGE_NAMESPACE = uuid.UUID("6f1c1f43-5b4e-4d0e-9f5e-0a1b2c3d4e5f")
-
-
-class BenchmarkBroken(Exception):
-    """The run did not do what it measures (lost calls, a stalled stream): its figures mean nothing."""
 
 
 # --- building the stream -------------------------------------------------------------------------

@@ -37,7 +37,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import random
 import statistics
@@ -53,6 +52,15 @@ import asyncpg
 import pydantic
 import sqlalchemy
 from aiohttp import web
+from harness import (  # bench/, beside this script
+    BenchmarkBroken,
+    emit,
+    integration_token,
+    percentile,
+    run_script,
+    served,
+    stdin_lines,
+)
 from profiles import Profiles  # bench/, beside this script
 from scratch_database import scratch_database  # bench/, beside this script
 from sqlalchemy import text
@@ -65,11 +73,8 @@ from api.app import create_app
 from calltracking.calls import CallLeg, CallOrigin, CallRecord, CallStatus, Direction, LegKind
 from calltracking.click_to_call_service import ClickToCallService
 from calltracking.database import create_engine, create_sessionmaker, migrate
-from calltracking.logs import configure_logging
 from calltracking.repositories.calls import count_calls, save_calls
-from calltracking.repositories.tokens import create_token
-from calltracking.settings import LogSettings, PbxSettings, Settings, load_settings
-from calltracking.tokens import Role, new_token
+from calltracking.settings import PbxSettings, Settings, load_settings
 
 DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 SEED_BATCH = 2000
@@ -83,10 +88,6 @@ FILTER_NUMBER = "+79160001234"
 DEEP_FRACTION = 0.9  # the deep page starts about 90% of the way down the newest-first history
 RETRY_REQUEST_ID = "bench-retry-0001"
 CHILD_TIMEOUT_SECONDS = 3600.0
-
-
-class BenchmarkBroken(Exception):
-    """The run did not do what it measures (an error answer, missing calls): its figures mean nothing."""
 
 
 # --- the seeded call history ---------------------------------------------------------------------
@@ -193,13 +194,6 @@ async def describe_environment(sessions: async_sessionmaker[AsyncSession]) -> st
     )
 
 
-async def integration_token(sessions: async_sessionmaker[AsyncSession]) -> str:
-    token = new_token()
-    async with sessions.begin() as session:
-        await create_token(session, token, "bench", Role.INTEGRATION, None)
-    return token.secret
-
-
 # --- the servers ---------------------------------------------------------------------------------
 
 
@@ -253,20 +247,6 @@ def hello_app() -> web.Application:
     app = web.Application()
     app.router.add_get("/hello", hello)
     return app
-
-
-@contextlib.asynccontextmanager
-async def served(app: web.Application) -> AsyncIterator[str]:
-    """The app on a real loopback socket, as `calltracking serve` runs it (no access log)."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 def api_settings(database_url: str, pbx: PbxSettings) -> Settings:
@@ -362,19 +342,6 @@ async def deep_cursor(api_url: str, secret: str, calls: int) -> str:
 
 
 # --- the load child (--load) ---------------------------------------------------------------------
-
-
-def emit(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
-
-
-async def stdin_lines() -> asyncio.StreamReader:
-    reader = asyncio.StreamReader()
-    await asyncio.get_running_loop().connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
-    )
-    return reader
 
 
 async def fire(
@@ -499,11 +466,6 @@ def summary_line(done: dict[str, Any]) -> str:
 # --- reporting -----------------------------------------------------------------------------------
 
 
-def percentile(ordered: list[float], p: float) -> float:
-    """Nearest rank: the smallest value with at least p% of the values at or below it."""
-    return ordered[max(1, math.ceil(len(ordered) * p / 100)) - 1]
-
-
 def check(plan: Plan, figures: dict[str, Figures], peer: CapturePeer) -> None:
     for scenario in plan.scenarios:
         wrong = {
@@ -599,17 +561,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.load:
-        asyncio.run(run_load())
-        return 0
-    configure_logging(LogSettings(level="warning"))
-    try:
-        asyncio.run(serve_and_measure(args))
-    except BenchmarkBroken as exc:
-        print(f"BROKEN: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_script(parse_args(argv), run_load, serve_and_measure)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ import os
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -62,6 +62,15 @@ import asyncpg
 import pydantic
 import sqlalchemy
 from aiohttp import web
+from harness import (  # bench/, beside this script
+    BenchmarkBroken,
+    emit,
+    integration_token,
+    percentile,
+    run_script,
+    served,
+    stdin_lines,
+)
 from profiles import Profiles  # bench/, beside this script
 from scratch_database import scratch_database  # bench/, beside this script
 from sqlalchemy import event
@@ -73,14 +82,11 @@ from api.app import create_app
 from calltracking.caller_lookup import display_name, look_up_caller
 from calltracking.crm import EntityKind, EntityOrigin, ManagerIn
 from calltracking.database import create_engine, create_sessionmaker, migrate
-from calltracking.logs import configure_logging
 from calltracking.matching import Candidate, MatchedBy
 from calltracking.numbers import Phone, parse_phone
 from calltracking.repositories.crm import upsert_managers
 from calltracking.repositories.lookup import LookupHit, SessionLookup, asyncpg_lookup
-from calltracking.repositories.tokens import create_token
-from calltracking.settings import CrmSettings, LogSettings, Settings, load_settings
-from calltracking.tokens import Role, new_token
+from calltracking.settings import CrmSettings, Settings, load_settings
 
 DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 CHILD_TIMEOUT_SECONDS = 3600.0
@@ -174,10 +180,6 @@ ENTITY_COLUMNS = (
     "updated_at",
 )
 PHONE_COLUMNS = ("id", "entity_id", "raw", "e164", "digits_reversed", "tail_key", "is_valid")
-
-
-class BenchmarkBroken(Exception):
-    """The run did not do what it measures (an error answer, a wrong contact): its figures mean nothing."""
 
 
 def mix(value: int, salt: int) -> int:
@@ -463,13 +465,6 @@ async def describe_environment(dsn: str) -> str:
     )
 
 
-async def integration_token(sessions: async_sessionmaker[AsyncSession]) -> str:
-    token = new_token()
-    async with sessions.begin() as session:
-        await create_token(session, token, "bench", Role.INTEGRATION, None)
-    return token.secret
-
-
 # --- the service's SQL and its plan ------------------------------------------------------------------
 
 
@@ -528,20 +523,6 @@ def bare_select_app(pool: asyncpg.Pool) -> web.Application:
     app = web.Application()
     app.router.add_get("/lookup", lookup)
     return app
-
-
-@contextlib.asynccontextmanager
-async def served(app: web.Application) -> AsyncIterator[str]:
-    """The app on a real loopback socket, as `calltracking serve` runs it (no access log)."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 def api_settings(database_url: str) -> Settings:
@@ -635,19 +616,6 @@ def answer_of(check: str, body: bytes) -> str:
 
 
 # --- the load child (--load) -------------------------------------------------------------------------
-
-
-def emit(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
-
-
-async def stdin_lines() -> asyncio.StreamReader:
-    reader = asyncio.StreamReader(limit=2**26)
-    await asyncio.get_running_loop().connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
-    )
-    return reader
 
 
 async def fire(
@@ -922,11 +890,6 @@ def summary_line(latencies: list[float], seconds: float) -> str:
 # --- reporting -----------------------------------------------------------------------------------------
 
 
-def percentile(ordered: list[float], p: float) -> float:
-    """Nearest rank: the smallest value with at least p% of the values at or below it."""
-    return ordered[max(1, math.ceil(len(ordered) * p / 100)) - 1]
-
-
 ROWS = (
     ("bare_select", "(b) bare SELECT over HTTP (baseline)"),
     ("lookup", "(a) lookup, known number"),
@@ -1072,17 +1035,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.load:
-        asyncio.run(run_load())
-        return 0
-    configure_logging(LogSettings(level="warning"))
-    try:
-        asyncio.run(serve_and_measure(args))
-    except BenchmarkBroken as exc:
-        print(f"BROKEN: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_script(parse_args(argv), run_load, serve_and_measure)
 
 
 if __name__ == "__main__":
