@@ -73,6 +73,12 @@ def screen_pop_enricher(
     pop (WebSocket, call.ringing webhook) shows who it is before anyone picks up; a completed call names
     the entity it was matched to when it was written."""
 
+    # A PBX's own numbers are read in its own country (the dialplan gives them as the carrier sent them).
+    crm_of_pbx = {
+        pbx.name: settings.crm.model_copy(update={"default_country": pbx.default_country})
+        for pbx in settings.pbxs
+    }
+
     async def enrich(event: LiveEvent) -> LiveEvent:
         if isinstance(event, CallCompleted):
             async with sessions() as session:
@@ -83,11 +89,7 @@ def screen_pop_enricher(
         number = event.caller if event.direction is Direction.INBOUND else event.callee
         if event.direction is Direction.INTERNAL or not number:
             return event
-        country = next((pbx.default_country for pbx in settings.pbxs if pbx.name == event.pbx), None)
-        crm = (
-            settings.crm if country is None else settings.crm.model_copy(update={"default_country": country})
-        )
-        info = await look_up_caller(reader, number, crm)
+        info = await look_up_caller(reader, number, crm_of_pbx.get(event.pbx, settings.crm))
         if info.hit is None:
             return event
         candidate = info.hit.candidate
