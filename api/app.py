@@ -11,16 +11,38 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api import docs
 from api.access import TokenAuthority
 from api.errors import error_middleware
-from api.keys import AUTHORITY, CLICK_TO_CALL, HUB, LOOKUP, METRICS, SESSIONS, SETTINGS, STATUS
+from api.keys import (
+    AUTHORITY,
+    CLICK_TO_CALL,
+    HUB,
+    LOOKUP,
+    METRICS,
+    RECORDING_WORKER,
+    SESSIONS,
+    SETTINGS,
+    STATUS,
+)
 from api.metrics import ApiMetrics
 from api.operations import Api, Operation
-from api.routes import callbacks, calls, crm, duplicates, events, health, lookup, originate, webhooks
+from api.routes import (
+    callbacks,
+    calls,
+    crm,
+    duplicates,
+    events,
+    health,
+    lookup,
+    originate,
+    recordings,
+    webhooks,
+)
 from api.status import ServiceStatus
 from calltracking.call_events import CallEventHub
 from calltracking.click_to_call_service import ClickToCallService
 from calltracking.repositories.lookup import open_lookup_reader
 from calltracking.settings import Settings
 from calltracking.tokens import Principal
+from recordings.service import RecordingWorker
 
 API_VERSION = "1.0.0"
 DESCRIPTION = (
@@ -37,6 +59,7 @@ MODULES = (
     lookup.api,
     callbacks.api,
     duplicates.api,
+    recordings.api,
 )
 
 
@@ -54,6 +77,7 @@ def create_app(
     metrics: ApiMetrics | None = None,
     click_to_call: ClickToCallService | None = None,
     hub: CallEventHub | None = None,
+    recording_worker: RecordingWorker | None = None,
 ) -> web.Application:
     # aiohttp's own limit is the largest any operation takes; each operation holds its body to its own.
     largest = max(settings.api.max_body_bytes, settings.api.max_bulk_body_bytes)
@@ -64,6 +88,8 @@ def create_app(
     app[METRICS] = metrics or ApiMetrics()
     app[CLICK_TO_CALL] = click_to_call or ClickToCallService(sessions, settings.pbxs, connections={})
     app[HUB] = hub or CallEventHub()
+    if recording_worker is not None:
+        app[RECORDING_WORKER] = recording_worker
     app[AUTHORITY] = TokenAuthority(
         sessions, settings.api.token_cache_seconds, settings.api.rate_limit_per_minute, clock=time.monotonic
     )

@@ -38,6 +38,11 @@ class NotFound(ApiError):
     code = "not_found"
 
 
+class Gone(ApiError):
+    status = 410
+    code = "gone"
+
+
 class Conflict(ApiError):
     status = 409
     code = "conflict"

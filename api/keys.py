@@ -12,6 +12,7 @@ from calltracking.call_events import CallEventHub
 from calltracking.click_to_call_service import ClickToCallService
 from calltracking.repositories.lookup import LookupReader
 from calltracking.settings import Settings
+from recordings.service import RecordingWorker
 
 SETTINGS = web.AppKey("settings", Settings)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
@@ -21,3 +22,4 @@ STATUS = web.AppKey("status", ServiceStatus)
 CLICK_TO_CALL = web.AppKey("click_to_call", ClickToCallService)
 HUB = web.AppKey("hub", CallEventHub)
 LOOKUP = web.AppKey("lookup", LookupReader)
+RECORDING_WORKER = web.AppKey("recording_worker", RecordingWorker)

@@ -32,3 +32,15 @@ class ApiMetrics:
         self.webhook_failures = Counter(
             "calltracking_webhook_failures_total", "Failed webhook delivery attempts", registry=self.registry
         )
+        self.recordings = Counter(
+            "calltracking_recordings_total",
+            "Recordings the worker finished, by outcome (ready, empty, missing, quarantined, refused)",
+            ["pbx", "state"],
+            registry=self.registry,
+        )
+        self.recordings_missing = Counter(
+            "calltracking_recordings_missing_total",
+            "Calls whose recording file never appeared (alert on any increase)",
+            ["pbx"],
+            registry=self.registry,
+        )

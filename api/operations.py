@@ -70,6 +70,8 @@ class Operation:
     extra_content: dict[int, dict[str, Any]] = field(default_factory=dict)
     headers: dict[str, dict[str, Any]] = field(default_factory=dict)
     is_bulk: bool = False
+    # A body the handler streams itself (not JSON), documented with this media type.
+    upload: str | None = None
 
     @property
     def operation_id(self) -> str:
@@ -97,6 +99,7 @@ class Api:
         extra_content: dict[int, dict[str, Any]] | None = None,
         headers: dict[str, dict[str, Any]] | None = None,
         is_bulk: bool = False,
+        upload: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.operations.append(
@@ -116,6 +119,7 @@ class Api:
                     extra_content=extra_content or {},
                     headers=headers or {},
                     is_bulk=is_bulk,
+                    upload=upload,
                 )
             )
             return handler
@@ -276,11 +280,16 @@ def _operation_document(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
         }
+    if op.upload is not None:
+        document["requestBody"] = {
+            "required": True,
+            "content": {op.upload: {"schema": {"type": "string", "format": "binary"}}},
+        }
     statuses = dict(op.responses)
     error_statuses: dict[int, type[BaseModel] | None] = (
         {422: ErrorOut} if (op.body or op.query or op.path_params) else {}
     )
-    if op.body is not None:
+    if op.body is not None or op.upload is not None:
         error_statuses[413] = ErrorOut
     if not op.public:
         error_statuses |= {401: ErrorOut, 403: ErrorOut, 429: ErrorOut}
@@ -330,6 +339,7 @@ def _inline(schema: Any, definitions: dict[str, Any]) -> Any:
 
 _STATUS_TEXT = {
     200: "OK",
+    206: "Partial content (a Range request)",
     201: "Created",
     202: "Accepted",
     204: "No content",
@@ -338,6 +348,7 @@ _STATUS_TEXT = {
     403: "The token's role may not use this endpoint",
     404: "Not found (or not visible to this token)",
     409: "Conflict",
+    410: "Gone (deleted by the retention policy)",
     413: "The body is larger than this operation takes",
     422: "The request is not valid",
     429: "Rate limit exceeded for this token",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from calltracking.calls import CallStatus, Direction, LegKind, StoredCall
 from calltracking.crm import EXTERNAL_ID_PATTERN, EntityKind, EntityRef
 from calltracking.repositories.matches import StoredMatch
+from recordings.model import Recording, recording_state_of, recording_view
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 EXTENSION_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -108,6 +109,30 @@ class EntityRefOut(BaseModel):
         return cls.model_construct(id=ref.id, kind=ref.kind, external_id=ref.external_id, name=ref.name)
 
 
+class RecordingOut(BaseModel):
+    """A call's stored audio. `url` streams it (Range requests work); `sides` can be asked for with
+    `?side=` when the PBX recorded each direction apart."""
+
+    duration_seconds: float
+    format: str
+    sides: list[Literal["customer", "manager"]]
+    sha256: str = Field(description="SHA-256 of the audio `url` returns")
+    source_sha256: str | None = Field(description="SHA-256 of the file the PBX wrote")
+    bytes: int
+    is_truncated: bool = Field(description="the PBX stopped writing the file early; what it holds is kept")
+    url: str
+
+    @classmethod
+    def of(cls, call_id: int, recording: Recording | None) -> RecordingOut | None:
+        view = recording_view(call_id, recording)
+        return None if view is None else cls.model_validate(view)
+
+
+RecordingStateName = Literal[
+    "none", "pending", "ready", "empty", "missing", "quarantined", "refused", "deleting", "deleted"
+]
+
+
 class CallOut(BaseModel):
     id: int
     pbx: str
@@ -135,13 +160,22 @@ class CallOut(BaseModel):
     talk_seconds: float
     hangup_by: str | None
     failure_reason: str | None
-    has_recording: bool
+    has_recording: bool = Field(description="the recording's audio is stored and can be played")
+    recording: RecordingOut | None = None
+    recording_state: RecordingStateName = Field(
+        default="none",
+        description="none (not recorded), pending, ready, empty (nobody spoke), missing (the file never "
+        "came), quarantined (not audio), refused (a path outside the monitor directory), deleting/deleted "
+        "(retention)",
+    )
     entity: EntityRefOut | None = Field(
         default=None, description="the contact, company or lead the customer's number matched"
     )
 
     @classmethod
-    def of(cls, stored: StoredCall, entity: EntityRef | None = None) -> CallOut:
+    def of(
+        cls, stored: StoredCall, entity: EntityRef | None = None, recording: Recording | None = None
+    ) -> CallOut:
         """Built without re-validation: the record comes from our own database, already checked on the way
         in (validating every row of every page cost about a third of a history request's CPU)."""
         call = stored.call
@@ -172,7 +206,11 @@ class CallOut(BaseModel):
             talk_seconds=call.talk_seconds,
             hangup_by=call.hangup_by,
             failure_reason=call.failure_reason,
-            has_recording=call.recording_file is not None,
+            has_recording=recording is not None and recording.is_ready,
+            recording=RecordingOut.of(stored.id, recording),
+            recording_state=cast(
+                RecordingStateName, recording_state_of(recording, call.recording_file is not None)
+            ),
             entity=EntityRefOut.of(entity),
         )
 
@@ -222,7 +260,11 @@ class CallDetailOut(CallOut):
 
     @classmethod
     def of_detail(
-        cls, stored: StoredCall, entity: EntityRef | None = None, match: StoredMatch | None = None
+        cls,
+        stored: StoredCall,
+        entity: EntityRef | None = None,
+        match: StoredMatch | None = None,
+        recording: Recording | None = None,
     ) -> CallDetailOut:
         legs = [
             LegOut(
@@ -236,7 +278,7 @@ class CallDetailOut(CallOut):
             )
             for leg in stored.call.legs
         ]
-        summary = CallOut.of(stored, entity)
+        summary = CallOut.of(stored, entity, recording)
         return cls.model_construct(
             **{name: getattr(summary, name) for name in CallOut.model_fields},
             legs=legs,

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from calltracking.calls import CallLeg, CallOrigin, CallRecord, CallStatus, Direction, LegKind, StoredCall
+from recordings.model import Recording, RecordingState, recording_state_of, recording_view
 
 _TIMES = ("started_at", "answered_at", "ended_at")
 _LEG_TIMES = ("created_at", "answered_at", "ended_at")
@@ -67,3 +68,14 @@ def call_view(stored: StoredCall) -> dict[str, Any]:
     fields = encode_call(stored.call)
     del fields["legs"]
     return {"id": stored.id, "pbx": fields.pop("pbx"), "linkedid": fields.pop("pbx_call_id"), **fields}
+
+
+def recording_fields(stored: StoredCall, recording: Recording | None) -> dict[str, Any]:
+    """A call's recording as the CLI shows it: `recording` (the audio, or null), its state, and
+    `recording_missing` (the file never came: an admin should look at the PBX)."""
+    state = recording_state_of(recording, stored.call.recording_file is not None)
+    return {
+        "recording": recording_view(stored.id, recording),
+        "recording_state": state,
+        "recording_missing": state == RecordingState.MISSING.value,
+    }

@@ -11,19 +11,21 @@ import signal
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO, get_args
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from calltracking.call_json import call_view
+from calltracking.call_json import call_view, recording_fields
 from calltracking.calls import StoredCall
 from calltracking.crm import ImportKind
 from calltracking.database import create_engine, create_sessionmaker, migrate
 from calltracking.errors import CalltrackingError
 from calltracking.logs import configure_logging
 from calltracking.repositories.calls import list_calls
+from calltracking.repositories.recordings import recordings_of_calls
 from calltracking.repositories.tokens import create_token, list_tokens, revoke_token
 from calltracking.settings import Settings, load_settings
 from calltracking.tokens import Role, new_token
@@ -102,6 +104,25 @@ def _parser() -> argparse.ArgumentParser:
     crm_import.add_argument("--database", help="database URL (overrides the settings)")
     crm_import.set_defaults(handler=_import_crm)
 
+    retention = commands.add_parser(
+        "retention",
+        help="delete recordings older than the retention age (calls on legal hold are kept); prints JSON",
+        description="Deletes the audio of calls started more than `[recordings] retention_days` (or --days) "
+        "ago; the call records stay. `serve` runs the same policy every retention_interval_seconds.",
+    )
+    retention.add_argument("--database", help="database URL (overrides the settings)")
+    retention.add_argument("--days", type=float, help="the age in days (overrides the settings)")
+    retention.add_argument(
+        "--dry-run", action="store_true", help="report what would be deleted, delete nothing"
+    )
+    retention.set_defaults(handler=_retention)
+
+    hold = commands.add_parser("legal-hold", help="keep a call's recording past its retention age")
+    hold.add_argument("call_id", type=int)
+    hold.add_argument("--release", action="store_true", help="release the hold")
+    hold.add_argument("--database", help="database URL (overrides the settings)")
+    hold.set_defaults(handler=_legal_hold)
+
     calls = commands.add_parser("calls", help="list logged calls")
     calls.add_argument("--database", help="database URL (overrides the settings)")
     calls.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -158,6 +179,7 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
             timeout=args.timeout,
             crm=settings.crm,
             tracking=settings.tracking,
+            recordings=settings.recordings,
         )
     except ReplayIncomplete as exc:
         print(f"calltracking: {exc}; unwritten calls are kept in {spool_dir}", file=sys.stderr)
@@ -180,11 +202,48 @@ async def _import_crm(args: argparse.Namespace, settings: Settings) -> int:
 async def _calls(args: argparse.Namespace, settings: Settings) -> int:
     async with _sessions(settings) as sessions, sessions() as session:
         stored = await list_calls(session, limit=args.limit)
+        recordings = await recordings_of_calls(session, [item.id for item in stored])
     if args.json:
         for item in stored:
-            sys.stdout.write(json.dumps(call_view(item), ensure_ascii=False) + "\n")
+            view = call_view(item) | recording_fields(item, recordings.get(item.id))
+            sys.stdout.write(json.dumps(view, ensure_ascii=False) + "\n")
     else:
         _print_table(stored, sys.stdout)
+    return EXIT_OK
+
+
+async def _retention(args: argparse.Namespace, settings: Settings) -> int:
+    from recordings.retention import apply_retention
+    from recordings.storage import RecordingStore
+
+    days = args.days if args.days is not None else settings.recordings.retention_days
+    if days is None or days <= 0:
+        print(
+            "calltracking: no retention age: set [recordings] retention_days or pass --days", file=sys.stderr
+        )
+        return EXIT_USAGE
+    async with _sessions(settings) as sessions:
+        report = await apply_retention(
+            sessions,
+            RecordingStore(settings.recordings.storage_dir),
+            days,
+            now=datetime.now(UTC),
+            dry_run=args.dry_run,
+        )
+    print(json.dumps(report.as_json()))
+    return EXIT_OK
+
+
+async def _legal_hold(args: argparse.Namespace, settings: Settings) -> int:
+    from calltracking.repositories.recordings import set_legal_hold
+
+    async with _sessions(settings) as sessions, sessions.begin() as session:
+        found = await set_legal_hold(session, args.call_id, not args.release)
+    if not found:
+        print(f"calltracking: no call {args.call_id}", file=sys.stderr)
+        return EXIT_FAILED
+    log.info("legal_hold_changed", call_id=args.call_id, legal_hold=not args.release, by="cli")
+    print(f"call {args.call_id}: legal hold {'released' if args.release else 'set'}")
     return EXIT_OK
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -77,6 +78,8 @@ class CallRow(Base):
     failure_reason: Mapped[str | None] = mapped_column(String(64))
     recording_file: Mapped[str | None] = mapped_column(String(1024))
     recording_channel: Mapped[str | None] = mapped_column(String(128))
+    # Set by a supervisor: the recording is kept past its retention age until the hold is released.
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     legs: Mapped[list[CallLegRow]] = relationship(
         back_populates="call", cascade="all, delete-orphan", order_by="CallLegRow.created_at"
@@ -356,3 +359,51 @@ class AssignmentCursorRow(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_manager_id: Mapped[int] = mapped_column(Integer)
+
+
+class RecordingRow(Base):
+    """One call's recording: where the PBX put it, how far the worker got, and the stored audio. Keyed by
+    the PBX's call id, so a pushed file may arrive before its call is in the database."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (
+        UniqueConstraint("pbx", "pbx_call_id"),
+        Index("ix_recordings_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pbx: Mapped[str] = mapped_column(String(64))
+    pbx_call_id: Mapped[str] = mapped_column(String(64))
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), unique=True)
+    state: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str | None] = mapped_column(String(1024))
+    attempts: Mapped[int] = mapped_column(Integer)
+    due_since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    format: Mapped[str | None] = mapped_column(String(32))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    source_sha256: Mapped[str | None] = mapped_column(String(64))
+    bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # {"mix": {"path", "sha256", "bytes"}, "customer": {...}, "manager": {...}}: paths relative to storage.
+    files: Mapped[dict[str, dict[str, object]]] = mapped_column(JSON)
+    is_truncated: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RecordingDeletionRow(Base):
+    """The deletion log: which call's audio was deleted, when, why, and what it was (its hashes)."""
+
+    __tablename__ = "recording_deletions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    recording_id: Mapped[int] = mapped_column(Integer)
+    call_id: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(32))
+    call_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    bytes: Mapped[int | None] = mapped_column(BigInteger)

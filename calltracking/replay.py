@@ -10,7 +10,14 @@ from ami.capture_peer import CapturePeer, PeerSession
 from ami.listener import PbxListener
 from calltracking.errors import CalltrackingError
 from calltracking.runtime import call_pipeline
-from calltracking.settings import CrmSettings, DatabaseSettings, PbxSettings, TrackingSettings
+from calltracking.settings import (
+    CrmSettings,
+    DatabaseSettings,
+    PbxSettings,
+    RecordingSettings,
+    TrackingSettings,
+)
+from recordings.service import RecordingWorker
 
 
 class ReplayIncomplete(CalltrackingError):
@@ -25,12 +32,18 @@ async def replay_captures(
     timeout: float = 120.0,
     crm: CrmSettings | None = None,
     tracking: TrackingSettings | None = None,
+    recordings: RecordingSettings | None = None,
 ) -> int:
     """Play each capture on its own AMI connection, in order; returns how many calls were logged.
 
     Between two captures the client reconnects exactly as it would to a live PBX (CoreShowChannels, then
-    reconciliation), and what is still open after the last one is closed as reconciled.
+    reconciliation), and what is still open after the last one is closed as reconciled. Then every
+    recording the calls announced is taken from `pbx`'s recordings directory and converted, at once: the
+    PBX is long done with the files, so there is no settle delay and a file not there is missing.
     """
+    offline = (recordings or RecordingSettings()).model_copy(
+        update={"settle_seconds": 0.0, "missing_after_seconds": 0.0}
+    )
     peer = CapturePeer([PeerSession.from_capture(data) for data in captures])
     port = await peer.start()
     local = pbx.model_copy(
@@ -42,7 +55,7 @@ async def replay_captures(
         }
     )
     try:
-        async with call_pipeline(database, spool_dir, crm, tracking) as pipeline:
+        async with call_pipeline(database, spool_dir, crm, tracking, offline) as pipeline:
             listener = PbxListener(local, pipeline.call_log)
             listener.start()
             try:
@@ -57,6 +70,8 @@ async def replay_captures(
                     f"{pipeline.call_log.spool_depth} call(s) not written to the database "
                     f"within {timeout:.0f}s"
                 ) from exc
+            worker = RecordingWorker(pipeline.sessionmaker, offline, [local])
+            await asyncio.wait_for(worker.drain(), timeout)
             return listener.calls_completed
     except TimeoutError as exc:
         raise ReplayIncomplete(f"the captures were not played within {timeout:.0f}s") from exc

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from calltracking.call_log import CallLog
 from calltracking.call_matching import CallMatcher
 from calltracking.database import create_engine, create_sessionmaker, migrate
-from calltracking.settings import CrmSettings, DatabaseSettings, TrackingSettings
+from calltracking.settings import CrmSettings, DatabaseSettings, RecordingSettings, TrackingSettings
 from calltracking.spool import CallSpool
+from recordings.service import recording_queuer
 
 
 @dataclass
@@ -30,16 +31,18 @@ async def call_pipeline(
     spool_dir: Path | None = None,
     crm: CrmSettings | None = None,
     tracking: TrackingSettings | None = None,
+    recordings: RecordingSettings | None = None,
 ) -> AsyncIterator[CallPipeline]:
     """Engine + spool + the call log's writer task (which migrates before its first write), torn down in
     reverse order. The database may be down at start: calls are spooled until it comes up. Every call is
     matched to the CRM mirror in the transaction that writes it (`CallMatcher`), here, so `serve` and
-    `replay` treat calls alike."""
+    `replay` treat calls alike; so is each announced recording's job (`recording_queuer`)."""
     engine = create_engine(settings.url, settings.busy_timeout_seconds)
     spool = await asyncio.to_thread(CallSpool, spool_dir or settings.spool_dir)
     sessionmaker = create_sessionmaker(engine)
     call_log = CallLog(sessionmaker, spool, settings, prepare=lambda: migrate(engine))
     call_log.add_stored_hook(CallMatcher(crm or CrmSettings(), tracking or TrackingSettings()))
+    call_log.add_stored_hook(recording_queuer(recordings or RecordingSettings()))
     writer = asyncio.create_task(call_log.run())
     try:
         yield CallPipeline(engine=engine, sessionmaker=sessionmaker, call_log=call_log)

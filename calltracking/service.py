@@ -26,13 +26,18 @@ from calltracking.repositories.lookup import open_lookup_reader
 from calltracking.runtime import call_pipeline
 from calltracking.settings import Settings
 from calltracking.webhook_delivery import WebhookDeliverer
+from recordings.model import RecordingState
+from recordings.retention import run_retention
+from recordings.service import RecordingWorker
 
 log = structlog.get_logger(__name__)
 SHUTDOWN_FLUSH_SECONDS = 10.0
 
 
 async def run_service(settings: Settings, stop: asyncio.Event) -> None:
-    async with call_pipeline(settings.database, crm=settings.crm, tracking=settings.tracking) as pipeline:
+    async with call_pipeline(
+        settings.database, crm=settings.crm, tracking=settings.tracking, recordings=settings.recordings
+    ) as pipeline:
         screen_pops = await open_lookup_reader(pipeline.sessionmaker)
         hub = CallEventHub(enrich=screen_pop_enricher(screen_pops, settings, pipeline.sessionmaker))
         metrics = ApiMetrics()
@@ -55,13 +60,28 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
         wire_live_events(hub, pipeline.call_log, click_to_call)
         wire_webhooks(hub, pipeline.call_log, pipeline.sessionmaker)
         pipeline.call_log.add_commit_observer(lambda calls, _ids: _count_calls(metrics, calls))
+        recording_worker = RecordingWorker(
+            pipeline.sessionmaker,
+            settings.recordings,
+            settings.pbxs,
+            observe=lambda pbx, state: _count_recording(metrics, pbx, state),
+        )
+        pipeline.call_log.add_commit_observer(
+            lambda calls, _ids: recording_worker.wake() if any(c.recording_file for c in calls) else None
+        )
         deliverer = WebhookDeliverer(pipeline.sessionmaker, metrics=metrics)
         status = ServiceStatus(
             pbx_connected=lambda: {listener.pbx.name: listener.connection.is_ready for listener in listeners},
             spool_depth=lambda: pipeline.call_log.spool_depth,
         )
         app = create_app(
-            settings, pipeline.sessionmaker, status, metrics=metrics, click_to_call=click_to_call, hub=hub
+            settings,
+            pipeline.sessionmaker,
+            status,
+            metrics=metrics,
+            click_to_call=click_to_call,
+            hub=hub,
+            recording_worker=recording_worker,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -73,7 +93,12 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
             raise ConfigError(
                 f"the API cannot listen on {settings.api.host}:{settings.api.port}: {exc.strerror or exc}"
             ) from exc
-        workers = [asyncio.create_task(hub.run()), asyncio.create_task(deliverer.run())]
+        workers = [
+            asyncio.create_task(hub.run()),
+            asyncio.create_task(deliverer.run()),
+            asyncio.create_task(recording_worker.run()),
+            asyncio.create_task(run_retention(pipeline.sessionmaker, settings.recordings)),
+        ]
         for listener in listeners:
             listener.start()
         log.info(
@@ -106,6 +131,12 @@ def _counting(metrics: ApiMetrics, pbx: str) -> Callable[[AmiEvent], None]:
 def _count_calls(metrics: ApiMetrics, calls: Sequence[CallRecord]) -> None:
     for call in calls:
         metrics.calls.labels(pbx=call.pbx, status=call.status.value).inc()
+
+
+def _count_recording(metrics: ApiMetrics, pbx: str, state: RecordingState) -> None:
+    metrics.recordings.labels(pbx=pbx, state=state.value).inc()
+    if state is RecordingState.MISSING:
+        metrics.recordings_missing.labels(pbx=pbx).inc()
 
 
 def wire_live_events(hub: CallEventHub, call_log: CallLog, click_to_call: ClickToCallService) -> None:

@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -68,9 +69,16 @@ class PbxSettings(_Frozen):
     trunk_endpoints: tuple[str, ...] = ()
     trunk_contexts: tuple[str, ...] = ("from-trunk*", "from-pstn*")
     default_country: str = "RU"
-    # Where this PBX writes MixMonitor files, and where the service sees them (same host or a mount).
+    # Where this PBX writes MixMonitor files, and where the service sees them (same host or a mount;
+    # unset: the same path, the service runs beside Asterisk). A file outside monitor_dir is refused.
     monitor_dir: str = "/var/spool/asterisk/monitor"
     recordings_dir: Path | None = None
+    # The PBX's local time zone: FreePBX files recordings under YYYY/MM/DD of its local date, and names
+    # them in CDR(recordingfile) without that directory.
+    timezone: str = "UTC"
+    # A `.raw`/`.sln` recording is MixMonitor's option D stream (stereo: rx left, tx right); set false if
+    # this PBX records mono signed linear.
+    raw_is_stereo: bool = True
     ping_interval_seconds: float = Field(default=10.0, gt=0)
     ping_timeout_seconds: float = Field(default=5.0, gt=0)
     login_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -89,6 +97,27 @@ class PbxSettings(_Frozen):
     @classmethod
     def _country_is_region_code(cls, value: str) -> str:
         return _region_code(value)
+
+    @field_validator("monitor_dir")
+    @classmethod
+    def _monitor_dir_is_absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("monitor_dir is the PBX's absolute path, e.g. /var/spool/asterisk/monitor")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Moscow)") from exc
+        return value
+
+    @property
+    def local_recordings_dir(self) -> Path:
+        """Where the service reads this PBX's monitor directory."""
+        return self.recordings_dir if self.recordings_dir is not None else Path(self.monitor_dir)
 
     def is_trunk(self, endpoint: str, context: str) -> bool:
         return endpoint in self.trunk_endpoints or any(
@@ -175,6 +204,45 @@ class TrackingSettings(_Frozen):
         return None
 
 
+class RecordingSettings(_Frozen):
+    """How recordings are taken from the PBX, converted, kept and, after `retention_days`, deleted."""
+
+    # Converted audio lives here under content-addressed names; `quarantine` and `inbox` (pushed files)
+    # are subdirectories.
+    storage_dir: Path = DEFAULT_DATA_DIR / "recordings"
+    # Opus in Ogg at this bitrate (bits per second): 16 kbit/s keeps telephone speech intact.
+    bitrate: int = Field(default=16_000, ge=6_000, le=256_000)
+    # libopus's effort (0-10): lower is faster with slightly larger files for the same quality.
+    complexity: int = Field(default=5, ge=0, le=10)
+    # After the call ends, wait this long before taking the file (MixMonitor closes it after the hangup),
+    # and take a file only once it has not changed for this long.
+    settle_seconds: float = Field(default=3.0, ge=0)
+    # A file not there yet is looked for again with growing delays, for this long; then the call is
+    # marked recording_missing.
+    retry_initial_seconds: float = Field(default=2.0, gt=0)
+    retry_max_seconds: float = Field(default=60.0, gt=0)
+    missing_after_seconds: float = Field(default=900.0, ge=0)
+    # A recording whose loudest sample is below this (dBFS) is silence: nobody spoke.
+    silence_dbfs: float = Field(default=-60.0, le=0)
+    # Remove the PBX's original once the converted audio is stored (off: the PBX keeps its files).
+    delete_originals: bool = False
+    # Files converted at the same time (each is one ffmpeg process).
+    workers: int = Field(default=2, ge=1, le=64)
+    # The largest file `PUT /api/v1/recordings/...` accepts.
+    max_push_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
+    # Delete audio of calls older than this (the call record stays); unset keeps audio forever.
+    retention_days: float | None = Field(default=None, gt=0)
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.storage_dir / "quarantine"
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.storage_dir / "inbox"
+
+
 class LogSettings(_Frozen):
     level: str = "info"
     # "auto": console renderer on a TTY, JSON lines otherwise.
@@ -195,6 +263,7 @@ class Settings(_Frozen):
     log: LogSettings = LogSettings()
     crm: CrmSettings = CrmSettings()
     tracking: TrackingSettings = TrackingSettings()
+    recordings: RecordingSettings = RecordingSettings()
 
     @model_validator(mode="after")
     def _unique_pbx_names(self) -> Settings:

@@ -18,6 +18,7 @@ from calltracking.calls import CallFilter
 from calltracking.numbers import normalize_number
 from calltracking.repositories.calls import get_call, search_calls
 from calltracking.repositories.matches import entity_refs, get_matches
+from calltracking.repositories.recordings import recordings_of_calls
 from calltracking.tokens import Principal
 
 api = Api()
@@ -43,8 +44,13 @@ async def list_calls(request: web.Request, ctx: Context) -> web.StreamResponse:
         page = await search_calls(
             session, where, query.limit + 1, newest_first=newest_first, after=_decode_cursor(query.cursor)
         )
-        entities = await entity_refs(session, [stored.id for stored in page[: query.limit]])
-    items = [CallOut.of(stored, entities.get(stored.id)) for stored in page[: query.limit]]
+        ids = [stored.id for stored in page[: query.limit]]
+        entities = await entity_refs(session, ids)
+        recordings = await recordings_of_calls(session, ids)
+    items = [
+        CallOut.of(stored, entities.get(stored.id), recordings.get(stored.id))
+        for stored in page[: query.limit]
+    ]
     next_cursor = _encode_cursor(items[-1]) if len(page) > query.limit else None
     if CSV in request.headers.get("Accept", ""):
         return _csv_response(items, next_cursor)
@@ -68,7 +74,10 @@ async def get_one_call(request: web.Request, ctx: Context) -> web.StreamResponse
             raise NotFound(f"no call {call_id}")
         entities = await entity_refs(session, [call_id])
         matches = await get_matches(session, [call_id])
-    detail = CallDetailOut.of_detail(stored, entities.get(call_id), matches.get(call_id))
+        recordings = await recordings_of_calls(session, [call_id])
+    detail = CallDetailOut.of_detail(
+        stored, entities.get(call_id), matches.get(call_id), recordings.get(call_id)
+    )
     return web.json_response(text=detail.model_dump_json())
 
 
@@ -133,6 +142,8 @@ def _csv_response(items: list[CallOut], next_cursor: str | None) -> web.Response
 def _csv_cell(value: object) -> object:
     if isinstance(value, list):
         return ";".join(map(str, value))
+    if isinstance(value, dict) and "url" in value:  # the recording
+        return value["url"]
     if isinstance(value, dict):  # the matched entity
         return f"{value.get('kind')}:{value.get('external_id')}"
     return value

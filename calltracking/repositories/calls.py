@@ -20,7 +20,7 @@ from calltracking.calls import (
     LegKind,
     StoredCall,
 )
-from calltracking.models import CallLegRow, CallMatchRow, CallRow, EntityRow
+from calltracking.models import CallLegRow, CallMatchRow, CallRow, EntityRow, RecordingRow
 from calltracking.repositories.times import from_db
 from calltracking.repositories.upserts import insert_for
 
@@ -149,9 +149,13 @@ def _filter_conditions(where: CallFilter) -> list[Any]:
             CallRow.id.in_(select(CallMatchRow.call_id).where(CallMatchRow.entity_id.in_(entity_ids)))
         )
     if where.has_recording is not None:
-        conditions.append(
-            CallRow.recording_file.is_not(None) if where.has_recording else CallRow.recording_file.is_(None)
+        # "Has a recording" means there is audio to play, not that the PBX announced a file.
+        ready = CallRow.id.in_(
+            select(RecordingRow.call_id).where(
+                RecordingRow.state == "ready", RecordingRow.call_id.is_not(None)
+            )
         )
+        conditions.append(ready if where.has_recording else ~ready)
     return conditions
 
 

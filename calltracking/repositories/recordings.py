@@ -1,0 +1,355 @@
+"""All SQL about recordings: the worker's queue (one row per call, keyed by the PBX's call id), the stored
+audio, the legal hold, and the deletion log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, and_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calltracking.calls import CallRecord
+from calltracking.models import CallRow, RecordingDeletionRow, RecordingRow
+from calltracking.repositories.times import from_db, to_db
+from calltracking.repositories.upserts import insert_for
+from recordings.model import Recording, RecordingState, StoredFile
+
+RECORDINGS = cast(Table, RecordingRow.__table__)
+CALLS = cast(Table, CallRow.__table__)
+DELETIONS = cast(Table, RecordingDeletionRow.__table__)
+ERROR_LENGTH = 512
+# A recording these states have no audio or no file to take any more: a push or a replay leaves it.
+SETTLED = (RecordingState.DELETING.value, RecordingState.DELETED.value)
+
+
+async def queue_recordings(
+    session: AsyncSession, calls: Sequence[CallRecord], ids: Sequence[int], *, due_at: datetime
+) -> None:
+    """In the transaction that writes the calls: a pending row for every call that announced a file, and
+    the call id for any row a pushed file created before its call was written. A call written again
+    (a replay, a retried batch) keeps the row and the state it has."""
+    rows = [
+        _new_row(call.pbx, call.pbx_call_id, call_id, call.recording_file, due_at)
+        for call, call_id in zip(calls, ids, strict=True)
+        if call.recording_file
+    ]
+    if rows:
+        upsert = insert_for(session, RECORDINGS)
+        await session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["pbx", "pbx_call_id"],
+                set_={"call_id": upsert.excluded.call_id, "source": upsert.excluded.source},
+            ),
+            list({(row["pbx"], row["pbx_call_id"]): row for row in rows}.values()),
+        )
+    keys = [(call.pbx, call.pbx_call_id) for call in calls if not call.recording_file]
+    if keys:
+        call_id = (
+            select(CALLS.c.id)
+            .where(CALLS.c.pbx == RECORDINGS.c.pbx, CALLS.c.pbx_call_id == RECORDINGS.c.pbx_call_id)
+            .scalar_subquery()
+        )
+        await session.execute(
+            update(RECORDINGS)
+            .where(
+                RECORDINGS.c.call_id.is_(None), tuple_(RECORDINGS.c.pbx, RECORDINGS.c.pbx_call_id).in_(keys)
+            )
+            .values(call_id=call_id)
+        )
+
+
+async def register_push(session: AsyncSession, pbx: str, pbx_call_id: str, *, due_at: datetime) -> None:
+    """A pushed file (re)opens the call's recording: it is converted again with every part pushed so
+    far, once no part has arrived for the settle delay."""
+    call_id = (
+        await session.execute(
+            select(CALLS.c.id).where(CALLS.c.pbx == pbx, CALLS.c.pbx_call_id == pbx_call_id)
+        )
+    ).scalar_one_or_none()
+    upsert = insert_for(session, RECORDINGS)
+    await session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["pbx", "pbx_call_id"],
+            set_={
+                "state": RecordingState.PENDING.value,
+                "call_id": upsert.excluded.call_id,
+                "attempts": 0,
+                "due_since": upsert.excluded.due_since,
+                "next_attempt_at": upsert.excluded.next_attempt_at,
+                "updated_at": upsert.excluded.updated_at,
+            },
+            where=RECORDINGS.c.state.not_in(SETTLED),
+        ),
+        [_new_row(pbx, pbx_call_id, call_id, "push", due_at)],
+    )
+
+
+def _new_row(
+    pbx: str, pbx_call_id: str, call_id: int | None, source: str | None, due_at: datetime
+) -> dict[str, Any]:
+    at = to_db(due_at)
+    return {
+        "pbx": pbx,
+        "pbx_call_id": pbx_call_id,
+        "call_id": call_id,
+        "state": RecordingState.PENDING.value,
+        "source": (source or "")[:1024] or None,
+        "attempts": 0,
+        "due_since": at,
+        "next_attempt_at": at,
+        "files": {},
+        "is_truncated": False,
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+async def claim_due_recordings(
+    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
+) -> list[Recording]:
+    """Take up to `limit` due pending recordings of calls in the database by pushing their next attempt
+    to `lease_until` (the webhook outbox's lease: a worker that dies lets them fall due again)."""
+    due = (
+        select(RECORDINGS.c.id)
+        .where(
+            RECORDINGS.c.state == RecordingState.PENDING.value,
+            RECORDINGS.c.next_attempt_at <= to_db(now),
+            RECORDINGS.c.call_id.is_not(None),
+        )
+        .order_by(RECORDINGS.c.next_attempt_at, RECORDINGS.c.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    due_ids = [row.id for row in (await session.execute(due)).all()]
+    if not due_ids:
+        return []
+    claimed = await session.execute(
+        update(RECORDINGS)
+        .where(
+            RECORDINGS.c.id.in_(due_ids),
+            RECORDINGS.c.state == RecordingState.PENDING.value,
+            RECORDINGS.c.next_attempt_at <= to_db(now),
+        )
+        .values(next_attempt_at=to_db(lease_until))
+        .returning(*RECORDINGS.c)
+    )
+    return sorted((_recording(row) for row in claimed.all()), key=lambda r: r.id)
+
+
+async def has_due_recordings(session: AsyncSession, now: datetime) -> bool:
+    found = await session.execute(
+        select(RECORDINGS.c.id)
+        .where(
+            RECORDINGS.c.state == RecordingState.PENDING.value,
+            RECORDINGS.c.next_attempt_at <= to_db(now),
+            RECORDINGS.c.call_id.is_not(None),
+        )
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+async def next_due_at(session: AsyncSession) -> datetime | None:
+    """When the earliest pending recording of a stored call falls due."""
+    found = await session.execute(
+        select(RECORDINGS.c.next_attempt_at)
+        .where(RECORDINGS.c.state == RecordingState.PENDING.value, RECORDINGS.c.call_id.is_not(None))
+        .order_by(RECORDINGS.c.next_attempt_at)
+        .limit(1)
+    )
+    value = found.scalar_one_or_none()
+    return from_db(value) if value is not None else None
+
+
+async def finish_recording(
+    session: AsyncSession,
+    recording_id: int,
+    state: RecordingState,
+    *,
+    now: datetime,
+    attempts: int,
+    duration_seconds: float | None = None,
+    audio_format: str | None = None,
+    sha256: str | None = None,
+    source_sha256: str | None = None,
+    files: dict[str, StoredFile] | None = None,
+    is_truncated: bool = False,
+    error: str | None = None,
+) -> None:
+    mix = (files or {}).get("mix")
+    await session.execute(
+        update(RECORDINGS)
+        .where(RECORDINGS.c.id == recording_id)
+        .values(
+            state=state.value,
+            attempts=attempts,
+            duration_seconds=duration_seconds,
+            format=audio_format,
+            sha256=sha256,
+            source_sha256=source_sha256,
+            bytes=mix.bytes if mix else None,
+            files={name: _file_json(stored) for name, stored in (files or {}).items()},
+            is_truncated=is_truncated,
+            error=(error or "")[:ERROR_LENGTH] or None,
+            updated_at=to_db(now),
+        )
+    )
+
+
+async def retry_recording(
+    session: AsyncSession,
+    recording_id: int,
+    *,
+    attempts: int,
+    next_attempt_at: datetime,
+    error: str | None,
+    now: datetime,
+) -> None:
+    await session.execute(
+        update(RECORDINGS)
+        .where(RECORDINGS.c.id == recording_id, RECORDINGS.c.state == RecordingState.PENDING.value)
+        .values(
+            attempts=attempts,
+            next_attempt_at=to_db(next_attempt_at),
+            error=(error or "")[:ERROR_LENGTH] or None,
+            updated_at=to_db(now),
+        )
+    )
+
+
+async def recordings_of_calls(session: AsyncSession, call_ids: Sequence[int]) -> dict[int, Recording]:
+    if not call_ids:
+        return {}
+    rows = await session.execute(select(RECORDINGS).where(RECORDINGS.c.call_id.in_(list(call_ids))))
+    return {row.call_id: _recording(row) for row in rows.all()}
+
+
+async def set_legal_hold(session: AsyncSession, call_id: int, hold: bool) -> bool:
+    """Whether the call exists."""
+    result = await session.execute(
+        update(CALLS).where(CALLS.c.id == call_id).values(legal_hold=hold).returning(CALLS.c.id)
+    )
+    return result.first() is not None
+
+
+async def legal_holds(session: AsyncSession, call_ids: Sequence[int]) -> set[int]:
+    if not call_ids:
+        return set()
+    rows = await session.execute(
+        select(CALLS.c.id).where(CALLS.c.id.in_(list(call_ids)), CALLS.c.legal_hold.is_(True))
+    )
+    return {row.id for row in rows.all()}
+
+
+async def claim_expired(session: AsyncSession, *, started_before: datetime, limit: int) -> list[Recording]:
+    """Mark up to `limit` recordings of calls started before the cut-off, and not on legal hold, as being
+    deleted (in this transaction, so a hold set afterwards sees `deleting`); with them, any a previous run
+    left half done."""
+    old_unheld = select(CALLS.c.id).where(
+        CALLS.c.id == RECORDINGS.c.call_id,
+        and_(CALLS.c.started_at < to_db(started_before), CALLS.c.legal_hold.is_(False)),
+    )
+    expired = (
+        select(RECORDINGS.c.id)
+        .where(
+            RECORDINGS.c.state.in_(
+                [RecordingState.READY.value, RecordingState.QUARANTINED.value, RecordingState.DELETING.value]
+            ),
+            old_unheld.exists(),
+        )
+        .order_by(RECORDINGS.c.id)
+        .limit(limit)
+    )
+    ids = [row.id for row in (await session.execute(expired)).all()]
+    if not ids:
+        return []
+    rows = await session.execute(
+        update(RECORDINGS)
+        .where(RECORDINGS.c.id.in_(ids))
+        .values(state=RecordingState.DELETING.value)
+        .returning(*RECORDINGS.c)
+    )
+    return sorted((_recording(row) for row in rows.all()), key=lambda r: r.id)
+
+
+async def shared_files(session: AsyncSession, recording: Recording) -> set[str]:
+    """Files of this recording that another live recording also uses (the store keeps one copy of the
+    same audio)."""
+    if recording.sha256 is None:
+        return set()
+    others = await session.execute(
+        select(RECORDINGS.c.files).where(
+            RECORDINGS.c.sha256 == recording.sha256,
+            RECORDINGS.c.id != recording.id,
+            RECORDINGS.c.state.not_in(SETTLED),
+        )
+    )
+    used = {str(entry.get("path")) for row in others.all() for entry in (row.files or {}).values()}
+    return {stored.path for stored in recording.files.values()} & used
+
+
+async def mark_deleted(
+    session: AsyncSession,
+    recording: Recording,
+    *,
+    reason: str,
+    now: datetime,
+    call_started_at: datetime | None,
+) -> None:
+    await session.execute(
+        update(RECORDINGS)
+        .where(RECORDINGS.c.id == recording.id)
+        .values(state=RecordingState.DELETED.value, files={}, deleted_at=to_db(now), updated_at=to_db(now))
+    )
+    await session.execute(
+        DELETIONS.insert(),
+        [
+            {
+                "at": to_db(now),
+                "recording_id": recording.id,
+                "call_id": recording.call_id,
+                "reason": reason,
+                "call_started_at": to_db(call_started_at) if call_started_at else None,
+                "sha256": recording.sha256,
+                "bytes": sum(stored.bytes for stored in recording.files.values()) or None,
+            }
+        ],
+    )
+
+
+async def call_start_times(session: AsyncSession, call_ids: Sequence[int]) -> dict[int, datetime]:
+    if not call_ids:
+        return {}
+    rows = await session.execute(select(CALLS.c.id, CALLS.c.started_at).where(CALLS.c.id.in_(list(call_ids))))
+    return {row.id: from_db(row.started_at) for row in rows.all()}
+
+
+def _file_json(stored: StoredFile) -> dict[str, object]:
+    return {"path": stored.path, "sha256": stored.sha256, "bytes": stored.bytes}
+
+
+def _recording(row: Row[Any]) -> Recording:
+    files = {
+        name: StoredFile(path=str(entry["path"]), sha256=str(entry["sha256"]), bytes=int(entry["bytes"]))
+        for name, entry in (row.files or {}).items()
+    }
+    return Recording(
+        id=row.id,
+        pbx=row.pbx,
+        pbx_call_id=row.pbx_call_id,
+        call_id=row.call_id,
+        state=RecordingState(row.state),
+        source=row.source,
+        attempts=row.attempts,
+        due_since=from_db(row.due_since),
+        duration_seconds=row.duration_seconds,
+        format=row.format,
+        sha256=row.sha256,
+        source_sha256=row.source_sha256,
+        files=files,
+        is_truncated=row.is_truncated,
+        error=row.error,
+    )

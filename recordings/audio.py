@@ -1,0 +1,230 @@
+"""Audio I/O: check that files are audio, measure them and convert them, with ffmpeg.
+
+One ffmpeg process per recording decodes every part once and writes all outputs (the mono mix, each
+side) plus a signed-linear copy of the mix on a pipe, from which the duration and the loudest sample are
+measured as it streams. Nothing holds a whole file in memory: a two-hour call costs what a one-minute
+call does. pydub finds the ffmpeg/ffprobe binaries (honouring `AudioSegment.converter`, which users may
+point elsewhere) and probes a file's streams; its `AudioSegment` is not used because it decodes the
+whole file into memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import struct
+import warnings
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from calltracking.errors import CalltrackingError
+from recordings.model import Part, Side
+
+with warnings.catch_warnings():
+    # pydub imports audioop, deprecated since Python 3.11 (pydub installs audioop-lts where it is gone).
+    warnings.filterwarnings("ignore", message="'audioop' is deprecated", category=DeprecationWarning)
+    from pydub import AudioSegment
+    from pydub.utils import get_prober_name, mediainfo_json
+
+ANALYSIS_RATE = 8000
+CHUNK_BYTES = 1 << 16
+HASH_CHUNK_BYTES = 1 << 20
+STDERR_KEEP = 4000
+
+
+class AudioCorrupt(CalltrackingError):
+    """The file is not audio ffmpeg can decode (garbage, a cut header, an unknown format)."""
+
+
+class ConverterMissing(CalltrackingError):
+    """ffmpeg is not installed (or not where the settings say)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AudioInputs:
+    """The parts found for one recording. `raw_rate` is set when `mix` is option D's stereo stream."""
+
+    mix: Path | None = None
+    rx: Path | None = None
+    tx: Path | None = None
+    raw_rate: int | None = None
+
+    @property
+    def is_stereo_raw(self) -> bool:
+        return self.raw_rate is not None and self.mix is not None
+
+    @property
+    def has_sides(self) -> bool:
+        return self.is_stereo_raw or (self.rx is not None and self.tx is not None)
+
+    def paths(self) -> dict[Part, Path]:
+        found = {Part.MIX: self.mix, Part.RX: self.rx, Part.TX: self.tx}
+        return {part: path for part, path in found.items() if path is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class EncodeOptions:
+    bitrate: int
+    complexity: int
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedAudio:
+    """What one ffmpeg run produced: output files by name ("mix", "customer", "manager") in the work
+    directory, the mix's length and its loudest sample."""
+
+    outputs: dict[str, Path]
+    duration_seconds: float
+    peak_dbfs: float
+
+
+def ffmpeg_binary() -> str:
+    return str(AudioSegment.converter)
+
+
+def encode_command(
+    inputs: AudioInputs, sides: dict[Side, Part], out_dir: Path, options: EncodeOptions
+) -> tuple[list[str], dict[str, Path]]:
+    """The ffmpeg command line for `inputs`, and the outputs it writes. The last output is always the
+    mix as signed linear on stdout, for measuring."""
+    args = [ffmpeg_binary(), "-nostdin", "-hide_banner", "-v", "error", "-fflags", "+bitexact"]
+    labels: dict[str, str] = {}
+    if inputs.is_stereo_raw:
+        args += ["-f", "s16le", "-ar", str(inputs.raw_rate), "-ac", "2", "-i", str(inputs.mix)]
+        graph = "[0:a]asplit=3[mix][probe][both];[both]channelsplit=channel_layout=stereo[rx][tx]"
+        labels = {"mix": "[mix]", "probe": "[probe]", Part.RX: "[rx]", Part.TX: "[tx]"}
+    else:
+        parts = inputs.paths()
+        for path in parts.values():
+            args += ["-i", str(path)]
+        index = {part: str(i) for i, part in enumerate(parts)}
+        if Part.MIX in parts:
+            graph = f"[{index[Part.MIX]}:a]asplit=2[mix][probe]"
+        elif Part.RX in parts and Part.TX in parts:
+            graph = (
+                f"[{index[Part.RX]}:a][{index[Part.TX]}:a]amix=inputs=2:duration=longest:normalize=0,"
+                "asplit=2[mix][probe]"
+            )
+        else:
+            raise AudioCorrupt("a recording needs its mix or both of its halves")
+        labels = {"mix": "[mix]", "probe": "[probe]"}
+        if inputs.has_sides:
+            labels |= {Part.RX: f"{index[Part.RX]}:a", Part.TX: f"{index[Part.TX]}:a"}
+    args += ["-filter_complex", graph]
+    encode = ["-c:a", "libopus", "-b:a", str(options.bitrate), "-vbr", "on", "-application", "voip"]
+    encode += ["-compression_level", str(options.complexity), "-ac", "1", "-map_metadata", "-1"]
+    encode += ["-flags:a", "+bitexact", "-f", "ogg", "-y"]
+    outputs: dict[str, Path] = {"mix": out_dir / "mix.ogg"}
+    args += ["-map", labels["mix"], *encode, str(outputs["mix"])]
+    if inputs.has_sides:
+        for side, part in sides.items():
+            outputs[side.value] = out_dir / f"{side.value}.ogg"
+            args += ["-map", labels[part], *encode, str(outputs[side.value])]
+    args += ["-map", labels["probe"], "-ac", "1", "-ar", str(ANALYSIS_RATE), "-f", "s16le", "pipe:1"]
+    return args, outputs
+
+
+async def encode(
+    inputs: AudioInputs, sides: dict[Side, Part], out_dir: Path, options: EncodeOptions
+) -> EncodedAudio:
+    """Convert and measure in one ffmpeg run. `AudioCorrupt` when ffmpeg cannot decode an input."""
+    args, outputs = encode_command(inputs, sides, out_dir, options)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except FileNotFoundError as exc:
+        raise ConverterMissing(f"ffmpeg not found ({args[0]}): install ffmpeg") from exc
+    stdout, stderr_stream = process.stdout, process.stderr
+    if stdout is None or stderr_stream is None:
+        raise ConverterMissing("ffmpeg's pipes did not open")
+    errors = asyncio.create_task(_tail(stderr_stream))
+    try:
+        samples, peak = await _measure(stdout)
+        code = await process.wait()
+    except BaseException:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        raise
+    finally:
+        stderr = await errors
+    if code != 0:
+        message = stderr.decode("utf-8", "replace").strip().splitlines()
+        raise AudioCorrupt("; ".join(message[-3:])[:500] or f"ffmpeg exited {code}")
+    return EncodedAudio(
+        outputs=outputs,
+        duration_seconds=samples / ANALYSIS_RATE,
+        peak_dbfs=20 * math.log10(peak / 32768) if peak else -math.inf,
+    )
+
+
+async def _measure(stream: asyncio.StreamReader) -> tuple[int, int]:
+    samples = 0
+    peak = 0
+    rest = b""
+    while chunk := await stream.read(CHUNK_BYTES):
+        data = rest + chunk
+        usable = len(data) - len(data) % 2
+        rest = data[usable:]
+        values = array("h")
+        values.frombytes(data[:usable])
+        if values:
+            samples += len(values)
+            peak = max(peak, max(values), -min(values))
+    return samples, min(peak, 32768)
+
+
+async def _tail(stream: asyncio.StreamReader) -> bytes:
+    kept = b""
+    while chunk := await stream.read(CHUNK_BYTES):
+        kept = (kept + chunk)[-STDERR_KEEP:]
+    return kept
+
+
+def probe(path: Path) -> dict[str, Any]:
+    """The file's first audio stream as ffprobe describes it. `AudioCorrupt` if it has none. Blocking."""
+    try:
+        info = mediainfo_json(str(path))
+    except FileNotFoundError as exc:
+        raise ConverterMissing(f"ffprobe not found ({get_prober_name()}): install ffmpeg") from exc
+    except ValueError as exc:  # ffprobe printed no JSON
+        raise AudioCorrupt(f"ffprobe could not read {path.name}") from exc
+    streams = [s for s in (info or {}).get("streams", []) if s.get("codec_type") == "audio"]
+    if not streams:
+        raise AudioCorrupt(f"{path.name} has no audio stream")
+    stream: dict[str, Any] = streams[0]
+    return stream
+
+
+def wav_is_truncated(path: Path) -> bool:
+    """A WAV whose data chunk claims more (or, never finalised, no) bytes than the file holds: the
+    PBX stopped writing it early. Its audio is still kept. Blocking."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        header = handle.read(4096)
+    if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return False
+    offset = 12
+    while offset + 8 <= len(header):
+        chunk_id, chunk_size = struct.unpack_from("<4sI", header, offset)
+        if chunk_id == b"data":
+            available = size - offset - 8
+            return chunk_size > available or (chunk_size == 0 and available > 0)
+        offset += 8 + chunk_size + (chunk_size & 1)
+    return False
+
+
+def sha256_of(path: Path) -> str:
+    """Blocking; reads the file in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()

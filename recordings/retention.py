@@ -1,0 +1,125 @@
+"""Retention: the audio of calls older than `retention_days` is deleted (the call record stays), except
+for calls on legal hold. Each deletion is logged in the database and as a structured log line.
+
+Rows are first marked `deleting` in a transaction (a hold set afterwards finds them so), then the files
+go, then the rows become `deleted` with their log entry. A run that dies half way leaves `deleting` rows,
+which the next run finishes: audio past its age is never left behind because a process stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from calltracking.call_matching import Clock, utc_now
+from calltracking.repositories.recordings import call_start_times, claim_expired, mark_deleted, shared_files
+from calltracking.settings import RecordingSettings
+from recordings.model import Recording
+from recordings.storage import RecordingStore
+
+log = structlog.get_logger(__name__)
+BATCH = 200
+REASON = "retention"
+
+
+@dataclass(slots=True)
+class RetentionReport:
+    cutoff: datetime
+    dry_run: bool
+    recordings: int = 0
+    files: int = 0
+    bytes: int = 0
+    call_ids: list[int] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "cutoff": self.cutoff.isoformat(),
+            "dry_run": self.dry_run,
+            "recordings": self.recordings,
+            "files": self.files,
+            "bytes": self.bytes,
+            "call_ids": self.call_ids[:1000],
+        }
+
+
+async def apply_retention(
+    sessions: async_sessionmaker[AsyncSession],
+    store: RecordingStore,
+    days: float,
+    *,
+    now: datetime,
+    dry_run: bool = False,
+) -> RetentionReport:
+    """Delete the audio of every call started more than `days` ago and not on legal hold."""
+    cutoff = now - timedelta(days=days)
+    report = RetentionReport(cutoff=cutoff, dry_run=dry_run)
+    if dry_run:
+        async with sessions() as session:
+            expired = await claim_expired(session, started_before=cutoff, limit=1_000_000)
+            await session.rollback()
+        for recording in expired:
+            _count(report, recording)
+        return report
+    while True:
+        async with sessions.begin() as session:
+            batch = await claim_expired(session, started_before=cutoff, limit=BATCH)
+        if not batch:
+            return report
+        for recording in batch:
+            await _delete(sessions, store, recording, now)
+            _count(report, recording)
+
+
+async def _delete(
+    sessions: async_sessionmaker[AsyncSession], store: RecordingStore, recording: Recording, now: datetime
+) -> None:
+    async with sessions() as session:
+        keep = await shared_files(session, recording)
+        started = await call_start_times(session, [recording.call_id] if recording.call_id else [])
+    for stored in recording.files.values():
+        if stored.path not in keep:
+            await asyncio.to_thread(store.remove, stored.path)
+    async with sessions.begin() as session:
+        await mark_deleted(
+            session,
+            recording,
+            reason=REASON,
+            now=now,
+            call_started_at=started.get(recording.call_id) if recording.call_id else None,
+        )
+    log.info(
+        "recording_deleted",
+        call_id=recording.call_id,
+        reason=REASON,
+        sha256=recording.sha256,
+        files=len(recording.files),
+    )
+
+
+def _count(report: RetentionReport, recording: Recording) -> None:
+    report.recordings += 1
+    report.files += len(recording.files)
+    report.bytes += sum(stored.bytes for stored in recording.files.values())
+    if recording.call_id is not None:
+        report.call_ids.append(recording.call_id)
+
+
+async def run_retention(
+    sessions: async_sessionmaker[AsyncSession], settings: RecordingSettings, clock: Clock = utc_now
+) -> None:
+    """`serve`'s schedule: apply the policy every `retention_interval_seconds` (first right at start)."""
+    if settings.retention_days is None:
+        return
+    store = RecordingStore(settings.storage_dir)
+    while True:
+        try:
+            report = await apply_retention(sessions, store, settings.retention_days, now=clock())
+            if report.recordings:
+                log.info("retention_applied", recordings=report.recordings, bytes=report.bytes)
+        except Exception:  # a task boundary: the next run tries again
+            log.exception("retention_failed")
+        await asyncio.sleep(settings.retention_interval_seconds)

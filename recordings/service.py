@@ -1,0 +1,355 @@
+"""The recording worker: takes each call's recording from the PBX once it is complete, verifies and
+converts it, stores it, and says so (state, webhook). Policy lives here; files in `storage.py`, audio in
+`audio.py`, SQL in `calltracking/repositories/recordings.py`.
+
+Jobs live in the database (a row per call, written with the call), so a restart, a crash mid-conversion
+or a database outage loses none: a job is leased while it runs and falls due again if the worker dies.
+One bad file never stops the worker: every job ends in a state (ready, empty, missing, quarantined,
+refused) or is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from calltracking.call_log import StoredHook
+from calltracking.call_matching import Clock, utc_now
+from calltracking.call_webhooks import event_id
+from calltracking.calls import CallRecord
+from calltracking.repositories.calls import get_call
+from calltracking.repositories.recordings import (
+    claim_due_recordings,
+    finish_recording,
+    next_due_at,
+    queue_recordings,
+    retry_recording,
+)
+from calltracking.settings import PbxSettings, RecordingSettings
+from calltracking.webhook_delivery import enqueue
+from calltracking.webhooks import WebhookEvent
+from recordings.audio import (
+    AudioCorrupt,
+    AudioInputs,
+    EncodedAudio,
+    EncodeOptions,
+    encode,
+    probe,
+    sha256_of,
+    wav_is_truncated,
+)
+from recordings.model import OGG_OPUS, Part, Recording, RecordingState, StoredFile, recording_view
+from recordings.sources import PathRefused, side_parts, source_candidates
+from recordings.storage import RecordingStore, find_first
+
+log = structlog.get_logger(__name__)
+
+Observer = Callable[[str, RecordingState], None]
+LEASE = timedelta(minutes=30)
+IDLE_POLL_SECONDS = 30.0
+
+
+class RecordingWorker:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: RecordingSettings,
+        pbxs: Sequence[PbxSettings],
+        *,
+        clock: Clock = utc_now,
+        observe: Observer | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._settings = settings
+        self._pbxs = {pbx.name: pbx for pbx in pbxs}
+        self._store = RecordingStore(settings.storage_dir)
+        self._clock = clock
+        self._observe = observe
+        self._slots = asyncio.Semaphore(settings.workers)
+        self._wake = asyncio.Event()
+        self._options = EncodeOptions(settings.bitrate, settings.complexity)
+
+    @property
+    def store(self) -> RecordingStore:
+        return self._store
+
+    def wake(self) -> None:
+        """New work may be due (a call with a recording was written, a file was pushed)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                if await self.process_due():
+                    continue
+                async with self._sessions() as session:
+                    due = await next_due_at(session)
+            except Exception:  # the database is a remote boundary; the jobs wait in it
+                log.exception("recording_worker_failed")
+                due = None
+            wait = IDLE_POLL_SECONDS
+            if due is not None:
+                wait = min(max((due - self._clock()).total_seconds(), 0.05), IDLE_POLL_SECONDS)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def process_due(self) -> int:
+        """One pass: take the due jobs and run them, at most `workers` at a time. Returns how many ran."""
+        now = self._clock()
+        async with self._sessions.begin() as session:
+            jobs = await claim_due_recordings(
+                session, now=now, lease_until=now + LEASE, limit=self._settings.workers * 4
+            )
+        await asyncio.gather(*(self._guarded(job) for job in jobs))
+        return len(jobs)
+
+    async def drain(self) -> None:
+        """Run jobs until none is due (for `replay`, with no settle delay and no retries)."""
+        while await self.process_due():
+            pass
+
+    async def _guarded(self, job: Recording) -> None:
+        async with self._slots:
+            with structlog.contextvars.bound_contextvars(call_id=job.call_id, pbx=job.pbx):
+                try:
+                    await self._process(job)
+                except Exception as exc:  # a task boundary: one job's fault is logged and retried
+                    log.exception("recording_failed", attempt=job.attempts + 1)
+                    await self._retry(job, f"{type(exc).__name__}: {exc}", count_as_missing=False)
+
+    async def _process(self, job: Recording) -> None:
+        async with self._sessions() as session:
+            stored = await get_call(session, job.call_id) if job.call_id is not None else None
+        if stored is None:  # the call was deleted (its row cascades away with it)
+            return
+        call = stored.call
+        pbx = self._pbxs.get(call.pbx, PbxSettings(name=call.pbx))
+        try:
+            inputs, from_pbx = await asyncio.to_thread(self._locate, job, call, pbx)
+        except PathRefused as exc:
+            log.warning("recording_path_refused", source=(job.source or "")[:200], reason=str(exc))
+            await self._finish(job, RecordingState.REFUSED, error=str(exc))
+            return
+        if inputs is None:
+            await self._retry(job, f"no file for {job.source}", count_as_missing=True)
+            return
+        settled_at = await asyncio.to_thread(_last_change, inputs)
+        now = self._clock()
+        if now < settled_at + timedelta(seconds=self._settings.settle_seconds):
+            await self._reschedule(job, settled_at + timedelta(seconds=self._settings.settle_seconds))
+            return
+        await self._convert(job, call, inputs)
+        await asyncio.to_thread(self._clean_up, job, inputs, from_pbx)
+
+    def _locate(self, job: Recording, call: CallRecord, pbx: PbxSettings) -> tuple[AudioInputs | None, bool]:
+        """The files of this recording: pushed ones first, else the PBX's monitor directory. Blocking."""
+        pushed = self._store.pushed_parts(call.pbx, call.pbx_call_id)
+        if pushed:
+            raw_rate = 8000 if Part.STEREO in pushed else None
+            return AudioInputs(
+                mix=pushed.get(Part.STEREO, pushed.get(Part.MIX)),
+                rx=pushed.get(Part.RX),
+                tx=pushed.get(Part.TX),
+                raw_rate=raw_rate,
+            ), False
+        if not call.recording_file:
+            return None, False
+        times = tuple(at for at in (call.started_at, call.answered_at, call.ended_at) if at is not None)
+        candidates = source_candidates(
+            call.recording_file, pbx.monitor_dir, times, pbx.timezone, pbx.raw_is_stereo
+        )
+        root = pbx.local_recordings_dir
+        mix = find_first(root, candidates.mix)
+        rx = find_first(root, candidates.rx)
+        tx = find_first(root, candidates.tx)
+        if mix is None and (rx is None or tx is None):
+            return None, True
+        raw_rate = candidates.raw_rate if mix is not None else None
+        return AudioInputs(mix=mix, rx=rx, tx=tx, raw_rate=raw_rate), True
+
+    async def _convert(self, job: Recording, call: CallRecord, inputs: AudioInputs) -> None:
+        with self._store.work_dir() as work:
+            try:
+                if not inputs.is_stereo_raw:
+                    for path in inputs.paths().values():
+                        await asyncio.to_thread(probe, path)
+                encoded = await encode(inputs, side_parts(call), work, self._options)
+            except AudioCorrupt as exc:
+                await self._quarantine(job, inputs, str(exc))
+                return
+            main = inputs.mix or inputs.rx
+            source_sha256 = await asyncio.to_thread(sha256_of, main) if main else None
+            truncated = not inputs.is_stereo_raw and await asyncio.to_thread(_any_truncated, inputs)
+            if encoded.duration_seconds <= 0 or encoded.peak_dbfs < self._settings.silence_dbfs:
+                log.info(
+                    "recording_empty",
+                    duration_seconds=encoded.duration_seconds,
+                    peak_dbfs=None if math.isinf(encoded.peak_dbfs) else round(encoded.peak_dbfs, 1),
+                )
+                await self._finish(
+                    job,
+                    RecordingState.EMPTY,
+                    duration_seconds=encoded.duration_seconds,
+                    source_sha256=source_sha256,
+                )
+                return
+            files = await asyncio.to_thread(self._keep, encoded)
+        if truncated:
+            log.warning("recording_truncated", duration_seconds=encoded.duration_seconds)
+        await self._finish(
+            job,
+            RecordingState.READY,
+            duration_seconds=round(encoded.duration_seconds, 3),
+            audio_format=OGG_OPUS,
+            sha256=files["mix"].sha256,
+            source_sha256=source_sha256,
+            files=files,
+            is_truncated=truncated,
+        )
+        log.info(
+            "recording_ready",
+            duration_seconds=round(encoded.duration_seconds, 3),
+            sides=[name for name in files if name != "mix"],
+            sha256=files["mix"].sha256,
+            truncated=truncated,
+        )
+
+    def _keep(self, encoded: EncodedAudio) -> dict[str, StoredFile]:
+        return {name: self._store.put(path, ".ogg") for name, path in encoded.outputs.items()}
+
+    async def _quarantine(self, job: Recording, inputs: AudioInputs, reason: str) -> None:
+        kept = {
+            f"original-{part.value}": await asyncio.to_thread(self._store.quarantine, path, job.pbx_call_id)
+            for part, path in inputs.paths().items()
+        }
+        log.warning("recording_quarantined", reason=reason[:300], files=[f.path for f in kept.values()])
+        await self._finish(job, RecordingState.QUARANTINED, files=kept, error=reason)
+
+    def _clean_up(self, job: Recording, inputs: AudioInputs, from_pbx: bool) -> None:
+        """After the outcome is committed: pushed files always go; the PBX's only if configured."""
+        if not from_pbx:
+            self._store.clear_inbox(job.pbx, job.pbx_call_id)
+        elif self._settings.delete_originals:
+            for path in inputs.paths().values():
+                path.unlink(missing_ok=True)
+            log.info("recording_original_removed", files=[p.name for p in inputs.paths().values()])
+
+    async def _finish(
+        self,
+        job: Recording,
+        state: RecordingState,
+        *,
+        duration_seconds: float | None = None,
+        audio_format: str | None = None,
+        sha256: str | None = None,
+        source_sha256: str | None = None,
+        files: dict[str, StoredFile] | None = None,
+        is_truncated: bool = False,
+        error: str | None = None,
+    ) -> None:
+        now = self._clock()
+        async with self._sessions.begin() as session:
+            await finish_recording(
+                session,
+                job.id,
+                state,
+                now=now,
+                attempts=job.attempts + 1,
+                duration_seconds=duration_seconds,
+                audio_format=audio_format,
+                sha256=sha256,
+                source_sha256=source_sha256,
+                files=files,
+                is_truncated=is_truncated,
+                error=error,
+            )
+            if state is RecordingState.READY and job.call_id is not None:
+                done = Recording(
+                    id=job.id,
+                    pbx=job.pbx,
+                    pbx_call_id=job.pbx_call_id,
+                    call_id=job.call_id,
+                    state=state,
+                    source=job.source,
+                    attempts=job.attempts + 1,
+                    due_since=job.due_since,
+                    duration_seconds=duration_seconds,
+                    format=audio_format,
+                    sha256=sha256,
+                    source_sha256=source_sha256,
+                    files=files or {},
+                    is_truncated=is_truncated,
+                )
+                await enqueue(session, ready_event(done, job.call_id, now), now=now)
+        if self._observe is not None:
+            self._observe(job.pbx, state)
+
+    async def _retry(self, job: Recording, reason: str, *, count_as_missing: bool) -> None:
+        now = self._clock()
+        attempts = job.attempts + 1
+        waited = (now - job.due_since).total_seconds()
+        if count_as_missing and waited >= self._settings.missing_after_seconds:
+            log.warning("recording_missing", source=(job.source or "")[:200], attempts=attempts)
+            await self._finish(job, RecordingState.MISSING, error=reason)
+            return
+        delay = min(
+            self._settings.retry_initial_seconds * 2 ** (attempts - 1), self._settings.retry_max_seconds
+        )
+        async with self._sessions.begin() as session:
+            await retry_recording(
+                session,
+                job.id,
+                attempts=attempts,
+                next_attempt_at=now + timedelta(seconds=delay),
+                error=reason,
+                now=now,
+            )
+        log.info("recording_retry", reason=reason[:200], attempt=attempts, retry_in_seconds=delay)
+
+    async def _reschedule(self, job: Recording, at: datetime) -> None:
+        async with self._sessions.begin() as session:
+            await retry_recording(
+                session, job.id, attempts=job.attempts, next_attempt_at=at, error=None, now=self._clock()
+            )
+
+
+def recording_queuer(settings: RecordingSettings, clock: Clock = utc_now) -> StoredHook:
+    """A call-log stored hook: every call that announced a recording gets its job in the transaction that
+    writes it, due after the settle delay."""
+
+    async def queue(session: AsyncSession, calls: Sequence[CallRecord], ids: Sequence[int]) -> None:
+        due_at = clock() + timedelta(seconds=settings.settle_seconds)
+        await queue_recordings(session, calls, ids, due_at=due_at)
+
+    return queue
+
+
+def ready_event(recording: Recording, call_id: int, at: datetime) -> WebhookEvent:
+    return WebhookEvent(
+        event_id=event_id("recording.ready", recording.pbx, recording.pbx_call_id),
+        type="recording.ready",
+        occurred_at=at,
+        data={
+            "call_id": call_id,
+            "pbx": recording.pbx,
+            "linkedid": recording.pbx_call_id,
+            "recording": recording_view(call_id, recording),
+        },
+    )
+
+
+def _last_change(inputs: AudioInputs) -> datetime:
+    """When any part of the recording last changed: a file still being written is not taken yet."""
+    newest = max(path.stat().st_mtime for path in inputs.paths().values())
+    return datetime.fromtimestamp(newest, UTC)
+
+
+def _any_truncated(inputs: AudioInputs) -> bool:
+    return any(wav_is_truncated(path) for path in inputs.paths().values())
