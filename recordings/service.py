@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import shutil
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -40,6 +41,7 @@ from recordings.audio import (
     EncodedAudio,
     EncodeOptions,
     encode,
+    ffmpeg_binary,
     probe,
     sha256_of,
     wav_is_truncated,
@@ -84,6 +86,8 @@ class RecordingWorker:
         self._wake.set()
 
     async def run(self) -> None:
+        if shutil.which(ffmpeg_binary()) is None:
+            log.error("ffmpeg_missing", binary=ffmpeg_binary(), hint="install ffmpeg; recordings wait for it")
         while True:
             try:
                 if await self.process_due():
@@ -140,11 +144,12 @@ class RecordingWorker:
         if inputs is None:
             await self._retry(job, f"no file for {job.source}", count_as_missing=True)
             return
-        settled_at = await asyncio.to_thread(_last_change, inputs)
-        now = self._clock()
-        if now < settled_at + timedelta(seconds=self._settings.settle_seconds):
-            await self._reschedule(job, settled_at + timedelta(seconds=self._settings.settle_seconds))
-            return
+        settle = timedelta(seconds=self._settings.settle_seconds)
+        if settle:
+            settled_at = await asyncio.to_thread(_last_change, inputs) + settle
+            if self._clock() < settled_at:  # still being written (or just pushed): look again later
+                await self._reschedule(job, settled_at)
+                return
         await self._convert(job, call, inputs)
         await asyncio.to_thread(self._clean_up, job, inputs, from_pbx)
 

@@ -10,6 +10,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 packages=()
 command -v pg_ctlcluster >/dev/null 2>&1 || packages+=(postgresql)
 command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
+# Recordings are verified and converted with ffmpeg (with libopus, as Debian builds it).
+command -v ffmpeg >/dev/null 2>&1 || packages+=(ffmpeg)
 if [ ${#packages[@]} -gt 0 ]; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${packages[@]}"
