@@ -1,11 +1,12 @@
 """Audio I/O: check that files are audio, measure them and convert them, with ffmpeg.
 
 One ffmpeg process per recording decodes every part once and writes all outputs (the mono mix, each
-side) plus a signed-linear copy of the mix on a pipe, from which the duration and the loudest sample are
-measured as it streams. Nothing holds a whole file in memory: a two-hour call costs what a one-minute
-call does. pydub finds the ffmpeg/ffprobe binaries (honouring `AudioSegment.converter`, which users may
-point elsewhere) and probes a file's streams; its `AudioSegment` is not used because it decodes the
-whole file into memory.
+side), and measures the mix on the way (ffmpeg's `volumedetect`: how many samples, the loudest one).
+No audio passes through Python: a two-hour call costs this process what a one-minute call does.
+
+pydub finds the ffmpeg/ffprobe binaries (honouring `AudioSegment.converter`, which users may point
+elsewhere) and probes a file's streams; its `AudioSegment` is not used because it decodes the whole file
+into memory.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
+import re
 import struct
 import warnings
-from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ with warnings.catch_warnings():
 ANALYSIS_RATE = 8000
 CHUNK_BYTES = 1 << 16
 HASH_CHUNK_BYTES = 1 << 20
-STDERR_KEEP = 4000
+STDERR_KEEP = 32_000
+DIGITAL_SILENCE_DBFS = -91.0
 
 
 class AudioCorrupt(CalltrackingError):
@@ -74,7 +76,8 @@ class EncodeOptions:
 @dataclass(frozen=True, slots=True)
 class EncodedAudio:
     """What one ffmpeg run produced: output files by name ("mix", "customer", "manager") in the work
-    directory, the mix's length and its loudest sample."""
+    directory, the mix's length and its loudest sample (volumedetect rounds to 0.1 dB; digital silence
+    reads -91 dB)."""
 
     outputs: dict[str, Path]
     duration_seconds: float
@@ -89,8 +92,8 @@ def encode_command(
     inputs: AudioInputs, sides: dict[Side, Part], out_dir: Path, options: EncodeOptions
 ) -> tuple[list[str], dict[str, Path]]:
     """The ffmpeg command line for `inputs`, and the outputs it writes. The last output is always the
-    mix as signed linear on stdout, for measuring."""
-    args = [ffmpeg_binary(), "-nostdin", "-hide_banner", "-v", "error", "-fflags", "+bitexact"]
+    mix, measured and thrown away (`-f null`)."""
+    args = [ffmpeg_binary(), "-nostdin", "-hide_banner", "-nostats", "-v", "info", "-fflags", "+bitexact"]
     labels: dict[str, str] = {}
     if inputs.is_stereo_raw:
         args += ["-f", "s16le", "-ar", str(inputs.raw_rate), "-ac", "2", "-i", str(inputs.mix)]
@@ -113,6 +116,8 @@ def encode_command(
         labels = {"mix": "[mix]", "probe": "[probe]"}
         if inputs.has_sides:
             labels |= {Part.RX: f"{index[Part.RX]}:a", Part.TX: f"{index[Part.TX]}:a"}
+    graph += f";{labels['probe']}aresample={ANALYSIS_RATE},aformat=sample_fmts=s16:channel_layouts=mono"
+    graph += ",volumedetect[measured]"
     args += ["-filter_complex", graph]
     encode = ["-c:a", "libopus", "-b:a", str(options.bitrate), "-vbr", "on", "-application", "voip"]
     encode += ["-compression_level", str(options.complexity), "-ac", "1", "-map_metadata", "-1"]
@@ -123,7 +128,7 @@ def encode_command(
         for side, part in sides.items():
             outputs[side.value] = out_dir / f"{side.value}.ogg"
             args += ["-map", labels[part], *encode, str(outputs[side.value])]
-    args += ["-map", labels["probe"], "-ac", "1", "-ar", str(ANALYSIS_RATE), "-f", "s16le", "pipe:1"]
+    args += ["-map", "[measured]", "-f", "null", "-"]
     return args, outputs
 
 
@@ -136,49 +141,42 @@ async def encode(
         process = await asyncio.create_subprocess_exec(
             *args,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
     except FileNotFoundError as exc:
         raise ConverterMissing(f"ffmpeg not found ({args[0]}): install ffmpeg") from exc
-    stdout, stderr_stream = process.stdout, process.stderr
-    if stdout is None or stderr_stream is None:
-        raise ConverterMissing("ffmpeg's pipes did not open")
-    errors = asyncio.create_task(_tail(stderr_stream))
+    if process.stderr is None:
+        raise ConverterMissing("ffmpeg's error pipe did not open")
     try:
-        samples, peak = await _measure(stdout)
+        stderr = await _tail(process.stderr)
         code = await process.wait()
     except BaseException:
         if process.returncode is None:
             process.kill()
             await process.wait()
         raise
-    finally:
-        stderr = await errors
+    log_text = stderr.decode("utf-8", "replace")
     if code != 0:
-        message = stderr.decode("utf-8", "replace").strip().splitlines()
-        raise AudioCorrupt("; ".join(message[-3:])[:500] or f"ffmpeg exited {code}")
-    return EncodedAudio(
-        outputs=outputs,
-        duration_seconds=samples / ANALYSIS_RATE,
-        peak_dbfs=20 * math.log10(peak / 32768) if peak else -math.inf,
-    )
+        errors = [line for line in log_text.strip().splitlines() if "volumedetect" not in line]
+        raise AudioCorrupt("; ".join(errors[-3:])[:500] or f"ffmpeg exited {code}")
+    samples, peak_dbfs = measurement(log_text)
+    return EncodedAudio(outputs=outputs, duration_seconds=samples / ANALYSIS_RATE, peak_dbfs=peak_dbfs)
 
 
-async def _measure(stream: asyncio.StreamReader) -> tuple[int, int]:
-    samples = 0
-    peak = 0
-    rest = b""
-    while chunk := await stream.read(CHUNK_BYTES):
-        data = rest + chunk
-        usable = len(data) - len(data) % 2
-        rest = data[usable:]
-        values = array("h")
-        values.frombytes(data[:usable])
-        if values:
-            samples += len(values)
-            peak = max(peak, max(values), -min(values))
-    return samples, min(peak, 32768)
+def measurement(log_text: str) -> tuple[int, float]:
+    """Samples and loudest sample (dBFS) of the mix, from `volumedetect`'s report (its last one: ffmpeg
+    may configure the graph twice). No samples: -inf."""
+    counts = _SAMPLES.findall(log_text)
+    peaks = _PEAK.findall(log_text)
+    samples = int(counts[-1]) if counts else 0
+    peak = float(peaks[-1]) if samples and peaks else -math.inf
+    # One step of 16-bit audio is -90.3 dBFS; volumedetect reports all-zero audio as -91.
+    return samples, peak if peak > DIGITAL_SILENCE_DBFS else -math.inf
+
+
+_SAMPLES = re.compile(r"\] n_samples: (\d+)")
+_PEAK = re.compile(r"\] max_volume: (-?\d+(?:\.\d+)?|-inf) dB")
 
 
 async def _tail(stream: asyncio.StreamReader) -> bytes:

@@ -12,6 +12,8 @@ refused before the file system is touched (the I/O layer checks the resolved pat
 from __future__ import annotations
 
 import posixpath
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -35,6 +37,7 @@ RAW_RATES = {
     ".sln96": 96000,
     ".sln192": 192000,
 }
+EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,5}")
 SIDE_SUFFIXES = {Part.RX: ("-rx", "-in"), Part.TX: ("-tx", "-out")}
 
 
@@ -55,7 +58,11 @@ class SourceCandidates:
 def relative_pbx_path(pbx_path: str, monitor_dir: str) -> PurePosixPath:
     """The path inside the monitor directory that the PBX's `pbx_path` names; `PathRefused` if it names
     anything outside it. A relative name is taken as relative to the monitor directory."""
-    if not pbx_path or len(pbx_path) > MAX_PATH_LENGTH or any(ord(c) < 32 for c in pbx_path):
+    if (
+        not pbx_path
+        or len(pbx_path) > MAX_PATH_LENGTH
+        or any(unicodedata.category(c) == "Cc" for c in pbx_path)
+    ):
         raise PathRefused(f"not a recording path: {pbx_path[:200]!r}")
     root = posixpath.normpath(monitor_dir)
     full = posixpath.normpath(pbx_path if pbx_path.startswith("/") else posixpath.join(root, pbx_path))
@@ -82,7 +89,7 @@ def source_candidates(
             dated = PurePosixPath(at.astimezone(zone).strftime("%Y/%m/%d")) / relative
             if dated not in mixes:
                 mixes.append(dated)
-    if not relative.suffix:
+    if not has_extension(relative):  # CALLFILENAME: a base name (that ends in a Uniqueid, "....1795349935.0")
         mixes += [path.with_name(path.name + ".wav") for path in list(mixes)]
     raw_rate = RAW_RATES.get(relative.suffix.lower()) if raw_is_stereo else None
     return SourceCandidates(
@@ -93,9 +100,16 @@ def source_candidates(
     )
 
 
+def has_extension(path: PurePosixPath) -> bool:
+    """An audio file extension, not the dot inside an Asterisk Uniqueid."""
+    return EXTENSION.fullmatch(path.suffix) is not None
+
+
 def _siblings(mixes: list[PurePosixPath], part: Part) -> list[PurePosixPath]:
     found = []
     for mix in mixes:
+        if not has_extension(mix):
+            continue
         suffix = mix.suffix if mix.suffix.lower() not in RAW_RATES else ".wav"
         for marker in SIDE_SUFFIXES[part]:
             found.append(mix.with_name(mix.stem + marker + suffix))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +172,9 @@ async def test_pushed_recording_is_converted_for_its_call(recording_api: Recordi
         )
         assert response.status == 202, await response.text()
         assert (await response.json())["bytes"] == len(data)
-    recording_api.stack.clock.advance(1)  # the API stamps the push with the real time
+    recording_api.stack.clock.now = datetime.now(UTC) + timedelta(
+        seconds=1
+    )  # the API stamps pushes with the real time
     await recording_api.stack.worker.process_due()
     recording = await recording_api.stack.recording(call_id)
     assert recording.state is RecordingState.READY
@@ -235,7 +238,7 @@ async def test_legal_hold_keeps_audio_that_retention_deletes_otherwise(recording
     deleted_file = stack.store_dir / deleted.files["mix"].path
 
     report = await apply_retention(
-        stack.sessions, RecordingStore(stack.store_dir), 180, now=stack.clock() + _days(181)
+        stack.sessions, RecordingStore(stack.store_dir), 180, now=stack.clock() + timedelta(days=181)
     )
 
     assert held.status == 200 and (await held.json())["legal_hold"] is True
@@ -249,9 +252,3 @@ async def test_legal_hold_keeps_audio_that_retention_deletes_otherwise(recording
     still = await recording_api.client.get(f"/api/v1/calls/{second}", headers=recording_api.auth("admin"))
     assert gone.status == 410
     assert still.status == 200 and (await still.json())["recording_state"] == "deleted"
-
-
-def _days(days: int) -> Any:
-    from datetime import timedelta
-
-    return timedelta(days=days)
