@@ -14,8 +14,10 @@ from ami.listener import PbxListener
 from calltracking.calls import CallRecord, StoredCall
 from calltracking.database import create_engine, create_sessionmaker
 from calltracking.repositories.calls import list_calls
+from calltracking.repositories.recordings import recordings_of_calls
 from calltracking.runtime import CallPipeline, call_pipeline
 from calltracking.settings import DatabaseSettings, PbxSettings
+from recordings.model import Recording
 
 FAST_RECONNECT = {"reconnect_initial_seconds": 0.005, "reconnect_max_seconds": 0.02}
 
@@ -73,6 +75,15 @@ def database_settings(url: str, tmp_path: Path, **changes: Any) -> DatabaseSetti
 async def pipeline_for(settings: DatabaseSettings) -> AsyncIterator[CallPipeline]:
     async with call_pipeline(settings) as pipeline:
         yield pipeline
+
+
+async def stored_recordings(url: str, call_ids: Sequence[int]) -> dict[int, Recording]:
+    engine = create_engine(url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            return await recordings_of_calls(session, call_ids)
+    finally:
+        await engine.dispose()
 
 
 async def stored_calls(url: str) -> list[StoredCall]:

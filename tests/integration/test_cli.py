@@ -89,3 +89,53 @@ def test_token_creation_refuses_inconsistent_roles(tmp_path: Path, args: list[st
     url = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
     with pytest.raises(SystemExit) if "root" in args else contextlib.nullcontext():
         assert main(["token", "--database", url, "create", *args]) == 2
+
+
+def test_replayed_recordings_are_listed_held_and_deleted_by_retention(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
+    store = tmp_path / "store"
+    config = tmp_path / "calltracking.toml"
+    config.write_text(f'[recordings]\nstorage_dir = "{store}"\n')
+    captures = [str(TRACES / "inbound_single_answered.ami"), str(TRACES / "inbound_single_missed.ami")]
+
+    def run(*args: str) -> tuple[int, str]:
+        code = main(["--config", str(config), *args, "--database", url])
+        return code, capsys.readouterr().out
+
+    assert run("replay", *captures, "--recordings-dir", str(TRACES / "recordings"))[0] == 0
+    answered, missed = [json.loads(line) for line in run("calls", "--json")[1].splitlines()]
+    assert answered["recording"]["duration_seconds"] == pytest.approx(6.02, abs=0.05)
+    assert answered["recording"]["sides"] == ["customer", "manager"]
+    assert answered["recording"]["url"] == f"/api/v1/calls/{answered['id']}/recording"
+    assert (answered["recording_state"], answered["recording_missing"]) == ("ready", False)
+    assert (missed["recording"], missed["recording_state"]) == (None, "empty")
+    stored = list(store.rglob("*.ogg"))
+    assert len(stored) == 3
+
+    # The captures are from 2026-11-22 12:19 UTC: a retention age of a minute covers them.
+    assert run("legal-hold", str(answered["id"]))[0] == 0
+    held = json.loads(run("retention", "--days", "0.001", "--dry-run")[1])
+    assert run("legal-hold", str(answered["id"]), "--release")[0] == 0
+    dry = json.loads(run("retention", "--days", "0.001", "--dry-run")[1])
+    done = json.loads(run("retention", "--days", "0.001")[1])
+    after = json.loads(run("calls", "--json")[1].splitlines()[0])
+
+    assert held["recordings"] == 0
+    assert (dry["recordings"], dry["call_ids"], dry["dry_run"]) == (1, [answered["id"]], True)
+    assert (done["recordings"], done["files"]) == (1, 3)
+    assert [path for path in stored if path.exists()] == []
+    assert (after["recording"], after["recording_state"]) == (None, "deleted")
+    assert after["talk_seconds"] == answered["talk_seconds"]  # the call record stays
+
+
+def test_retention_without_an_age_and_hold_of_an_unknown_call_are_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
+
+    assert main(["retention", "--database", url]) == 2
+    assert "retention_days" in capsys.readouterr().err
+    assert main(["legal-hold", "42", "--database", url]) == 1
+    assert "no call 42" in capsys.readouterr().err

@@ -9,9 +9,10 @@ import pytest
 
 from calltracking.calls import StoredCall
 from calltracking.replay import replay_captures
-from calltracking.settings import PbxSettings
-from tests.helpers.captures import capture, capture_names, truth
-from tests.helpers.listening import database_settings, stored_calls
+from calltracking.settings import PbxSettings, RecordingSettings
+from recordings.model import Recording
+from tests.helpers.captures import TRACES, capture, capture_names, truth
+from tests.helpers.listening import database_settings, stored_calls, stored_recordings
 
 PBX = PbxSettings(name="office")
 
@@ -85,3 +86,43 @@ async def test_replaying_the_same_captures_twice_gives_the_same_rows(
 
     assert len(first) == len(capture_names())
     assert second == first
+
+
+async def test_replayed_captures_take_their_recordings_from_the_monitor_directory(
+    database_url: str, tmp_path: Path
+) -> None:
+    pbx = PBX.model_copy(update={"recordings_dir": TRACES / "recordings"})
+    store = RecordingSettings(storage_dir=tmp_path / "store")
+    names = capture_names()
+
+    await replay_captures(
+        [capture(name) for name in names],
+        pbx,
+        database_settings(database_url, tmp_path),
+        tmp_path / "spool",
+        recordings=store,
+    )
+
+    stored = await stored_calls(database_url)
+    recordings = await stored_recordings(database_url, [call.id for call in stored])
+    expected = sorted(
+        (t["direction"], t["caller"], t.get("did") or t["callee"], bool(t.get("recording")))
+        for name in names
+        for t in truth(name)
+    )
+    got = sorted(
+        (c.call.direction.value, c.call.caller, c.call.did or c.call.callee, _has_audio(recordings.get(c.id)))
+        for c in stored
+    )
+    assert got == expected
+    states = {recordings[call.id].state.value for call in stored if call.id in recordings}
+    assert states == {"ready", "empty"}  # the unanswered calls left header-only files
+    for call in stored:
+        recording = recordings.get(call.id)
+        if recording is not None and recording.is_ready:
+            assert recording.duration_seconds == pytest.approx(call.call.talk_seconds, abs=1.0)
+            assert set(recording.files) == {"mix", "customer", "manager"}
+
+
+def _has_audio(recording: Recording | None) -> bool:
+    return recording is not None and recording.is_ready and (recording.duration_seconds or 0) > 0
