@@ -11,13 +11,15 @@ from pathlib import Path
 import aiohttp
 
 from ami.capture_peer import PeerSession
-from tests.helpers.captures import capture
+from tests.helpers.captures import TRACES, capture
 from tests.helpers.listening import running_peer
 from tests.helpers.process import serving
 from tests.helpers.tcp_proxy import free_port
 
 
-async def test_serve_logs_calls_and_answers_the_api(database_url: str, tmp_path: Path) -> None:
+async def test_serve_logs_calls_takes_their_recordings_and_answers_the_api(
+    database_url: str, tmp_path: Path
+) -> None:
     session = PeerSession.from_capture(capture("inbound_group_answered"))
     session.close_at_end = False
     api_port = free_port()
@@ -25,7 +27,11 @@ async def test_serve_logs_calls_and_answers_the_api(database_url: str, tmp_path:
         env = {
             "CALLTRACKING_DATABASE__URL": database_url,
             "CALLTRACKING_DATABASE__SPOOL_DIR": str(tmp_path / "spool"),
-            "CALLTRACKING_PBXS": json.dumps([{"name": "office", "port": peer.port}]),
+            "CALLTRACKING_PBXS": json.dumps(
+                [{"name": "office", "port": peer.port, "recordings_dir": str(TRACES / "recordings")}]
+            ),
+            "CALLTRACKING_RECORDINGS__STORAGE_DIR": str(tmp_path / "store"),
+            "CALLTRACKING_RECORDINGS__SETTLE_SECONDS": "0.2",
             "CALLTRACKING_API__PORT": str(api_port),
             "CALLTRACKING_LOG__FORMAT": "json",
         }
@@ -35,8 +41,16 @@ async def test_serve_logs_calls_and_answers_the_api(database_url: str, tmp_path:
             headers = {"Authorization": f"Bearer {token}"}
             async with aiohttp.ClientSession() as http:
                 calls = await eventually(
-                    http, f"{base}/api/v1/calls", headers, lambda body: len(body["items"]) == 1
+                    http,
+                    f"{base}/api/v1/calls",
+                    headers,
+                    lambda body: [c["recording_state"] for c in body["items"]] == ["ready"],
                 )
+                audio = await http.get(
+                    f"{base}{calls['items'][0]['recording']['url']}",
+                    headers={**headers, "Range": "bytes=0-3"},
+                )
+                first_bytes = await audio.read()
                 ready = await (await http.get(f"{base}/readyz", headers=headers)).json()
                 metrics = await (await http.get(f"{base}/metrics", headers=headers)).text()
                 docs = await http.get(f"{base}/api/docs")
@@ -46,6 +60,9 @@ async def test_serve_logs_calls_and_answers_the_api(database_url: str, tmp_path:
 
     [call] = calls["items"]
     assert (call["direction"], call["status"], call["answered_by"]) == ("inbound", "answered", "102")
+    assert call["recording"]["sides"] == ["customer", "manager"]
+    assert (audio.status, first_bytes) == (206, b"OggS")
+    assert 'calltracking_recordings_total{pbx="office",state="ready"} 1.0' in metrics
     assert ready == {
         "ready": True,
         "database": True,
