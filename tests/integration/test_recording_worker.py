@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.calls import CallLeg, Direction, LegKind
+from calltracking.repositories.recordings import claim_due_recordings
 from calltracking.repositories.webhooks import create_webhook
 from recordings.model import RecordingState, Side
-from recordings.service import RecordingWorker
+from recordings.service import LEASE, RecordingWorker
 from tests.helpers.audio_files import (
     decoded_peak_dbfs,
     silence,
@@ -321,3 +322,20 @@ async def test_a_call_written_again_keeps_its_converted_recording(stack: Recordi
 
     assert ran == 0
     assert await stack.recording(call_id) == first
+
+
+async def test_a_job_whose_worker_died_is_taken_again_when_its_lease_ends(stack: RecordingStack) -> None:
+    stack.place_shared(ANSWERED_BASE)
+    call_id = await stack.add_call(split_call(17, ANSWERED_BASE))
+    async with stack.sessions.begin() as session:  # a worker claims the job, then its process is killed
+        [claimed] = await claim_due_recordings(
+            session, now=stack.clock(), lease_until=stack.clock() + LEASE, limit=10
+        )
+
+    during_lease = await stack.worker.process_due()
+    stack.clock.advance(LEASE.total_seconds())
+    after_lease = await stack.worker.process_due()
+
+    assert claimed.call_id == call_id
+    assert (during_lease, after_lease) == (0, 1)
+    assert (await stack.recording(call_id)).state is RecordingState.READY
