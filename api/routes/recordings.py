@@ -10,7 +10,7 @@ from typing import Literal
 
 import structlog
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api.errors import BodyTooLarge, Gone, InvalidRequest, NotFound
 from api.keys import RECORDING_WORKER, SESSIONS, SETTINGS
@@ -32,12 +32,16 @@ CALL_ID = {"call_id": {"type": "integer", "minimum": 1}}
 
 
 class RecordingQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     side: Literal["customer", "manager"] | None = Field(
         default=None, description="one side of a split recording (default: both, mixed)"
     )
 
 
 class PushQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     part: Literal["mix", "rx", "tx", "stereo"] = Field(
         default="mix",
         description="mix: the MixMonitor file; rx/tx: its r()/t() halves; stereo: option D's raw stream "
@@ -54,7 +58,9 @@ class PushAccepted(BaseModel):
 
 
 class LegalHoldIn(BaseModel):
-    legal_hold: bool
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    legal_hold: StrictBool
 
 
 class LegalHoldOut(BaseModel):

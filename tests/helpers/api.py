@@ -19,7 +19,7 @@ from calltracking.replay import replay_captures
 from calltracking.repositories.tokens import create_token
 from calltracking.settings import PbxSettings, Settings, load_settings
 from calltracking.tokens import Role, new_token
-from tests.helpers.captures import capture, capture_names
+from tests.helpers.captures import TRACES, capture, capture_names
 from tests.helpers.listening import database_settings
 
 MANAGER = "101"
@@ -51,12 +51,21 @@ async def running_api(
 ) -> AsyncIterator[ApiHarness]:
     settings = load_settings(
         environ={},
-        overrides={"database": {"url": database_url}, "api": {"token_cache_seconds": 0, **api_settings}},
+        overrides={
+            "database": {"url": database_url},
+            "api": {"token_cache_seconds": 0, **api_settings},
+            "recordings": {"storage_dir": str(tmp_path / "recordings")},
+        },
     )
     if seed:
+        # The captures with their recordings, as `replay --recordings-dir` takes them.
         captures = [capture(name) for name in capture_names()]
         await replay_captures(
-            captures, PbxSettings(name="office"), database_settings(database_url, tmp_path), tmp_path / "s"
+            captures,
+            PbxSettings(name="office", recordings_dir=TRACES / "recordings"),
+            database_settings(database_url, tmp_path),
+            tmp_path / "s",
+            recordings=settings.recordings,
         )
     engine = create_engine(database_url)
     await migrate(engine)

@@ -54,7 +54,8 @@ async def test_history_is_newest_first_and_pages_through_everything_once(api: Ap
         ({"number": "8 (916) 123-45-67"}, 4),
         ({"did": "74951110003"}, 2),
         ({"manager": "102"}, 3),
-        ({"has_recording": "false"}, 2),
+        ({"has_recording": "true"}, 5),  # the answered calls; the others left header-only files
+        ({"has_recording": "false"}, 7),
         ({"from": "2026-11-22T12:20:00Z"}, 5),
         ({"to": "2026-11-22T12:19:30Z"}, 5),
     ],

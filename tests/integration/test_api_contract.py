@@ -10,6 +10,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi import checks
 
 from api.app import API_VERSION, DESCRIPTION, all_operations
@@ -62,8 +64,14 @@ def live_api(
 def test_every_operation_keeps_its_contract(
     case: schemathesis.Case, live_api: ThreadedApi, role: str
 ) -> None:
-    case.call_and_validate(
-        base_url=live_api.url,
-        headers={"Authorization": f"Bearer {live_api.tokens[role]}"},
-        checks=CONTRACT_CHECKS,
-    )
+    token = {"Authorization": f"Bearer {live_api.tokens[role]}"}
+    if _headers_are_the_mutation(case):
+        # schemathesis removed or mangled the token on purpose: sending ours would undo the invalid
+        # request it meant to send (and the API must answer it 401).
+        token = {}
+    case.call_and_validate(base_url=live_api.url, headers=token, checks=CONTRACT_CHECKS)
+
+
+def _headers_are_the_mutation(case: schemathesis.Case) -> bool:
+    header = case.meta.components.get(ParameterLocation.HEADER) if case.meta else None
+    return header is not None and header.mode is GenerationMode.NEGATIVE

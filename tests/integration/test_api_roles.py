@@ -47,6 +47,11 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/callbacks/report"): EVERYONE,
     ("GET", "/api/v1/duplicates"): {ADMIN, INTEGRATION, SUPERVISOR},
     ("POST", "/api/v1/duplicates/merge"): {ADMIN, INTEGRATION},
+    # Recordings: managers hear their own calls; a PBX pushes with the CRM's (or an admin's) token; a
+    # supervisor decides what is kept for a dispute.
+    ("GET", "/api/v1/calls/{call_id}/recording"): EVERYONE,
+    ("PUT", "/api/v1/recordings/{pbx}/{linkedid}"): {ADMIN, INTEGRATION},
+    ("PUT", "/api/v1/calls/{call_id}/legal-hold"): {ADMIN, SUPERVISOR},
 }
 PUBLIC = {("GET", "/healthz")}
 
@@ -67,6 +72,7 @@ async def api(database_url: str, tmp_path: Path) -> AsyncIterator[ApiHarness]:
 async def test_each_role_is_let_in_or_turned_away(api: ApiHarness, method: str, path: str) -> None:
     concrete = path.replace("{call_id}", "1").replace("{webhook_id}", "1").replace("{delivery_id}", "1")
     concrete = concrete.replace("{request_id}", "req-1").replace("{external_id}", "x-1")
+    concrete = concrete.replace("{pbx}", "office").replace("{linkedid}", "1795349935.0")
     answers = {}
     for role in sorted(EVERYONE):
         response = await api.client.request(method, concrete, headers=api.auth(role), json={})
