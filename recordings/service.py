@@ -30,6 +30,7 @@ from calltracking.repositories.recordings import (
     finish_recording,
     next_due_at,
     queue_recordings,
+    recordings_of_calls,
     retry_recording,
 )
 from calltracking.settings import PbxSettings, RecordingSettings
@@ -276,22 +277,7 @@ class RecordingWorker:
                 error=error,
             )
             if state is RecordingState.READY and job.call_id is not None:
-                done = Recording(
-                    id=job.id,
-                    pbx=job.pbx,
-                    pbx_call_id=job.pbx_call_id,
-                    call_id=job.call_id,
-                    state=state,
-                    source=job.source,
-                    attempts=job.attempts + 1,
-                    due_since=job.due_since,
-                    duration_seconds=duration_seconds,
-                    format=audio_format,
-                    sha256=sha256,
-                    source_sha256=source_sha256,
-                    files=files or {},
-                    is_truncated=is_truncated,
-                )
+                done = (await recordings_of_calls(session, [job.call_id]))[job.call_id]
                 await enqueue(session, ready_event(done, job.call_id, now), now=now)
         if self._observe is not None:
             self._observe(job.pbx, state)

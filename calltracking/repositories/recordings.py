@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.calls import CallRecord
 from calltracking.models import CallRow, RecordingDeletionRow, RecordingRow
+from calltracking.repositories.leases import lease_due_rows
 from calltracking.repositories.times import from_db, to_db
 from calltracking.repositories.upserts import insert_for
 from recordings.model import Recording, RecordingState, StoredFile
@@ -109,47 +110,19 @@ def _new_row(
 async def claim_due_recordings(
     session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
 ) -> list[Recording]:
-    """Take up to `limit` due pending recordings of calls in the database by pushing their next attempt
-    to `lease_until` (the webhook outbox's lease: a worker that dies lets them fall due again)."""
+    """Take up to `limit` due pending recordings of calls in the database, leased until `lease_until`."""
+    still_due = [
+        RECORDINGS.c.state == RecordingState.PENDING.value,
+        RECORDINGS.c.next_attempt_at <= to_db(now),
+    ]
     due = (
         select(RECORDINGS.c.id)
-        .where(
-            RECORDINGS.c.state == RecordingState.PENDING.value,
-            RECORDINGS.c.next_attempt_at <= to_db(now),
-            RECORDINGS.c.call_id.is_not(None),
-        )
+        .where(*still_due, RECORDINGS.c.call_id.is_not(None))
         .order_by(RECORDINGS.c.next_attempt_at, RECORDINGS.c.id)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    due_ids = [row.id for row in (await session.execute(due)).all()]
-    if not due_ids:
-        return []
-    claimed = await session.execute(
-        update(RECORDINGS)
-        .where(
-            RECORDINGS.c.id.in_(due_ids),
-            RECORDINGS.c.state == RecordingState.PENDING.value,
-            RECORDINGS.c.next_attempt_at <= to_db(now),
-        )
-        .values(next_attempt_at=to_db(lease_until))
-        .returning(*RECORDINGS.c)
-    )
-    return sorted((_recording(row) for row in claimed.all()), key=lambda r: r.id)
-
-
-async def has_due_recordings(session: AsyncSession, now: datetime) -> bool:
-    found = await session.execute(
-        select(RECORDINGS.c.id)
-        .where(
-            RECORDINGS.c.state == RecordingState.PENDING.value,
-            RECORDINGS.c.next_attempt_at <= to_db(now),
-            RECORDINGS.c.call_id.is_not(None),
-        )
-        .limit(1)
-    )
-    return found.first() is not None
+    taken = await lease_due_rows(session, RECORDINGS, due, still_due, {"next_attempt_at": to_db(lease_until)})
+    return sorted((_recording(row) for row in taken), key=lambda r: r.id)
 
 
 async def next_due_at(session: AsyncSession) -> datetime | None:

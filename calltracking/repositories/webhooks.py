@@ -13,6 +13,7 @@ from sqlalchemy import Row, Table, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.models import WebhookDeliveryRow, WebhookRow
+from calltracking.repositories.leases import lease_due_rows
 from calltracking.repositories.times import from_db, to_db
 from calltracking.repositories.upserts import insert_for
 from calltracking.webhooks import ClaimedDelivery, DeliveryStatus, Webhook, WebhookDelivery
@@ -122,36 +123,19 @@ async def claim_due_deliveries(
     """Take up to `limit` due deliveries of active webhooks, oldest due first, by pushing their next
     attempt to `lease_until`: another worker does not take them meanwhile, and if this one dies before
     recording the outcome they fall due again when the lease ends."""
+    still_due = [
+        DELIVERIES.c.status == DeliveryStatus.PENDING.value,
+        DELIVERIES.c.next_attempt_at <= to_db(now),
+    ]
     due = (
         select(DELIVERIES.c.id)
         .join(HOOKS, HOOKS.c.id == DELIVERIES.c.webhook_id)
-        .where(
-            DELIVERIES.c.status == DeliveryStatus.PENDING.value,
-            DELIVERIES.c.next_attempt_at <= to_db(now),
-            HOOKS.c.is_active.is_(True),
-        )
+        .where(*still_due, HOOKS.c.is_active.is_(True))
         .order_by(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True, of=DELIVERIES)
-    # Two statements, not `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)`: PostgreSQL
-    # may run such a subquery again per row, and each run skips the rows just updated, so the LIMIT
-    # stops limiting. The condition repeated in the UPDATE keeps a concurrent worker (SQLite) out.
-    due_ids = [row.id for row in (await session.execute(due)).all()]
-    if not due_ids:
-        return []
-    claimed = await session.execute(
-        update(DELIVERIES)
-        .where(
-            DELIVERIES.c.id.in_(due_ids),
-            DELIVERIES.c.status == DeliveryStatus.PENDING.value,
-            DELIVERIES.c.next_attempt_at <= to_db(now),
-        )
-        .values(next_attempt_at=to_db(lease_until))
-        .returning(DELIVERIES.c.id)
-    )
-    ids = [row.id for row in claimed.all()]
+    taken = await lease_due_rows(session, DELIVERIES, due, still_due, {"next_attempt_at": to_db(lease_until)})
+    ids = [row.id for row in taken]
     if not ids:
         return []
     rows = await session.execute(

@@ -45,6 +45,14 @@ async def make_token(
     return token.secret
 
 
+async def tokens_for_every_role(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]:
+    """A token per role, the manager's for extension 101, and `other_manager` for 103."""
+    tokens = {role.value: await make_token(sessions, role) for role in Role if role is not Role.MANAGER}
+    tokens["manager"] = await make_token(sessions, Role.MANAGER, MANAGER)
+    tokens["other_manager"] = await make_token(sessions, Role.MANAGER, "103")
+    return tokens
+
+
 @asynccontextmanager
 async def running_api(
     database_url: str, tmp_path: Path, seed: bool = True, **api_settings: Any
@@ -70,9 +78,7 @@ async def running_api(
     engine = create_engine(database_url)
     await migrate(engine)
     sessions = create_sessionmaker(engine)
-    tokens = {role.value: await make_token(sessions, role) for role in Role if role is not Role.MANAGER}
-    tokens["manager"] = await make_token(sessions, Role.MANAGER, MANAGER)
-    tokens["other_manager"] = await make_token(sessions, Role.MANAGER, "103")
+    tokens = await tokens_for_every_role(sessions)
     app = create_app(settings, sessions, ServiceStatus(pbx_connected=lambda: {"office": True}))
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()

@@ -18,11 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.app import create_app
 from api.status import ServiceStatus
 from calltracking.models import AuditRow
-from calltracking.tokens import Role
 from recordings.model import RecordingState
 from recordings.retention import apply_retention
 from recordings.storage import RecordingStore
-from tests.helpers.api import make_token
+from tests.helpers.api import tokens_for_every_role
 from tests.helpers.factories import make_call
 from tests.helpers.recording_stack import (
     ANSWERED_BASE,
@@ -66,9 +65,7 @@ async def recording_api(
         )
     )
     await stack.worker.process_due()
-    tokens = {role.value: await make_token(sessions, role) for role in Role if role is not Role.MANAGER}
-    tokens["manager"] = await make_token(sessions, Role.MANAGER, "101")
-    tokens["other_manager"] = await make_token(sessions, Role.MANAGER, "103")
+    tokens = await tokens_for_every_role(sessions)
     app = create_app(stack.settings, sessions, ServiceStatus(), recording_worker=stack.worker)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
