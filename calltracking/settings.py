@@ -210,7 +210,9 @@ class RecordingSettings(_Frozen):
     # Converted audio lives here under content-addressed names; `quarantine` and `inbox` (pushed files)
     # are subdirectories.
     storage_dir: Path = DEFAULT_DATA_DIR / "recordings"
-    # Opus in Ogg at this bitrate (bits per second): 16 kbit/s keeps telephone speech intact.
+    # Opus in Ogg (compact; every current browser plays it) or MP3 (for older players), at this bitrate
+    # in bits per second: 16 kbit/s of Opus keeps telephone speech intact; MP3 wants 32 kbit/s or more.
+    format: Literal["ogg/opus", "mp3"] = "ogg/opus"
     bitrate: int = Field(default=16_000, ge=6_000, le=256_000)
     # libopus's effort (0-10): lower is faster with slightly larger files for the same quality.
     complexity: int = Field(default=5, ge=0, le=10)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from calltracking.errors import CalltrackingError
-from recordings.model import Part, Side
+from recordings.model import OGG_OPUS, AudioFormat, Part, Side
 
 with warnings.catch_warnings():
     # pydub imports audioop, deprecated since Python 3.11 (pydub installs audioop-lts where it is gone).
@@ -71,6 +71,7 @@ class AudioInputs:
 class EncodeOptions:
     bitrate: int
     complexity: int
+    audio_format: AudioFormat = OGG_OPUS
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,14 +120,16 @@ def encode_command(
     graph += f";{labels['probe']}aresample={ANALYSIS_RATE},aformat=sample_fmts=s16:channel_layouts=mono"
     graph += ",volumedetect[measured]"
     args += ["-filter_complex", graph]
-    encode = ["-c:a", "libopus", "-b:a", str(options.bitrate), "-vbr", "on", "-application", "voip"]
-    encode += ["-compression_level", str(options.complexity), "-ac", "1", "-map_metadata", "-1"]
-    encode += ["-flags:a", "+bitexact", "-f", "ogg", "-y"]
-    outputs: dict[str, Path] = {"mix": out_dir / "mix.ogg"}
+    audio_format = options.audio_format
+    encode = [*audio_format.codec, "-b:a", str(options.bitrate)]
+    if audio_format.effort_option:
+        encode += [audio_format.effort_option, str(options.complexity)]
+    encode += ["-ac", "1", "-map_metadata", "-1", "-flags:a", "+bitexact", "-f", audio_format.muxer, "-y"]
+    outputs: dict[str, Path] = {"mix": out_dir / f"mix{audio_format.suffix}"}
     args += ["-map", labels["mix"], *encode, str(outputs["mix"])]
     if inputs.has_sides:
         for side, part in sides.items():
-            outputs[side.value] = out_dir / f"{side.value}.ogg"
+            outputs[side.value] = out_dir / f"{side.value}{audio_format.suffix}"
             args += ["-map", labels[part], *encode, str(outputs[side.value])]
     args += ["-map", "[measured]", "-f", "null", "-"]
     return args, outputs

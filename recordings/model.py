@@ -35,8 +35,32 @@ class Part(StrEnum):
     STEREO = "stereo"  # option D: rx left, tx right, interleaved raw signed linear
 
 
-OGG_OPUS = "ogg/opus"
-MIME_TYPES = {OGG_OPUS: "audio/ogg; codecs=opus"}
+@dataclass(frozen=True, slots=True)
+class AudioFormat:
+    """A format recordings are stored in: how ffmpeg writes it and how HTTP names it."""
+
+    name: str
+    suffix: str
+    mime_type: str
+    muxer: str
+    codec: tuple[str, ...]
+    # ffmpeg's effort option for this encoder, if it takes the settings' `complexity` (0-10).
+    effort_option: str | None = None
+
+
+OGG_OPUS = AudioFormat(
+    name="ogg/opus",
+    suffix=".ogg",
+    mime_type="audio/ogg; codecs=opus",
+    muxer="ogg",
+    codec=("-c:a", "libopus", "-vbr", "on", "-application", "voip"),
+    effort_option="-compression_level",
+)
+# For players without Opus (older Safari, some CRM widgets): larger for the same quality.
+MP3 = AudioFormat(
+    name="mp3", suffix=".mp3", mime_type="audio/mpeg", muxer="mp3", codec=("-c:a", "libmp3lame")
+)
+FORMATS = {audio_format.name: audio_format for audio_format in (OGG_OPUS, MP3)}
 
 
 @dataclass(frozen=True, slots=True)

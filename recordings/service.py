@@ -47,7 +47,7 @@ from recordings.audio import (
     sha256_of,
     wav_is_truncated,
 )
-from recordings.model import OGG_OPUS, Part, Recording, RecordingState, StoredFile, recording_view
+from recordings.model import FORMATS, Part, Recording, RecordingState, StoredFile, recording_view
 from recordings.sources import PathRefused, side_parts, source_candidates
 from recordings.storage import RecordingStore, find_first
 
@@ -76,7 +76,7 @@ class RecordingWorker:
         self._observe = observe
         self._slots = asyncio.Semaphore(settings.workers)
         self._wake = asyncio.Event()
-        self._options = EncodeOptions(settings.bitrate, settings.complexity)
+        self._options = EncodeOptions(settings.bitrate, settings.complexity, FORMATS[settings.format])
 
     @property
     def store(self) -> RecordingStore:
@@ -213,7 +213,7 @@ class RecordingWorker:
             job,
             RecordingState.READY,
             duration_seconds=round(encoded.duration_seconds, 3),
-            audio_format=OGG_OPUS,
+            audio_format=self._options.audio_format.name,
             sha256=files["mix"].sha256,
             source_sha256=source_sha256,
             files=files,
@@ -228,7 +228,8 @@ class RecordingWorker:
         )
 
     def _keep(self, encoded: EncodedAudio) -> dict[str, StoredFile]:
-        return {name: self._store.put(path, ".ogg") for name, path in encoded.outputs.items()}
+        suffix = self._options.audio_format.suffix
+        return {name: self._store.put(path, suffix) for name, path in encoded.outputs.items()}
 
     async def _quarantine(self, job: Recording, inputs: AudioInputs, reason: str) -> None:
         kept = {

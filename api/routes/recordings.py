@@ -20,7 +20,7 @@ from calltracking.repositories.calls import get_call
 from calltracking.repositories.recordings import recordings_of_calls, register_push, set_legal_hold
 from calltracking.repositories.tokens import record_access
 from calltracking.tokens import Role
-from recordings.model import MIME_TYPES, Part, RecordingState, recording_state_of
+from recordings.model import FORMATS, Part, RecordingState, recording_state_of
 from recordings.sources import PathRefused
 from recordings.storage import SAFE_NAME, RecordingStore
 
@@ -78,11 +78,12 @@ class LegalHoldOut(BaseModel):
     query=RecordingQuery,
     responses={200: None, 206: None, 404: None, 410: None},
     extra_content={
-        200: {AUDIO: {"schema": {"type": "string", "format": "binary"}}},
-        206: {AUDIO: {"schema": {"type": "string", "format": "binary"}}},
+        200: {f.mime_type: {"schema": {"type": "string", "format": "binary"}} for f in FORMATS.values()},
+        206: {f.mime_type: {"schema": {"type": "string", "format": "binary"}} for f in FORMATS.values()},
     },
     headers={"Range": {"type": "string", "description": "e.g. bytes=0-65535"}},
-    description="Opus in Ogg. Range requests are answered 206, so a browser's audio element can seek. "
+    description="Opus in Ogg (or MP3, as `[recordings] format` says). Range requests are answered 206, "
+    "so a browser's audio element can seek. "
     "`side=customer|manager` plays one direction of a split recording. Every request is written to the "
     "audit log. A manager token hears only its own calls. 404 `recording_pending` while the PBX's file "
     "is being taken, 410 once retention deleted the audio.",
@@ -122,7 +123,7 @@ async def get_recording(request: web.Request, ctx: Context) -> web.StreamRespons
         path,
         chunk_size=256 * 1024,
         headers={
-            "Content-Type": MIME_TYPES.get(recording.format or "", AUDIO),
+            "Content-Type": FORMATS[recording.format].mime_type if recording.format in FORMATS else AUDIO,
             "Cache-Control": "private, no-store",
             "Accept-Ranges": "bytes",
             "X-Content-SHA256": stored_file.sha256,

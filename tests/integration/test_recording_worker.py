@@ -339,3 +339,20 @@ async def test_a_job_whose_worker_died_is_taken_again_when_its_lease_ends(stack:
     assert claimed.call_id == call_id
     assert (during_lease, after_lease) == (0, 1)
     assert (await stack.recording(call_id)).state is RecordingState.READY
+
+
+async def test_mp3_is_stored_when_configured_for_players_without_opus(
+    sessions: async_sessionmaker[AsyncSession], database_url: str, tmp_path: Path
+) -> None:
+    stack = recording_stack(sessions, database_url, tmp_path, format="mp3", bitrate=32_000)
+    stack.place_shared(ANSWERED_BASE)
+    call_id = await stack.add_call(split_call(18, ANSWERED_BASE))
+
+    await stack.worker.process_due()
+
+    recording = await stack.recording(call_id)
+    assert recording.format == "mp3"
+    assert {Path(stored.path).suffix for stored in recording.files.values()} == {".mp3"}
+    mix = (stack.store_dir / recording.files["mix"].path).read_bytes()
+    assert mix[:3] == b"ID3" or mix[:2] in (b"\xff\xf3", b"\xff\xfb", b"\xff\xf2")
+    assert decoded_peak_dbfs(stack.store_dir / recording.files["mix"].path) > -12

@@ -17,7 +17,7 @@ from recordings.audio import (
     probe,
     wav_is_truncated,
 )
-from recordings.model import Part, Side
+from recordings.model import MP3, Part, Side
 from tests.helpers.audio_files import (
     decoded_peak_dbfs,
     peak_dbfs_of,
@@ -375,3 +375,13 @@ def test_measurement_reads_the_last_volumedetect_report() -> None:
 )
 def test_measurement_of_nothing_or_digital_silence_has_no_peak(log_text: str) -> None:
     assert measurement(log_text)[1] == -math.inf
+
+
+def test_mp3_command_uses_lame_without_the_opus_effort_option(tmp_path: Path) -> None:
+    options = EncodeOptions(bitrate=32_000, complexity=5, audio_format=MP3)
+    args, outputs = encode_command(AudioInputs(mix=tmp_path / "m.wav"), CUSTOMER_ON_RX, tmp_path, options)
+    assert outputs == {"mix": tmp_path / "mix.mp3"}
+    mix_output = _maps_of(args)[0]
+    assert mix_output[:3] == ["[mix]", "-c:a", "libmp3lame"]
+    assert "-compression_level" not in mix_output
+    assert mix_output[mix_output.index("-f") + 1] == "mp3"
