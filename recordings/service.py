@@ -112,7 +112,10 @@ class RecordingWorker:
             jobs = await claim_due_recordings(
                 session, now=now, lease_until=now + LEASE, limit=self._settings.workers * 4
             )
-        await asyncio.gather(*(self._guarded(job) for job in jobs))
+        outcomes = await asyncio.gather(*(self._guarded(job) for job in jobs), return_exceptions=True)
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            if isinstance(outcome, Exception):  # not even its retry could be written (the database is down)
+                log.error("recording_job_left_leased", call_id=job.call_id, error=str(outcome)[:300])
         return len(jobs)
 
     async def drain(self) -> None:

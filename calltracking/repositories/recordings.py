@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, and_, select, tuple_, update
+from sqlalchemy import Row, Table, and_, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.calls import CallRecord
@@ -228,10 +228,13 @@ async def claim_expired(session: AsyncSession, *, started_before: datetime, limi
     expired = (
         select(RECORDINGS.c.id)
         .where(
-            RECORDINGS.c.state.in_(
-                [RecordingState.READY.value, RecordingState.QUARANTINED.value, RecordingState.DELETING.value]
-            ),
-            old_unheld.exists(),
+            or_(
+                RECORDINGS.c.state == RecordingState.DELETING.value,
+                and_(
+                    RECORDINGS.c.state.in_([RecordingState.READY.value, RecordingState.QUARANTINED.value]),
+                    old_unheld.exists(),
+                ),
+            )
         )
         .order_by(RECORDINGS.c.id)
         .limit(limit)
