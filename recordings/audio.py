@@ -161,10 +161,23 @@ async def encode(
         raise
     log_text = stderr.decode("utf-8", "replace")
     if code != 0:
-        errors = [line for line in log_text.strip().splitlines() if "volumedetect" not in line]
+        errors = [line for line in log_text.strip().splitlines() if _is_error_line(line)]
         raise AudioCorrupt("; ".join(errors[-3:])[:500] or f"ffmpeg exited {code}")
     samples, peak_dbfs = measurement(log_text)
     return EncodedAudio(outputs=outputs, duration_seconds=samples / ANALYSIS_RATE, peak_dbfs=peak_dbfs)
+
+
+def _is_error_line(line: str) -> bool:
+    """Not one of the stream descriptions `-v info` prints (indented, or naming inputs and outputs)."""
+    return (
+        bool(line)
+        and not line[0].isspace()
+        and not line.startswith(_DESCRIPTIONS)
+        and "volumedetect" not in line
+    )
+
+
+_DESCRIPTIONS = ("Input #", "Output #", "Stream mapping", "Press [q]")
 
 
 def measurement(log_text: str) -> tuple[int, float]:

@@ -87,35 +87,40 @@ class RecordingWorker:
         self._wake.set()
 
     async def run(self) -> None:
+        """Take a due job whenever a conversion slot is free (a long call never holds the others back);
+        when none is due, sleep until the next falls due or `wake()`."""
         if shutil.which(ffmpeg_binary()) is None:
             log.error("ffmpeg_missing", binary=ffmpeg_binary(), hint="install ffmpeg; recordings wait for it")
-        while True:
-            try:
-                if await self.process_due():
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await self._slots.acquire()
+                try:
+                    jobs = await self._claim(1)
+                except Exception:  # the database is a remote boundary; the jobs wait in it
+                    log.exception("recording_worker_failed")
+                    jobs = []
+                if not jobs:
+                    self._slots.release()
+                    await self._idle()
                     continue
-                async with self._sessions() as session:
-                    due = await next_due_at(session)
-            except Exception:  # the database is a remote boundary; the jobs wait in it
-                log.exception("recording_worker_failed")
-                due = None
-            wait = IDLE_POLL_SECONDS
-            if due is not None:
-                wait = min(max((due - self._clock()).total_seconds(), 0.05), IDLE_POLL_SECONDS)
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                task = asyncio.create_task(self._run_in_slot(jobs[0]))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def process_due(self) -> int:
-        """One pass: take the due jobs and run them, at most `workers` at a time. Returns how many ran."""
-        now = self._clock()
-        async with self._sessions.begin() as session:
-            jobs = await claim_due_recordings(
-                session, now=now, lease_until=now + LEASE, limit=self._settings.workers * 4
-            )
-        outcomes = await asyncio.gather(*(self._guarded(job) for job in jobs), return_exceptions=True)
-        for job, outcome in zip(jobs, outcomes, strict=True):
-            if isinstance(outcome, Exception):  # not even its retry could be written (the database is down)
-                log.error("recording_job_left_leased", call_id=job.call_id, error=str(outcome)[:300])
+        """One pass: take every due job and run them, `workers` at a time. Returns how many ran."""
+        jobs = await self._claim(self._settings.workers * 4)
+
+        async def in_slot(job: Recording) -> None:
+            await self._slots.acquire()
+            await self._run_in_slot(job)
+
+        await asyncio.gather(*(in_slot(job) for job in jobs))
         return len(jobs)
 
     async def drain(self) -> None:
@@ -123,14 +128,39 @@ class RecordingWorker:
         while await self.process_due():
             pass
 
-    async def _guarded(self, job: Recording) -> None:
-        async with self._slots:
+    async def _claim(self, limit: int) -> list[Recording]:
+        now = self._clock()
+        async with self._sessions.begin() as session:
+            return await claim_due_recordings(session, now=now, lease_until=now + LEASE, limit=limit)
+
+    async def _idle(self) -> None:
+        try:
+            async with self._sessions() as session:
+                due = await next_due_at(session)
+        except Exception:
+            log.exception("recording_worker_failed")
+            due = None
+        wait = IDLE_POLL_SECONDS
+        if due is not None:
+            wait = min(max((due - self._clock()).total_seconds(), 0.05), IDLE_POLL_SECONDS)
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def _run_in_slot(self, job: Recording) -> None:
+        """Run one job in the slot the caller acquired; a task boundary: nothing escapes but
+        cancellation."""
+        try:
             with structlog.contextvars.bound_contextvars(call_id=job.call_id, pbx=job.pbx):
                 try:
                     await self._process(job)
-                except Exception as exc:  # a task boundary: one job's fault is logged and retried
+                except Exception as exc:  # one job's fault is logged and retried
                     log.exception("recording_failed", attempt=job.attempts + 1)
                     await self._retry(job, f"{type(exc).__name__}: {exc}", count_as_missing=False)
+        except Exception as exc:  # not even the retry could be written: the lease brings the job back
+            log.error("recording_job_left_leased", call_id=job.call_id, error=str(exc)[:300])
+        finally:
+            self._slots.release()
 
     async def _process(self, job: Recording) -> None:
         async with self._sessions() as session:
@@ -186,12 +216,9 @@ class RecordingWorker:
     async def _convert(self, job: Recording, call: CallRecord, inputs: AudioInputs) -> None:
         with self._store.work_dir() as work:
             try:
-                if not inputs.is_stereo_raw:
-                    for path in inputs.paths().values():
-                        await asyncio.to_thread(probe, path)
                 encoded = await encode(inputs, side_parts(call), work, self._options)
             except AudioCorrupt as exc:
-                await self._quarantine(job, inputs, str(exc))
+                await self._quarantine(job, inputs, await asyncio.to_thread(_explain, inputs, exc))
                 return
             main = inputs.mix or inputs.rx
             source_sha256 = await asyncio.to_thread(sha256_of, main) if main else None
@@ -348,3 +375,15 @@ def _last_change(inputs: AudioInputs) -> datetime:
 
 def _any_truncated(inputs: AudioInputs) -> bool:
     return any(wav_is_truncated(path) for path in inputs.paths().values())
+
+
+def _explain(inputs: AudioInputs, failure: AudioCorrupt) -> str:
+    """Which part is not audio, and why, for the quarantine's record (ffprobe is only asked after a
+    conversion failed: a process start per part is most of the cost of a short call)."""
+    if not inputs.is_stereo_raw:
+        for part, path in inputs.paths().items():
+            try:
+                probe(path)
+            except AudioCorrupt as exc:
+                return f"{part.value}: {exc}"
+    return str(failure)
