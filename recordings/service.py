@@ -272,7 +272,7 @@ class RecordingWorker:
     def _clean_up(self, job: Recording, inputs: AudioInputs, from_pbx: bool) -> None:
         """After the outcome is committed: pushed files always go; the PBX's only if configured."""
         if not from_pbx:
-            self._store.clear_inbox(job.pbx, job.pbx_call_id)
+            self._store.clear_inbox(job.pbx, job.pbx_call_id, list(inputs.paths().values()))
         elif self._settings.delete_originals:
             for path in inputs.paths().values():
                 path.unlink(missing_ok=True)

@@ -135,8 +135,12 @@ class RecordingStore:
         os.close(handle)
         return Path(name)
 
-    def clear_inbox(self, pbx: str, call_key: str) -> None:
-        shutil.rmtree(self.inbox_for(pbx, call_key), ignore_errors=True)
+    def clear_inbox(self, pbx: str, call_key: str, taken: list[Path]) -> None:
+        """Remove the pushed files that were converted; a part pushed meanwhile stays for the next run."""
+        for path in taken:
+            path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty: something new arrived
+            self.inbox_for(pbx, call_key).rmdir()
 
 
 def _safe(name: str) -> str:
