@@ -73,6 +73,25 @@ class StoredFile:
 
 
 @dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a recording job ended (a state it stays in until a push or retention moves it)."""
+
+    state: RecordingState
+    duration_seconds: float | None = None
+    format: str | None = None
+    source_sha256: str | None = None
+    files: dict[str, StoredFile] = field(default_factory=dict)
+    is_truncated: bool = False
+    error: str | None = None
+
+    @property
+    def sha256(self) -> str | None:
+        """The stored mix's hash: what `url` serves."""
+        mix = self.files.get("mix") if self.state is RecordingState.READY else None
+        return mix.sha256 if mix else None
+
+
+@dataclass(frozen=True, slots=True)
 class Recording:
     """A call's recording as the database holds it."""
 

@@ -47,7 +47,7 @@ from recordings.audio import (
     sha256_of,
     wav_is_truncated,
 )
-from recordings.model import FORMATS, Part, Recording, RecordingState, StoredFile, recording_view
+from recordings.model import FORMATS, Outcome, Part, Recording, RecordingState, StoredFile, recording_view
 from recordings.sources import PathRefused, side_parts, source_candidates
 from recordings.storage import RecordingStore, find_first
 
@@ -173,7 +173,7 @@ class RecordingWorker:
             inputs, from_pbx = await asyncio.to_thread(self._locate, job, call, pbx)
         except PathRefused as exc:
             log.warning("recording_path_refused", source=(job.source or "")[:200], reason=str(exc))
-            await self._finish(job, RecordingState.REFUSED, error=str(exc))
+            await self._finish(job, Outcome(RecordingState.REFUSED, error=str(exc)))
             return
         if inputs is None:
             await self._retry(job, f"no file for {job.source}", count_as_missing=True)
@@ -229,26 +229,25 @@ class RecordingWorker:
                     duration_seconds=encoded.duration_seconds,
                     peak_dbfs=None if math.isinf(encoded.peak_dbfs) else round(encoded.peak_dbfs, 1),
                 )
-                await self._finish(
-                    job,
+                empty = Outcome(
                     RecordingState.EMPTY,
                     duration_seconds=encoded.duration_seconds,
                     source_sha256=source_sha256,
                 )
+                await self._finish(job, empty)
                 return
             files = await asyncio.to_thread(self._keep, encoded)
         if truncated:
             log.warning("recording_truncated", duration_seconds=encoded.duration_seconds)
-        await self._finish(
-            job,
+        ready = Outcome(
             RecordingState.READY,
             duration_seconds=round(encoded.duration_seconds, 3),
-            audio_format=self._options.audio_format.name,
-            sha256=files["mix"].sha256,
+            format=self._options.audio_format.name,
             source_sha256=source_sha256,
             files=files,
             is_truncated=truncated,
         )
+        await self._finish(job, ready)
         log.info(
             "recording_ready",
             duration_seconds=round(encoded.duration_seconds, 3),
@@ -267,7 +266,7 @@ class RecordingWorker:
             for part, path in inputs.paths().items()
         }
         log.warning("recording_quarantined", reason=reason[:300], files=[f.path for f in kept.values()])
-        await self._finish(job, RecordingState.QUARANTINED, files=kept, error=reason)
+        await self._finish(job, Outcome(RecordingState.QUARANTINED, files=kept, error=reason))
 
     def _clean_up(self, job: Recording, inputs: AudioInputs, from_pbx: bool) -> None:
         """After the outcome is committed: pushed files always go; the PBX's only if configured."""
@@ -278,40 +277,16 @@ class RecordingWorker:
                 path.unlink(missing_ok=True)
             log.info("recording_original_removed", files=[p.name for p in inputs.paths().values()])
 
-    async def _finish(
-        self,
-        job: Recording,
-        state: RecordingState,
-        *,
-        duration_seconds: float | None = None,
-        audio_format: str | None = None,
-        sha256: str | None = None,
-        source_sha256: str | None = None,
-        files: dict[str, StoredFile] | None = None,
-        is_truncated: bool = False,
-        error: str | None = None,
-    ) -> None:
+    async def _finish(self, job: Recording, outcome: Outcome) -> None:
+        """Write the outcome, with recording.ready in the same transaction when there is audio."""
         now = self._clock()
         async with self._sessions.begin() as session:
-            await finish_recording(
-                session,
-                job.id,
-                state,
-                now=now,
-                attempts=job.attempts + 1,
-                duration_seconds=duration_seconds,
-                audio_format=audio_format,
-                sha256=sha256,
-                source_sha256=source_sha256,
-                files=files,
-                is_truncated=is_truncated,
-                error=error,
-            )
-            if state is RecordingState.READY and job.call_id is not None:
+            await finish_recording(session, job.id, outcome, now=now, attempts=job.attempts + 1)
+            if outcome.state is RecordingState.READY and job.call_id is not None:
                 done = (await recordings_of_calls(session, [job.call_id]))[job.call_id]
                 await enqueue(session, ready_event(done, job.call_id, now), now=now)
         if self._observe is not None:
-            self._observe(job.pbx, state)
+            self._observe(job.pbx, outcome.state)
 
     async def _retry(self, job: Recording, reason: str, *, count_as_missing: bool) -> None:
         now = self._clock()
@@ -319,7 +294,7 @@ class RecordingWorker:
         waited = (now - job.due_since).total_seconds()
         if count_as_missing and waited >= self._settings.missing_after_seconds:
             log.warning("recording_missing", source=(job.source or "")[:200], attempts=attempts)
-            await self._finish(job, RecordingState.MISSING, error=reason)
+            await self._finish(job, Outcome(RecordingState.MISSING, error=reason))
             return
         delay = min(
             self._settings.retry_initial_seconds * 2 ** (attempts - 1), self._settings.retry_max_seconds

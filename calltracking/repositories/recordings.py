@@ -15,7 +15,7 @@ from calltracking.models import CallRow, RecordingDeletionRow, RecordingRow
 from calltracking.repositories.leases import lease_due_rows
 from calltracking.repositories.times import from_db, to_db
 from calltracking.repositories.upserts import insert_for
-from recordings.model import Recording, RecordingState, StoredFile
+from recordings.model import Outcome, Recording, RecordingState, StoredFile
 
 RECORDINGS = cast(Table, RecordingRow.__table__)
 CALLS = cast(Table, CallRow.__table__)
@@ -138,35 +138,23 @@ async def next_due_at(session: AsyncSession) -> datetime | None:
 
 
 async def finish_recording(
-    session: AsyncSession,
-    recording_id: int,
-    state: RecordingState,
-    *,
-    now: datetime,
-    attempts: int,
-    duration_seconds: float | None = None,
-    audio_format: str | None = None,
-    sha256: str | None = None,
-    source_sha256: str | None = None,
-    files: dict[str, StoredFile] | None = None,
-    is_truncated: bool = False,
-    error: str | None = None,
+    session: AsyncSession, recording_id: int, outcome: Outcome, *, now: datetime, attempts: int
 ) -> None:
-    mix = (files or {}).get("mix")
+    mix = outcome.files.get("mix")
     await session.execute(
         update(RECORDINGS)
         .where(RECORDINGS.c.id == recording_id)
         .values(
-            state=state.value,
+            state=outcome.state.value,
             attempts=attempts,
-            duration_seconds=duration_seconds,
-            format=audio_format,
-            sha256=sha256,
-            source_sha256=source_sha256,
+            duration_seconds=outcome.duration_seconds,
+            format=outcome.format,
+            sha256=outcome.sha256,
+            source_sha256=outcome.source_sha256,
             bytes=mix.bytes if mix else None,
-            files={name: _file_json(stored) for name, stored in (files or {}).items()},
-            is_truncated=is_truncated,
-            error=(error or "")[:ERROR_LENGTH] or None,
+            files={name: _file_json(stored) for name, stored in outcome.files.items()},
+            is_truncated=outcome.is_truncated,
+            error=(outcome.error or "")[:ERROR_LENGTH] or None,
             updated_at=to_db(now),
         )
     )
