@@ -51,6 +51,10 @@ class CallLog:
         self._failures = 0
         self._idle = asyncio.Event()
         self._update_idle()
+        # Set once the schema is up to date: workers that read the database start after it.
+        self.migrated = asyncio.Event()
+        if prepare is None:
+            self.migrated.set()
         self.stored_total = 0
 
     @property
@@ -108,6 +112,7 @@ class CallLog:
             if self._prepare is not None:
                 await self._prepare()
                 self._prepare = None
+                self.migrated.set()
                 log.info("database_ready")
             while chunk := self._spool.oldest(size):
                 try:

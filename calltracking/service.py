@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from aiohttp import web
@@ -93,11 +94,14 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
             raise ConfigError(
                 f"the API cannot listen on {settings.api.host}:{settings.api.port}: {exc.strerror or exc}"
             ) from exc
+        migrated = pipeline.call_log.migrated
         workers = [
             asyncio.create_task(hub.run()),
-            asyncio.create_task(deliverer.run()),
-            asyncio.create_task(recording_worker.run()),
-            asyncio.create_task(run_retention(pipeline.sessionmaker, settings.recordings)),
+            asyncio.create_task(_once(migrated, deliverer.run)),
+            asyncio.create_task(_once(migrated, recording_worker.run)),
+            asyncio.create_task(
+                _once(migrated, functools.partial(run_retention, pipeline.sessionmaker, settings.recordings))
+            ),
         ]
         for listener in listeners:
             listener.start()
@@ -121,6 +125,12 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             await screen_pops.close()
+
+
+async def _once(migrated: asyncio.Event, work: Callable[[], Awaitable[None]]) -> None:
+    """Start a worker that reads the database once the schema is there (it may be down at start)."""
+    await migrated.wait()
+    await work()
 
 
 def _counting(metrics: ApiMetrics, pbx: str) -> Callable[[AmiEvent], None]:
