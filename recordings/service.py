@@ -281,7 +281,9 @@ class RecordingWorker:
         """Write the outcome, with recording.ready in the same transaction when there is audio."""
         now = self._clock()
         async with self._sessions.begin() as session:
-            await finish_recording(session, job.id, outcome, now=now, attempts=job.attempts + 1)
+            if not await finish_recording(session, job, outcome, now=now):
+                log.info("recording_reopened", outcome=outcome.state.value)
+                return
             if outcome.state is RecordingState.READY and job.call_id is not None:
                 done = (await recordings_of_calls(session, [job.call_id]))[job.call_id]
                 await enqueue(session, ready_event(done, job.call_id, now), now=now)

@@ -137,16 +137,20 @@ async def next_due_at(session: AsyncSession) -> datetime | None:
     return from_db(value) if value is not None else None
 
 
-async def finish_recording(
-    session: AsyncSession, recording_id: int, outcome: Outcome, *, now: datetime, attempts: int
-) -> None:
+async def finish_recording(session: AsyncSession, job: Recording, outcome: Outcome, *, now: datetime) -> bool:
+    """Whether the outcome was written: not if a push re-opened the recording while it was converted
+    (it moved `due_since`), so the newer files are converted next instead of being overwritten."""
     mix = outcome.files.get("mix")
-    await session.execute(
+    written = await session.execute(
         update(RECORDINGS)
-        .where(RECORDINGS.c.id == recording_id)
+        .where(
+            RECORDINGS.c.id == job.id,
+            RECORDINGS.c.state == RecordingState.PENDING.value,
+            RECORDINGS.c.due_since == to_db(job.due_since),
+        )
         .values(
             state=outcome.state.value,
-            attempts=attempts,
+            attempts=job.attempts + 1,
             duration_seconds=outcome.duration_seconds,
             format=outcome.format,
             sha256=outcome.sha256,
@@ -157,7 +161,9 @@ async def finish_recording(
             error=(outcome.error or "")[:ERROR_LENGTH] or None,
             updated_at=to_db(now),
         )
+        .returning(RECORDINGS.c.id)
     )
+    return written.first() is not None
 
 
 async def retry_recording(

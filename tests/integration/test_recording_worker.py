@@ -6,16 +6,16 @@ and a path out of the monitor directory is refused."""
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.calls import CallLeg, Direction, LegKind
-from calltracking.repositories.recordings import claim_due_recordings
+from calltracking.repositories.recordings import claim_due_recordings, finish_recording, register_push
 from calltracking.repositories.webhooks import create_webhook
-from recordings.model import RecordingState, Side
+from recordings.model import Outcome, RecordingState, Side
 from recordings.service import LEASE, RecordingWorker
 from tests.helpers.audio_files import (
     decoded_peak_dbfs,
@@ -356,3 +356,26 @@ async def test_mp3_is_stored_when_configured_for_players_without_opus(
     mix = (stack.store_dir / recording.files["mix"].path).read_bytes()
     assert mix[:3] == b"ID3" or mix[:2] in (b"\xff\xf3", b"\xff\xfb", b"\xff\xf2")
     assert decoded_peak_dbfs(stack.store_dir / recording.files["mix"].path) > -12
+
+
+async def test_a_push_during_conversion_is_not_overwritten_by_its_outcome(stack: RecordingStack) -> None:
+    stack.place_shared(ANSWERED_BASE)
+    call = split_call(19, ANSWERED_BASE)
+    call_id = await stack.add_call(call)
+    async with stack.sessions.begin() as session:  # the worker takes the job...
+        [job] = await claim_due_recordings(
+            session, now=stack.clock(), lease_until=stack.clock() + LEASE, limit=1
+        )
+    async with stack.sessions.begin() as session:  # ...and the PBX pushes a part meanwhile
+        await register_push(session, call.pbx, call.pbx_call_id, due_at=stack.clock() + timedelta(seconds=1))
+    async with stack.sessions.begin() as session:
+        written = await finish_recording(
+            session, job, Outcome(RecordingState.EMPTY, duration_seconds=0.0), now=stack.clock()
+        )
+
+    assert written is False
+    reopened = await stack.recording(call_id)
+    assert (reopened.state, reopened.attempts) == (RecordingState.PENDING, 0)
+    stack.clock.advance(1)
+    assert await stack.worker.process_due() == 1
+    assert (await stack.recording(call_id)).state is RecordingState.READY
