@@ -22,6 +22,7 @@ import structlog
 
 from calltracking.call_json import decode_call, encode_call
 from calltracking.calls import CallRecord
+from calltracking.durable import move_durably
 
 log = structlog.get_logger(__name__)
 
@@ -162,13 +163,5 @@ def _parse_line(line: bytes) -> SpoolEntry | None:
 
 def _write_atomically(path: Path, content: bytes) -> None:
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    tmp.write_bytes(content)
+    move_durably(tmp, path)

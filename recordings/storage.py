@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from calltracking.durable import move_durably
 from recordings.audio import sha256_of
 from recordings.model import Part, StoredFile
 from recordings.sources import PathRefused
@@ -55,12 +56,16 @@ class RecordingStore:
     def inbox_dir(self) -> Path:
         return self.root / "inbox"
 
-    @contextlib.contextmanager
-    def work_dir(self) -> Iterator[Path]:
-        """A scratch directory on the store's file system (so finished files are renamed, not copied)."""
+    def _scratch(self) -> Path:
+        """Where work in progress lives: on the store's file system, so finished files are renamed into
+        place, not copied."""
         scratch = self.root / "tmp"
         scratch.mkdir(parents=True, exist_ok=True)
-        path = Path(tempfile.mkdtemp(dir=scratch))
+        return scratch
+
+    @contextlib.contextmanager
+    def work_dir(self) -> Iterator[Path]:
+        path = Path(tempfile.mkdtemp(dir=self._scratch()))
         try:
             yield path
         finally:
@@ -74,10 +79,7 @@ class RecordingStore:
         final.parent.mkdir(parents=True, exist_ok=True)
         size = produced.stat().st_size
         if not final.exists():
-            with produced.open("rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(produced, final)
-            _fsync_dir(final.parent)
+            move_durably(produced, final)
         return StoredFile(path=relative, sha256=digest, bytes=size)
 
     def path_of(self, stored: StoredFile) -> Path:
@@ -121,17 +123,12 @@ class RecordingStore:
         directory = self.inbox_for(pbx, call_key)
         directory.mkdir(parents=True, exist_ok=True)
         final = directory / f"{part.value}.audio"
-        with received.open("rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(received, final)
-        _fsync_dir(directory)
+        move_durably(received, final)
         return final
 
     def upload_file(self) -> Path:
         """A new empty file for an upload in progress."""
-        scratch = self.root / "tmp"
-        scratch.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(dir=scratch, suffix=".upload")
+        handle, name = tempfile.mkstemp(dir=self._scratch(), suffix=".upload")
         os.close(handle)
         return Path(name)
 
@@ -146,11 +143,3 @@ class RecordingStore:
 def _safe(name: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9._+-]", "_", name)[:128].lstrip(".")
     return cleaned or "file"
-
-
-def _fsync_dir(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
