@@ -16,6 +16,7 @@ import math
 import shutil
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -48,8 +49,8 @@ from recordings.audio import (
     wav_is_truncated,
 )
 from recordings.model import FORMATS, Outcome, Part, Recording, RecordingState, StoredFile, recording_view
-from recordings.sources import PathRefused, side_parts, source_candidates
-from recordings.storage import RecordingStore, find_first
+from recordings.sources import RAW_RATES, PathRefused, side_parts, source_candidates
+from recordings.storage import FileIdentity, RecordingStore, file_identities, find_first
 
 log = structlog.get_logger(__name__)
 
@@ -184,14 +185,16 @@ class RecordingWorker:
             if self._clock() < settled_at:  # still being written (or just pushed): look again later
                 await self._reschedule(job, settled_at)
                 return
-        await self._convert(job, call, inputs)
-        await asyncio.to_thread(self._clean_up, job, inputs, from_pbx)
+        # Pushed files are taken as they are now: a part pushed again during the conversion is new.
+        taken = {} if from_pbx else await asyncio.to_thread(file_identities, inputs.paths().values())
+        if await self._convert(job, call, inputs):
+            await asyncio.to_thread(self._clean_up, job, inputs, from_pbx, taken)
 
     def _locate(self, job: Recording, call: CallRecord, pbx: PbxSettings) -> tuple[AudioInputs | None, bool]:
         """The files of this recording: pushed ones first, else the PBX's monitor directory. Blocking."""
         pushed = self._store.pushed_parts(call.pbx, call.pbx_call_id)
         if pushed:
-            raw_rate = 8000 if Part.STEREO in pushed else None
+            raw_rate = RAW_RATES[".raw"] if Part.STEREO in pushed else None
             return AudioInputs(
                 mix=pushed.get(Part.STEREO, pushed.get(Part.MIX)),
                 rx=pushed.get(Part.RX),
@@ -213,16 +216,15 @@ class RecordingWorker:
         raw_rate = candidates.raw_rate if mix is not None else None
         return AudioInputs(mix=mix, rx=rx, tx=tx, raw_rate=raw_rate), True
 
-    async def _convert(self, job: Recording, call: CallRecord, inputs: AudioInputs) -> None:
+    async def _convert(self, job: Recording, call: CallRecord, inputs: AudioInputs) -> bool:
+        """Whether the outcome was written (not if a push re-opened the job meanwhile)."""
         with self._store.work_dir() as work:
             try:
                 encoded = await encode(inputs, side_parts(call), work, self._options)
             except AudioCorrupt as exc:
-                await self._quarantine(job, inputs, await asyncio.to_thread(_explain, inputs, exc))
-                return
+                return await self._quarantine(job, inputs, await asyncio.to_thread(_explain, inputs, exc))
             main = inputs.mix or inputs.rx
             source_sha256 = await asyncio.to_thread(sha256_of, main) if main else None
-            truncated = not inputs.is_stereo_raw and await asyncio.to_thread(_any_truncated, inputs)
             if encoded.duration_seconds <= 0 or encoded.peak_dbfs < self._settings.silence_dbfs:
                 log.info(
                     "recording_empty",
@@ -234,9 +236,9 @@ class RecordingWorker:
                     duration_seconds=encoded.duration_seconds,
                     source_sha256=source_sha256,
                 )
-                await self._finish(job, empty)
-                return
+                return await self._finish(job, empty)
             files = await asyncio.to_thread(self._keep, encoded)
+        truncated = not inputs.is_stereo_raw and await asyncio.to_thread(_any_truncated, inputs)
         if truncated:
             log.warning("recording_truncated", duration_seconds=encoded.duration_seconds)
         ready = Outcome(
@@ -247,48 +249,55 @@ class RecordingWorker:
             files=files,
             is_truncated=truncated,
         )
-        await self._finish(job, ready)
-        log.info(
-            "recording_ready",
-            duration_seconds=round(encoded.duration_seconds, 3),
-            sides=[name for name in files if name != "mix"],
-            sha256=files["mix"].sha256,
-            truncated=truncated,
-        )
+        written = await self._finish(job, ready)
+        if written:
+            log.info(
+                "recording_ready",
+                duration_seconds=round(encoded.duration_seconds, 3),
+                sides=[name for name in files if name != "mix"],
+                sha256=files["mix"].sha256,
+                truncated=truncated,
+            )
+        return written
 
     def _keep(self, encoded: EncodedAudio) -> dict[str, StoredFile]:
         suffix = self._options.audio_format.suffix
         return {name: self._store.put(path, suffix) for name, path in encoded.outputs.items()}
 
-    async def _quarantine(self, job: Recording, inputs: AudioInputs, reason: str) -> None:
+    async def _quarantine(self, job: Recording, inputs: AudioInputs, reason: str) -> bool:
         kept = {
             f"original-{part.value}": await asyncio.to_thread(self._store.quarantine, path, job.pbx_call_id)
             for part, path in inputs.paths().items()
         }
         log.warning("recording_quarantined", reason=reason[:300], files=[f.path for f in kept.values()])
-        await self._finish(job, Outcome(RecordingState.QUARANTINED, files=kept, error=reason))
+        return await self._finish(job, Outcome(RecordingState.QUARANTINED, files=kept, error=reason))
 
-    def _clean_up(self, job: Recording, inputs: AudioInputs, from_pbx: bool) -> None:
-        """After the outcome is committed: pushed files always go; the PBX's only if configured."""
+    def _clean_up(
+        self, job: Recording, inputs: AudioInputs, from_pbx: bool, pushed: dict[Path, FileIdentity]
+    ) -> None:
+        """After the outcome is committed: the pushed files converted always go; the PBX's only if
+        configured."""
         if not from_pbx:
-            self._store.clear_inbox(job.pbx, job.pbx_call_id, list(inputs.paths().values()))
+            self._store.clear_inbox(job.pbx, job.pbx_call_id, pushed)
         elif self._settings.delete_originals:
             for path in inputs.paths().values():
                 path.unlink(missing_ok=True)
             log.info("recording_original_removed", files=[p.name for p in inputs.paths().values()])
 
-    async def _finish(self, job: Recording, outcome: Outcome) -> None:
-        """Write the outcome, with recording.ready in the same transaction when there is audio."""
+    async def _finish(self, job: Recording, outcome: Outcome) -> bool:
+        """Write the outcome, with recording.ready in the same transaction when there is audio. False if
+        a push re-opened the job meanwhile: it runs again with the new files."""
         now = self._clock()
         async with self._sessions.begin() as session:
             if not await finish_recording(session, job, outcome, now=now):
                 log.info("recording_reopened", outcome=outcome.state.value)
-                return
+                return False
             if outcome.state is RecordingState.READY and job.call_id is not None:
                 done = (await recordings_of_calls(session, [job.call_id]))[job.call_id]
                 await enqueue(session, ready_event(done, job.call_id, now), now=now)
         if self._observe is not None:
             self._observe(job.pbx, outcome.state)
+        return True
 
     async def _retry(self, job: Recording, reason: str, *, count_as_missing: bool) -> None:
         now = self._clock()

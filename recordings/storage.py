@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
@@ -33,6 +33,19 @@ def resolve_inside(root: Path, relative: PurePosixPath | str) -> Path:
     if not target.is_relative_to(base) or target == base:
         raise PathRefused(f"{str(relative)[:200]!r} resolves outside {root}")
     return target
+
+
+FileIdentity = tuple[int, int, int]  # inode, size, modification time (ns)
+
+
+def file_identities(paths: Iterable[Path]) -> dict[Path, FileIdentity]:
+    """Which file each path names right now (a replaced file is another one); missing paths are left out."""
+    found = {}
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            stat = path.stat()
+            found[path] = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    return found
 
 
 def find_first(root: Path, candidates: tuple[PurePosixPath, ...]) -> Path | None:
@@ -132,10 +145,12 @@ class RecordingStore:
         os.close(handle)
         return Path(name)
 
-    def clear_inbox(self, pbx: str, call_key: str, taken: list[Path]) -> None:
-        """Remove the pushed files that were converted; a part pushed meanwhile stays for the next run."""
-        for path in taken:
-            path.unlink(missing_ok=True)
+    def clear_inbox(self, pbx: str, call_key: str, taken: Mapping[Path, FileIdentity]) -> None:
+        """Remove the pushed files that were converted, as they were then: a part pushed again meanwhile
+        (a new file under the same name) stays for the next run."""
+        for path, identity in taken.items():
+            if file_identities([path]).get(path) == identity:
+                path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):  # not empty: something new arrived
             self.inbox_for(pbx, call_key).rmdir()
 

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from calltracking.calls import CallLeg, Direction, LegKind
 from calltracking.repositories.recordings import claim_due_recordings, finish_recording, register_push
 from calltracking.repositories.webhooks import create_webhook
-from recordings.model import Outcome, RecordingState, Side
+from recordings import service
+from recordings.model import Outcome, Part, RecordingState, Side
 from recordings.service import LEASE, RecordingWorker
 from tests.helpers.audio_files import (
     decoded_peak_dbfs,
@@ -379,3 +380,40 @@ async def test_a_push_during_conversion_is_not_overwritten_by_its_outcome(stack:
     stack.clock.advance(1)
     assert await stack.worker.process_due() == 1
     assert (await stack.recording(call_id)).state is RecordingState.READY
+
+
+async def test_a_part_pushed_again_during_conversion_survives_and_is_converted_next(
+    stack: RecordingStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call = make_call(20)
+    call_id = await stack.add_call(call)
+    store = stack.worker.store
+
+    async def push_mix(seconds: float, due_in: float) -> None:
+        upload = write_wav(store.upload_file(), seconds)
+        store.accept_push(call.pbx, call.pbx_call_id, Part.MIX, upload)
+        async with stack.sessions.begin() as session:
+            await register_push(
+                session, call.pbx, call.pbx_call_id, due_at=stack.clock() + timedelta(seconds=due_in)
+            )
+
+    real_encode = service.encode
+
+    async def encode_while_the_pbx_pushes_again(*args: object, **kwargs: object) -> object:
+        encoded = await real_encode(*args, **kwargs)  # type: ignore[arg-type]
+        await push_mix(2.0, due_in=1)
+        return encoded
+
+    await push_mix(1.0, due_in=0)
+    monkeypatch.setattr(service, "encode", encode_while_the_pbx_pushes_again)
+    await stack.worker.process_due()
+    monkeypatch.setattr(service, "encode", real_encode)
+    after_first = await stack.recording(call_id)
+    stack.clock.advance(1)
+    await stack.worker.process_due()
+
+    assert after_first.state is RecordingState.PENDING  # the older outcome was not written...
+    assert store.pushed_parts(call.pbx, call.pbx_call_id) == {}  # ...and the new push survived until now
+    recording = await stack.recording(call_id)
+    assert recording.state is RecordingState.READY
+    assert recording.duration_seconds == pytest.approx(2.0, abs=0.01)
