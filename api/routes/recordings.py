@@ -93,7 +93,9 @@ async def get_recording(request: web.Request, ctx: Context) -> web.StreamRespons
     side = ctx.query_as(RecordingQuery).side
     principal = ctx.caller
     async with request.app[SESSIONS]() as session:
-        stored = await get_call(session, call_id, manager=principal.manager if principal.is_manager else None)
+        # Asked again for every Range a player seeks to: the record only, not its channels.
+        manager = principal.manager if principal.is_manager else None
+        stored = await get_call(session, call_id, manager=manager, with_legs=False)
         if stored is None:
             raise NotFound(f"no call {call_id}")
         recording = (await recordings_of_calls(session, [call_id])).get(call_id)
@@ -236,7 +238,7 @@ async def put_legal_hold(request: web.Request, ctx: Context) -> web.StreamRespon
             str(call_id),
             request.remote,
         )
-        stored = await get_call(session, call_id)
+        stored = await get_call(session, call_id, with_legs=False)
         recording = (await recordings_of_calls(session, [call_id])).get(call_id)
     has_file = stored is not None and stored.call.recording_file is not None
     log.info("legal_hold_changed", call_id=call_id, legal_hold=hold, token_id=ctx.caller.token_id)

@@ -107,14 +107,18 @@ async def search_calls(
     return await _with_legs(session, list(rows), with_legs=False)
 
 
-async def get_call(session: AsyncSession, call_id: int, manager: str | None = None) -> StoredCall | None:
+async def get_call(
+    session: AsyncSession, call_id: int, manager: str | None = None, with_legs: bool = True
+) -> StoredCall | None:
+    """One call (only if it is `manager`'s, when given); without its legs when the caller needs only the
+    record, e.g. to check who may see it."""
     statement = select(CallRow).where(CallRow.id == call_id)
     if manager is not None:
         statement = statement.where(CallRow.manager == manager)
     row = (await session.execute(statement)).scalar_one_or_none()
     if row is None:
         return None
-    [stored] = await _with_legs(session, [row], with_legs=True)
+    [stored] = await _with_legs(session, [row], with_legs=with_legs)
     return stored
 
 
