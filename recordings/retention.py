@@ -16,7 +16,13 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.call_matching import Clock, utc_now
-from calltracking.repositories.recordings import call_start_times, claim_expired, mark_deleted, shared_files
+from calltracking.repositories.recordings import (
+    call_start_times,
+    claim_expired,
+    expired_recordings,
+    mark_deleted,
+    shared_files,
+)
 from calltracking.settings import RecordingSettings
 from recordings.model import Recording
 from recordings.storage import RecordingStore
@@ -59,27 +65,30 @@ async def apply_retention(
     report = RetentionReport(cutoff=cutoff, dry_run=dry_run)
     if dry_run:
         async with sessions() as session:
-            expired = await claim_expired(session, started_before=cutoff, limit=1_000_000)
-            await session.rollback()
-        for recording in expired:
-            _count(report, recording)
+            for recording in await expired_recordings(session, started_before=cutoff):
+                _count(report, recording)
         return report
     while True:
         async with sessions.begin() as session:
             batch = await claim_expired(session, started_before=cutoff, limit=BATCH)
+            started = await call_start_times(session, [r.call_id for r in batch if r.call_id is not None])
         if not batch:
             return report
         for recording in batch:
-            await _delete(sessions, store, recording, now)
+            call_started_at = started.get(recording.call_id) if recording.call_id is not None else None
+            await _delete(sessions, store, recording, now, call_started_at)
             _count(report, recording)
 
 
 async def _delete(
-    sessions: async_sessionmaker[AsyncSession], store: RecordingStore, recording: Recording, now: datetime
+    sessions: async_sessionmaker[AsyncSession],
+    store: RecordingStore,
+    recording: Recording,
+    now: datetime,
+    call_started_at: datetime | None,
 ) -> None:
     async with sessions() as session:
         keep = await shared_files(session, recording)
-        started = await call_start_times(session, [recording.call_id] if recording.call_id else [])
     for stored in recording.files.values():
         if stored.path not in keep:
             await asyncio.to_thread(store.remove, stored.path)
@@ -89,7 +98,7 @@ async def _delete(
             recording,
             reason=REASON,
             now=now,
-            call_started_at=started.get(recording.call_id) if recording.call_id else None,
+            call_started_at=call_started_at,
         )
     log.info(
         "recording_deleted",

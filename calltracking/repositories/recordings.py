@@ -211,28 +211,32 @@ async def legal_holds(session: AsyncSession, call_ids: Sequence[int]) -> set[int
     return {row.id for row in rows.all()}
 
 
-async def claim_expired(session: AsyncSession, *, started_before: datetime, limit: int) -> list[Recording]:
-    """Mark up to `limit` recordings of calls started before the cut-off, and not on legal hold, as being
-    deleted (in this transaction, so a hold set afterwards sees `deleting`); with them, any a previous run
-    left half done."""
+def _expired(started_before: datetime) -> Any:
+    """Recordings whose audio retention takes: of calls started before the cut-off and not on legal hold,
+    and any a previous run marked `deleting` and did not finish."""
     old_unheld = select(CALLS.c.id).where(
         CALLS.c.id == RECORDINGS.c.call_id,
         and_(CALLS.c.started_at < to_db(started_before), CALLS.c.legal_hold.is_(False)),
     )
-    expired = (
-        select(RECORDINGS.c.id)
-        .where(
-            or_(
-                RECORDINGS.c.state == RecordingState.DELETING.value,
-                and_(
-                    RECORDINGS.c.state.in_([RecordingState.READY.value, RecordingState.QUARANTINED.value]),
-                    old_unheld.exists(),
-                ),
-            )
-        )
-        .order_by(RECORDINGS.c.id)
-        .limit(limit)
+    return or_(
+        RECORDINGS.c.state == RecordingState.DELETING.value,
+        and_(
+            RECORDINGS.c.state.in_([RecordingState.READY.value, RecordingState.QUARANTINED.value]),
+            old_unheld.exists(),
+        ),
     )
+
+
+async def expired_recordings(session: AsyncSession, *, started_before: datetime) -> list[Recording]:
+    """What `claim_expired` would take, without taking it (a dry run)."""
+    rows = await session.execute(select(RECORDINGS).where(_expired(started_before)).order_by(RECORDINGS.c.id))
+    return [_recording(row) for row in rows.all()]
+
+
+async def claim_expired(session: AsyncSession, *, started_before: datetime, limit: int) -> list[Recording]:
+    """Mark up to `limit` expired recordings as being deleted (in this transaction, so a hold set
+    afterwards sees `deleting`)."""
+    expired = select(RECORDINGS.c.id).where(_expired(started_before)).order_by(RECORDINGS.c.id).limit(limit)
     ids = [row.id for row in (await session.execute(expired)).all()]
     if not ids:
         return []
