@@ -76,8 +76,8 @@ async def apply_retention(
             return report
         for recording in batch:
             call_started_at = started.get(recording.call_id) if recording.call_id is not None else None
-            await _delete(sessions, store, recording, now, call_started_at)
-            _count(report, recording)
+            if await _delete(sessions, store, recording, now, call_started_at):
+                _count(report, recording)
 
 
 async def _delete(
@@ -86,20 +86,22 @@ async def _delete(
     recording: Recording,
     now: datetime,
     call_started_at: datetime | None,
-) -> None:
+) -> bool:
     async with sessions() as session:
         keep = await shared_files(session, recording)
     for stored in recording.files.values():
         if stored.path not in keep:
             await asyncio.to_thread(store.remove, stored.path)
     async with sessions.begin() as session:
-        await mark_deleted(
+        finished = await mark_deleted(
             session,
             recording,
             reason=REASON,
             now=now,
             call_started_at=call_started_at,
         )
+    if not finished:  # another run got there first, and logged it
+        return False
     log.info(
         "recording_deleted",
         call_id=recording.call_id,
@@ -107,6 +109,7 @@ async def _delete(
         sha256=recording.sha256,
         files=len(recording.files),
     )
+    return True
 
 
 def _count(report: RetentionReport, recording: Recording) -> None:

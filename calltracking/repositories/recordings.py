@@ -272,12 +272,17 @@ async def mark_deleted(
     reason: str,
     now: datetime,
     call_started_at: datetime | None,
-) -> None:
-    await session.execute(
+) -> bool:
+    """Whether this run finished the deletion (and logged it): two runs resuming the same `deleting` row
+    log it once."""
+    finished = await session.execute(
         update(RECORDINGS)
-        .where(RECORDINGS.c.id == recording.id)
+        .where(RECORDINGS.c.id == recording.id, RECORDINGS.c.state == RecordingState.DELETING.value)
         .values(state=RecordingState.DELETED.value, files={}, deleted_at=to_db(now), updated_at=to_db(now))
+        .returning(RECORDINGS.c.id)
     )
+    if finished.first() is None:
+        return False
     await session.execute(
         DELETIONS.insert(),
         [
@@ -292,6 +297,7 @@ async def mark_deleted(
             }
         ],
     )
+    return True
 
 
 async def call_start_times(session: AsyncSession, call_ids: Sequence[int]) -> dict[int, datetime]:

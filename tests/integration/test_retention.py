@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.models import RecordingDeletionRow
-from calltracking.repositories.recordings import claim_expired, set_legal_hold
+from calltracking.repositories.recordings import claim_expired, mark_deleted, set_legal_hold
 from recordings.model import RecordingState
 from recordings.retention import apply_retention, run_retention
 from recordings.storage import RecordingStore
@@ -101,3 +101,16 @@ async def test_serve_applies_retention_on_its_schedule(stack: RecordingStack) ->
         await asyncio.gather(schedule, return_exceptions=True)
 
     assert (await stack.recording(2)).state is RecordingState.READY
+
+
+async def test_two_runs_finishing_the_same_deletion_log_it_once(stack: RecordingStack) -> None:
+    async with stack.sessions.begin() as session:
+        [marked] = await claim_expired(session, started_before=LATER - timedelta(days=180), limit=10)
+
+    async with stack.sessions.begin() as session:
+        first = await mark_deleted(session, marked, reason="retention", now=LATER, call_started_at=None)
+    async with stack.sessions.begin() as session:
+        second = await mark_deleted(session, marked, reason="retention", now=LATER, call_started_at=None)
+
+    assert (first, second) == (True, False)
+    assert await deletions(stack) == [(1, "retention")]
