@@ -167,12 +167,14 @@ async def push_recording(request: web.Request, ctx: Context) -> web.StreamRespon
     part = Part(ctx.query_as(PushQuery).part)
     if pbx not in {p.name for p in settings.pbxs}:
         raise NotFound(f"no PBX named {pbx[:64]!r}")
-    if not SAFE_NAME.match(linkedid) or ".." in linkedid:
-        raise InvalidRequest("linkedid is not an Asterisk call id", {"linkedid": linkedid[:64]})
+    store = RecordingStore(settings.recordings.storage_dir)
+    try:
+        store.inbox_for(pbx, linkedid)  # the store's own rule for names it files under
+    except PathRefused as exc:
+        raise InvalidRequest("linkedid is not an Asterisk call id", {"linkedid": linkedid[:64]}) from exc
     limit = settings.recordings.max_push_bytes
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge(f"a recording may have at most {limit} bytes")
-    store = RecordingStore(settings.recordings.storage_dir)
     upload = await asyncio.to_thread(store.upload_file)
     try:
         size = await _receive(request, upload, limit)
