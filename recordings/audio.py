@@ -95,11 +95,12 @@ def encode_command(
     """The ffmpeg command line for `inputs`, and the outputs it writes. The last output is always the
     mix, measured and thrown away (`-f null`)."""
     args = [ffmpeg_binary(), "-nostdin", "-hide_banner", "-nostats", "-v", "info", "-fflags", "+bitexact"]
-    labels: dict[str, str] = {}
+    # The graph always names the mix `[mix]` and its copy to measure `[probe]`; these are the halves.
+    halves: dict[Part, str] = {}
     if inputs.is_stereo_raw:
         args += ["-f", "s16le", "-ar", str(inputs.raw_rate), "-ac", "2", "-i", str(inputs.mix)]
         graph = "[0:a]asplit=3[mix][probe][both];[both]channelsplit=channel_layout=stereo[rx][tx]"
-        labels = {"mix": "[mix]", "probe": "[probe]", Part.RX: "[rx]", Part.TX: "[tx]"}
+        halves = {Part.RX: "[rx]", Part.TX: "[tx]"}
     else:
         parts = inputs.paths()
         for path in parts.values():
@@ -114,10 +115,9 @@ def encode_command(
             )
         else:
             raise AudioCorrupt("a recording needs its mix or both of its halves")
-        labels = {"mix": "[mix]", "probe": "[probe]"}
         if inputs.has_sides:
-            labels |= {Part.RX: f"{index[Part.RX]}:a", Part.TX: f"{index[Part.TX]}:a"}
-    graph += f";{labels['probe']}aresample={ANALYSIS_RATE},aformat=sample_fmts=s16:channel_layouts=mono"
+            halves = {Part.RX: f"{index[Part.RX]}:a", Part.TX: f"{index[Part.TX]}:a"}
+    graph += f";[probe]aresample={ANALYSIS_RATE},aformat=sample_fmts=s16:channel_layouts=mono"
     graph += ",volumedetect[measured]"
     args += ["-filter_complex", graph]
     audio_format = options.audio_format
@@ -126,11 +126,11 @@ def encode_command(
         encode += [audio_format.effort_option, str(options.complexity)]
     encode += ["-ac", "1", "-map_metadata", "-1", "-flags:a", "+bitexact", "-f", audio_format.muxer, "-y"]
     outputs: dict[str, Path] = {"mix": out_dir / f"mix{audio_format.suffix}"}
-    args += ["-map", labels["mix"], *encode, str(outputs["mix"])]
-    if inputs.has_sides:
+    args += ["-map", "[mix]", *encode, str(outputs["mix"])]
+    if halves:
         for side, part in sides.items():
             outputs[side.value] = out_dir / f"{side.value}{audio_format.suffix}"
-            args += ["-map", labels[part], *encode, str(outputs[side.value])]
+            args += ["-map", halves[part], *encode, str(outputs[side.value])]
     args += ["-map", "[measured]", "-f", "null", "-"]
     return args, outputs
 
