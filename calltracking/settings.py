@@ -236,14 +236,6 @@ class RecordingSettings(_Frozen):
     retention_days: float | None = Field(default=None, gt=0)
     retention_interval_seconds: float = Field(default=3600.0, gt=0)
 
-    @property
-    def quarantine_dir(self) -> Path:
-        return self.storage_dir / "quarantine"
-
-    @property
-    def inbox_dir(self) -> Path:
-        return self.storage_dir / "inbox"
-
 
 class LogSettings(_Frozen):
     level: str = "info"
