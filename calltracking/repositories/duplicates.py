@@ -18,7 +18,7 @@ from calltracking.crm import Entity, EntityKind, EntityOrigin
 from calltracking.merging import MERGEABLE_KINDS, DealMove, DuplicateGroup, DuplicateMember, Moved
 from calltracking.models import CallbackRow, MergeRow
 from calltracking.repositories.crm import DEALS, ENTITIES, PHONES, get_parties_by_id
-from calltracking.repositories.matches import MATCHES
+from calltracking.repositories.matches import MATCHES, candidate_select
 from calltracking.repositories.times import from_db
 
 CALLBACKS = cast(Table, CallbackRow.__table__)
@@ -54,22 +54,8 @@ async def list_duplicate_groups(session: AsyncSession, after: str | None, limit:
     if not numbers:
         return []
     rows = await session.execute(
-        select(
-            PHONES.c.e164,
-            ENTITIES.c.id,
-            ENTITIES.c.kind,
-            ENTITIES.c.external_id,
-            ENTITIES.c.name,
-            ENTITIES.c.owner,
-            ENTITIES.c.origin,
-            ENTITIES.c.created_at,
-        )
-        .join(ENTITIES, ENTITIES.c.id == PHONES.c.entity_id)
-        .where(
-            ENTITIES.c.is_active.is_(True),
-            ENTITIES.c.kind.in_(_KINDS),
-            PHONES.c.e164.in_(numbers),
-        )
+        candidate_select(ENTITIES.c.origin, ENTITIES.c.created_at)
+        .where(ENTITIES.c.kind.in_(_KINDS), PHONES.c.e164.in_(numbers))
         .distinct()
         .order_by(PHONES.c.e164, ENTITIES.c.id)
     )
