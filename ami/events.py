@@ -81,10 +81,14 @@ class DialBegan:
 
 @dataclass(frozen=True, slots=True)
 class DialEnded:
+    """`forward` is set when the dialed phone redirected the call (SIP 302, call forward): the caller then
+    dials that target next on the phone's behalf."""
+
     caller: ChannelRef | None
     dest: ChannelRef
     dial_status: str
     at: float
+    forward: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +133,30 @@ class QueueCallerJoined:
 class QueueCallerAbandoned:
     ref: ChannelRef
     queue: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallPickedUp:
+    """Pickup: `picker` took the call ringing on `target` (directed `**ext`, group `*8`, SIP pickup).
+
+    The picker's channel starts as a call of its own; from here it belongs to the target's call."""
+
+    picker: ChannelRef
+    target: ChannelRef
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallTransferred:
+    """BlindTransfer or AttendedTransfer that succeeded: `transferer` handed `transferee` on and left.
+
+    `transferee` is None where the PBX does not name it (Asterisk before 13.?): the transferer's bridge
+    partner is meant then."""
+
+    transferer: ChannelRef
+    transferee: ChannelRef | None
+    is_attended: bool
     at: float
 
 
@@ -183,6 +211,8 @@ AmiEvent = (
     | ChannelHungUp
     | QueueCallerJoined
     | QueueCallerAbandoned
+    | CallPickedUp
+    | CallTransferred
     | RecordingStarted
     | OriginateResponded
     | ChannelSnapshot
@@ -318,6 +348,7 @@ def _dial_ended(fields: Fields, at: float) -> DialEnded:
         dest=_ref(fields, "Dest"),
         dial_status=_text(fields, "DialStatus").upper(),
         at=at,
+        forward=_text(fields, "Forward"),
     )
 
 
@@ -348,6 +379,33 @@ def _queue_joined(fields: Fields, at: float) -> QueueCallerJoined:
 
 def _queue_abandoned(fields: Fields, at: float) -> QueueCallerAbandoned:
     return QueueCallerAbandoned(ref=_ref(fields), queue=_required(fields, "Queue"), at=at)
+
+
+def _picked_up(fields: Fields, at: float) -> CallPickedUp:
+    return CallPickedUp(picker=_ref(fields), target=_ref(fields, "Target"), at=at)
+
+
+def _transferred(fields: Fields, at: float) -> CallTransferred | None:
+    if _text(fields, "Result").lower() != "success":
+        # A failed transfer leaves the call as it was.
+        return None
+    is_attended = _text(fields, "Event").lower() == "attendedtransfer"
+    transferer = _ref(fields, "OrigTransferer" if is_attended else "Transferer")
+    transferee = _ref(fields, "Transferee") if _text(fields, "TransfereeUniqueid") else None
+    return CallTransferred(transferer=transferer, transferee=transferee, is_attended=is_attended, at=at)
+
+
+def dialed_number(dial_string: str) -> str:
+    """The number a Dial() asked for, without technology, trunk or options.
+
+    `89161234567@provider` (PJSIP), `provider/89161234567` (chan_sip, DAHDI groups),
+    `provider/sip:89161234567@host`, `101` -> the digits part; anything else is kept as written."""
+    target = dial_string.split(",", 1)[0].strip()
+    target = target.rsplit("/", 1)[-1]
+    for scheme in ("sip:", "sips:", "tel:"):
+        if target.lower().startswith(scheme):
+            target = target[len(scheme) :]
+    return target.split("@", 1)[0].split(";", 1)[0]
 
 
 def _recording_started(fields: Fields, at: float) -> RecordingStarted:
@@ -408,6 +466,9 @@ _PARSERS: dict[str, Callable[[Fields, float], AmiEvent | None]] = {
     "Hangup": _hung_up,
     "QueueCallerJoin": _queue_joined,
     "QueueCallerAbandon": _queue_abandoned,
+    "Pickup": _picked_up,
+    "BlindTransfer": _transferred,
+    "AttendedTransfer": _transferred,
     "MixMonitorStart": _recording_started,
     "OriginateResponse": _originate_responded,
     "CoreShowChannel": _channel_snapshot,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from ami.events import (
     BridgeEntered,
     BridgeLeft,
+    CallPickedUp,
+    CallTransferred,
     ChannelCreated,
     ChannelHungUp,
     ChannelRef,
@@ -39,12 +41,25 @@ def state(r: ChannelRef, value: int, at: float) -> ChannelStateChanged:
     return ChannelStateChanged(ref=r, state=value, at=at)
 
 
-def dial(caller: ChannelRef, dest: ChannelRef, at: float) -> DialBegan:
-    return DialBegan(caller=caller, dest=dest, dial_string="", at=at)
+def dial(caller: ChannelRef | None, dest: ChannelRef, at: float, dial_string: str = "") -> DialBegan:
+    """DialBegin; a None caller is an Originate ringing its first leg."""
+    return DialBegan(caller=caller, dest=dest, dial_string=dial_string, at=at)
 
 
-def dial_end(caller: ChannelRef, dest: ChannelRef, status: str, at: float) -> DialEnded:
-    return DialEnded(caller=caller, dest=dest, dial_status=status, at=at)
+def dial_end(
+    caller: ChannelRef | None, dest: ChannelRef, status: str, at: float, forward: str = ""
+) -> DialEnded:
+    return DialEnded(caller=caller, dest=dest, dial_status=status, at=at, forward=forward)
+
+
+def pickup(picker: ChannelRef, target: ChannelRef, at: float) -> CallPickedUp:
+    return CallPickedUp(picker=picker, target=target, at=at)
+
+
+def transfer(
+    transferer: ChannelRef, transferee: ChannelRef | None, at: float, attended: bool = False
+) -> CallTransferred:
+    return CallTransferred(transferer=transferer, transferee=transferee, is_attended=attended, at=at)
 
 
 def enter(r: ChannelRef, bridge: str, at: float) -> BridgeEntered:
