@@ -25,6 +25,8 @@ from ami.events import (
     AmiEvent,
     BridgeEntered,
     BridgeLeft,
+    CallPickedUp,
+    CallTransferred,
     ChannelCreated,
     ChannelHungUp,
     ChannelRef,
@@ -40,6 +42,7 @@ from ami.events import (
     RecordingStarted,
     VariableSet,
     channel_endpoint,
+    dialed_number,
 )
 from calltracking.calls import (
     CallLeg,
@@ -121,8 +124,18 @@ class _Leg:
     caller_num: str
     created_at: float
     dialed_exten: str = ""
+    # The leg whose Dial() created this one, the number that Dial() asked for, and the extension whose
+    # call forward made it (a phone answering the Dial with a redirect).
+    dialed_by: str | None = None
+    dial_target: str = ""
+    forwarded_by: str | None = None
+    forward_pending: str | None = None
+    # It handed its party on (blind or attended transfer): its hang-up completes that, not the call.
+    has_transferred: bool = False
     is_originated: bool = False
     has_rung: bool = False
+    # When it started ringing: `rang` lists phones in that order (callbacks go to the first).
+    rang_at: float | None = None
     answered_at: float | None = None
     ended_at: float | None = None
     cause: int | None = None
@@ -160,6 +173,9 @@ class _Call:
     connected: dict[str, float] = field(default_factory=dict)
     first_hangup_by: str | None = None
     is_reconciled: bool = False
+    # Legs that took the customer's place by a transfer the customer's own side made (on an internal
+    # call, the caller handing the callee on): who talks with them later was handed the call.
+    handed_over: list[str] = field(default_factory=list)
 
     @property
     def originator(self) -> _Leg:
@@ -169,12 +185,43 @@ class _Call:
     def is_alive(self) -> bool:
         return any(leg.is_alive for leg in self.legs.values())
 
+    def origin(self) -> _Leg | None:
+        """The party that started the call. A call originated on a Local channel (`Local/101@ctx`,
+        the FreePBX way) starts on PBX machinery: its party is the phone the Local pair dialed. None
+        while that phone is not dialed yet."""
+        leg = self.originator
+        seen: set[str] = set()
+        while leg.kind is LegKind.LOCAL:
+            if leg.uniqueid in seen:
+                return None
+            seen.add(leg.uniqueid)
+            partner = self.local_partner(leg)
+            source = partner.uniqueid if partner is not None else leg.uniqueid
+            dialed = next((other for other in self.legs.values() if other.dialed_by == source), None)
+            if dialed is None:
+                return None
+            leg = dialed
+        return leg
+
+    def local_partner(self, leg: _Leg) -> _Leg | None:
+        """The other half of a Local channel pair (`...;1` <-> `...;2`)."""
+        if leg.kind is not LegKind.LOCAL or leg.channel[-2:] not in (";1", ";2"):
+            return None
+        name = leg.channel[:-1] + ("2" if leg.channel.endswith("1") else "1")
+        return next((other for other in self.legs.values() if other.channel == name), None)
+
     def customer_legs(self) -> list[_Leg]:
-        originator = self.originator
-        if originator.kind is LegKind.TRUNK:
-            return [originator]
-        trunks = [leg for leg in self.legs.values() if leg.kind is LegKind.TRUNK]
-        return trunks or [originator]
+        """The side the record is about: the carrier leg that called in (or that a click-to-call between
+        two outside numbers rang first), else the trunks an extension called, else the caller of an
+        internal call; plus whoever a transfer by that side put in its place."""
+        origin = self.origin()
+        if origin is not None and origin.kind is LegKind.TRUNK:
+            base = [origin]
+        else:
+            base = [leg for leg in self.legs.values() if leg.kind is LegKind.TRUNK]
+            if not base and origin is not None:
+                base = [origin]
+        return base + [self.legs[uid] for uid in self.handed_over if uid in self.legs]
 
 
 Handler = Callable[[Any], list[CallRecord]]
@@ -189,6 +236,10 @@ class CallAssembler:
         self._calls_by_uniqueid: dict[str, _Call] = {}
         self._bridges: dict[str, set[str]] = {}
         self.skipped_events = 0
+        # The PBX's clock: the newest event time seen. A call alive when the link dropped was alive at
+        # least until then, so a call closed from what is known keeps the talk time up to it.
+        self._last_event_at = 0.0
+        self._link_lost_at = 0.0
         self._version = 0
         self._progress: list[CallProgress] = []
         self._handlers: dict[type, Handler] = {
@@ -204,6 +255,8 @@ class CallAssembler:
             ChannelHungUp: self._on_hung_up,
             QueueCallerJoined: self._on_queue_joined,
             QueueCallerAbandoned: self._on_queue_abandoned,
+            CallPickedUp: self._on_picked_up,
+            CallTransferred: self._on_transferred,
             OriginateResponded: self._on_originate_responded,
             RecordingStarted: self._on_recording_started,
         }
@@ -217,6 +270,7 @@ class CallAssembler:
         if handler is None:
             return []
         self._version += 1
+        self._last_event_at = max(self._last_event_at, event.at)
         return handler(event)
 
     def drain_progress(self) -> list[CallProgress]:
@@ -234,6 +288,7 @@ class CallAssembler:
         return {
             "calls": [_call_state(call) for call in self._live_calls()],
             "bridges": {bridge: sorted(members) for bridge, members in self._bridges.items()},
+            "last_event_at": self._last_event_at,
         }
 
     def restore_state(self, state: dict[str, Any]) -> int:
@@ -253,11 +308,14 @@ class CallAssembler:
             restored += 1
         for bridge, members in state.get("bridges", {}).items():
             self._bridges.setdefault(bridge, set()).update(m for m in members if m in self._calls_by_uniqueid)
+        self._last_event_at = max(self._last_event_at, float(state.get("last_event_at", 0.0)))
+        self._link_lost_at = self._last_event_at
         self._version += 1
         return restored
 
     def mark_stale(self) -> None:
         """The AMI connection dropped: everything alive now may end unseen until the next snapshot."""
+        self._link_lost_at = self._last_event_at
         for call in self._live_calls():
             for leg in call.legs.values():
                 if leg.is_alive:
@@ -281,7 +339,7 @@ class CallAssembler:
         for call in self._live_calls():
             stale = [leg for leg in call.legs.values() if leg.is_alive and leg.is_stale]
             for leg in stale:
-                leg.ended_at = call.last_event_at
+                leg.ended_at = max(call.last_event_at, self._link_lost_at)
                 self._leave_all_bridges(leg)
             if stale:
                 call.is_reconciled = True
@@ -332,6 +390,7 @@ class CallAssembler:
             leg.answered_at = at
         elif state == STATE_RINGING:
             leg.has_rung = True
+            leg.rang_at = at
         call.legs[ref.uniqueid] = leg
         call.started_at = min(call.started_at, at)
         call.last_event_at = max(call.last_event_at, at)
@@ -364,6 +423,7 @@ class CallAssembler:
         if leg.has_rung:
             return
         leg.has_rung = True
+        leg.rang_at = at
         if leg.kind is LegKind.EXTENSION:
             self._report(call, ProgressKind.RINGING, at, extension=leg.endpoint)
 
@@ -424,22 +484,69 @@ class CallAssembler:
         return []
 
     def _on_dial_began(self, event: DialBegan) -> list[CallRecord]:
+        # Being dialed is not ringing: a phone on DND, busy or unavailable is dialed and never rings.
+        dialing = self._locate(event.caller, event.at) if event.caller is not None else None
         found = self._locate(event.dest, event.at)
-        if found is not None:
-            call, leg = found
-            if event.caller is None:
-                leg.is_originated = True
-            if leg.kind is LegKind.TRUNK and call.originator.kind is not LegKind.TRUNK:
-                self._report(call, ProgressKind.DIALING_CUSTOMER, event.at)
-            self._rings(call, leg, event.at)
-        if event.caller is not None:
-            self._locate(event.caller, event.at)
+        if found is None:
+            return []
+        call, leg = found
+        if dialing is not None and dialing[0] is not call:
+            # A pickup: the caller's Dial() now reaches the picker's channel, which began as its own call.
+            call = self._merge(call, dialing[0], event.at)
+        if dialing is None:
+            leg.is_originated = True
+        else:
+            caller_leg = dialing[1]
+            leg.dialed_by = caller_leg.uniqueid
+            if caller_leg.forward_pending is not None:
+                leg.forwarded_by, caller_leg.forward_pending = caller_leg.forward_pending, None
+        leg.dial_target = leg.dial_target or dialed_number(event.dial_string)
+        if leg.kind is LegKind.TRUNK and call.originator.kind is not LegKind.TRUNK:
+            self._report(call, ProgressKind.DIALING_CUSTOMER, event.at)
         return []
 
     def _on_dial_ended(self, event: DialEnded) -> list[CallRecord]:
         found = self._locate(event.dest, event.at)
-        if found is not None and event.dial_status:
-            found[0].dial_results.append((event.dest.uniqueid, event.dial_status))
+        if found is None:
+            return []
+        call, leg = found
+        if event.dial_status:
+            call.dial_results.append((event.dest.uniqueid, event.dial_status))
+        if event.dial_status == "BUSY" and leg.kind is LegKind.EXTENSION and leg.answered_at is None:
+            # The phone itself was offered the call and answered busy (486), often before it could report
+            # ringing: it rang for the record. A phone the PBX never offered it to has no leg at all.
+            leg.has_rung = True
+            leg.rang_at = leg.rang_at or event.at
+        if event.forward and event.caller is not None and leg.kind is LegKind.EXTENSION:
+            caller = call.legs.get(event.caller.uniqueid)
+            if caller is not None:
+                caller.forward_pending = leg.endpoint
+        return []
+
+    def _on_picked_up(self, event: CallPickedUp) -> list[CallRecord]:
+        picker = self._locate(event.picker, event.at)
+        target = self._locate(event.target, event.at)
+        if picker is not None and target is not None and picker[0] is not target[0]:
+            self._merge(picker[0], target[0], event.at)
+        return []
+
+    def _on_transferred(self, event: CallTransferred) -> list[CallRecord]:
+        found = self._locate(event.transferer, event.at)
+        if found is None:
+            return []
+        call, transferer = found
+        transferer.has_transferred = True
+        if call.first_hangup_by == transferer.uniqueid:
+            call.first_hangup_by = None
+        if transferer not in call.customer_legs():
+            # The usual case: the manager hands the customer on; who talks next is found by the bridges.
+            return []
+        transferee = call.legs.get(event.transferee.uniqueid) if event.transferee is not None else None
+        if transferee is None:
+            transferee = next((leg for leg in call.legs.values() if leg.uniqueid in call.connected), None)
+        if transferee is not None and transferee.uniqueid not in call.handed_over:
+            call.handed_over.append(transferee.uniqueid)
+            self._update_connections(call, event.at)
         return []
 
     def _on_bridge_entered(self, event: BridgeEntered) -> list[CallRecord]:
@@ -483,10 +590,11 @@ class CallAssembler:
             # A phone rejecting a ring (busy) or a carrier refusing is not a hang-up by a person.
             is_party = (
                 leg is call.originator
+                or leg is call.origin()
                 or leg.uniqueid in call.connected
                 or (call.connected and leg in call.customer_legs())
             )
-            if not event.is_soft and call.first_hangup_by is None and is_party:
+            if not event.is_soft and call.first_hangup_by is None and is_party and not leg.has_transferred:
                 call.first_hangup_by = leg.uniqueid
         return []
 
@@ -588,6 +696,7 @@ class CallAssembler:
             keep.recording_channel = gone.recording_channel
             keep.recording_is_main = gone.recording_is_main
         keep.did_variable = keep.did_variable or gone.did_variable
+        keep.handed_over.extend(uid for uid in gone.handed_over if uid not in keep.handed_over)
         keep.originate_exten = keep.originate_exten or gone.originate_exten
         keep.dial_results.extend(gone.dial_results)
         for uniqueid, when in gone.connected.items():
@@ -604,16 +713,14 @@ class CallAssembler:
         customers = call.customer_legs()
         seen = {leg.uniqueid for leg in customers}
         frontier = list(seen)
-        by_name = {leg.channel: leg for leg in call.legs.values()}
         while frontier:
             leg = call.legs[frontier.pop()]
             neighbours: set[str] = set()
             for bridge_id in leg.bridges:
                 neighbours |= self._bridges.get(bridge_id, set())
-            if leg.kind is LegKind.LOCAL and leg.channel[-2:] in (";1", ";2"):
-                partner = by_name.get(leg.channel[:-1] + ("2" if leg.channel.endswith("1") else "1"))
-                if partner is not None:
-                    neighbours.add(partner.uniqueid)
+            partner = call.local_partner(leg)
+            if partner is not None:
+                neighbours.add(partner.uniqueid)
             for uniqueid in neighbours:
                 if uniqueid not in seen and uniqueid in call.legs:
                     seen.add(uniqueid)
@@ -622,12 +729,21 @@ class CallAssembler:
         was_answered = bool(call.connected)
         for leg in call.legs.values():
             if leg.uniqueid in seen and leg.uniqueid not in customer_ids and leg.is_person:
+                if leg.uniqueid not in call.connected and call.first_hangup_by not in (None, *customer_ids):
+                    # The party who hung up before someone new joined the customer completed a transfer;
+                    # they did not end the call.
+                    call.first_hangup_by = None
                 call.connected.setdefault(leg.uniqueid, at)
         if call.connected and not was_answered:
             first = call.legs[next(iter(call.connected))]
             extension = first.endpoint if first.kind is LegKind.EXTENSION else None
-            if _direction(call) is Direction.OUTBOUND:
-                extension = call.originator.endpoint
+            origin = call.origin()
+            if (
+                origin is not None
+                and origin.kind is LegKind.EXTENSION
+                and _direction(call) is Direction.OUTBOUND
+            ):
+                extension = origin.endpoint
             self._report(call, ProgressKind.ANSWERED, at, extension=extension)
 
     def _live_calls(self) -> list[_Call]:
@@ -688,24 +804,38 @@ def _leg_from_state(data: dict[str, Any]) -> _Leg:
 
 def summarize_call(call: _Call, pbx: PbxTopology) -> CallRecord:
     originator = call.originator
-    customer_ids = {leg.uniqueid for leg in call.customer_legs()}
+    origin = call.origin()
+    customers = call.customer_legs()
+    customer_ids = {leg.uniqueid for leg in customers}
     direction = _direction(call)
     extensions = {leg.endpoint for leg in call.legs.values() if leg.kind is LegKind.EXTENSION}
 
-    connected_legs = [call.legs[uid] for uid in call.connected]
-    answered_at = min(call.connected.values()) if call.connected else None
-    handed = _handed_extensions(
-        connected_legs, exclude=originator.endpoint if direction != Direction.INBOUND else None
-    )
-    answered_by = handed[0] if handed and direction is not Direction.OUTBOUND else None
-    transferred_to = tuple(handed[1:] if direction is not Direction.OUTBOUND else handed)
+    connected = dict(call.connected)
+    if not connected:
+        # A far leg whose Dial() ended in ANSWER was picked up by a person, even if the bridge never came.
+        connected = _answered_without_bridge(call, origin, customer_ids)
+    connected_legs = [call.legs[uid] for uid in connected]
+    answered_at = min(connected.values()) if connected else None
+    own = origin.endpoint if origin is not None and origin.kind is LegKind.EXTENSION else None
+    talked = _parties_talked(connected_legs, exclude=own if direction is not Direction.INBOUND else None)
+    if direction is Direction.OUTBOUND and own is not None:
+        # The manager placed the call: the customer answered; whoever talked after the manager was handed it.
+        answered_by = None
+        transferred_to = tuple(name for name, _ in talked)
+        manager: str | None = own
+    else:
+        answered_by = talked[0][0] if talked else None
+        transferred_to = tuple(name for name, _ in talked[1:])
+        first = talked[0][1] if talked else None
+        if first is None:
+            manager = own if direction is Direction.OUTBOUND else None
+        elif first.kind is LegKind.EXTENSION:
+            manager = first.endpoint
+        else:
+            manager = _forward_owner(call, first)
+    transferred_to = tuple(name for name in transferred_to if name not in (answered_by, own))
 
     caller, callee, did = _parties(call, direction)
-    if direction is Direction.OUTBOUND:
-        manager: str | None = originator.endpoint
-    else:
-        manager = answered_by
-
     status, failure_reason = _status(call, direction, answered_at is not None)
     if failure_reason == "manager_no_answer" and call.originate_failure_reason is not None:
         failure_reason = ORIGINATE_FAILURES.get(call.originate_failure_reason, failure_reason)
@@ -715,7 +845,9 @@ def summarize_call(call: _Call, pbx: PbxTopology) -> CallRecord:
         and (call.abandoned_in_queue or originator.first_hangup_request_is_soft is False)
     )
     rang = _unique(
-        leg.endpoint for leg in call.legs.values() if leg.kind is LegKind.EXTENSION and leg.has_rung
+        leg.endpoint
+        for leg in sorted(call.legs.values(), key=lambda leg: leg.rang_at or leg.created_at)
+        if leg.kind is LegKind.EXTENSION and leg.has_rung
     )
     ended = max(
         (leg.ended_at for leg in call.legs.values() if leg.ended_at is not None), default=call.last_event_at
@@ -756,29 +888,82 @@ def summarize_call(call: _Call, pbx: PbxTopology) -> CallRecord:
     )
 
 
+def _answered_without_bridge(call: _Call, origin: _Leg | None, customer_ids: set[str]) -> dict[str, float]:
+    for uid, status in call.dial_results:
+        leg = call.legs[uid]
+        if (
+            status == "ANSWER"
+            and leg.is_person
+            and leg is not origin
+            and uid not in customer_ids
+            and leg.answered_at is not None
+        ):
+            return {uid: leg.answered_at}
+    return {}
+
+
+def _forward_owner(call: _Call, leg: _Leg) -> str | None:
+    """The extension whose call forward put `leg` in the call, following it back through the Local pair
+    Asterisk dials a forward with (`Local/<number>@<context>`); None for a forward the dialplan made."""
+    seen: set[str] = set()
+    current: _Leg | None = leg
+    while current is not None and current.uniqueid not in seen:
+        if current.forwarded_by is not None:
+            return current.forwarded_by
+        seen.add(current.uniqueid)
+        if current.dialed_by is not None:
+            current = call.legs.get(current.dialed_by)
+        elif current.channel.endswith(";2"):
+            current = call.local_partner(current)
+        else:
+            current = None
+    return None
+
+
+def _party_name(leg: _Leg) -> str:
+    """How a record names a party: an extension by itself, an outside number as the PBX dialed it."""
+    if leg.kind is LegKind.EXTENSION:
+        return leg.endpoint
+    return leg.dial_target or leg.dialed_exten or leg.caller_num or leg.endpoint
+
+
 def _parties(call: _Call, direction: Direction) -> tuple[str, str, str | None]:
     """Caller, callee and DID as the PBX saw them: the DID is the callee of an inbound call."""
     originator = call.originator
     if direction is Direction.INBOUND:
         did = call.did_variable or originator.dialed_exten or None
         return originator.caller_num, did or "", did
-    caller = originator.endpoint if originator.kind is LegKind.EXTENSION else originator.caller_num
-    callee = originator.dialed_exten or call.originate_exten or _first_dialed(call, originator) or ""
+    origin = call.origin()
+    if origin is None:
+        caller = ""
+    elif origin.kind is LegKind.EXTENSION:
+        caller = origin.endpoint
+    else:
+        caller = origin.dial_target or origin.caller_num
+    if originator.kind is LegKind.LOCAL or (origin is not None and origin.kind is LegKind.TRUNK):
+        # Originated: what the first leg was to be connected with once it answered.
+        callee = call.originate_exten or _first_dialed(call, origin) or ""
+    else:
+        callee = originator.dialed_exten or call.originate_exten or _first_dialed(call, origin) or ""
     return caller, callee, None
 
 
 def _direction(call: _Call) -> Direction:
     originator = call.originator
-    if originator.kind is LegKind.TRUNK:
+    has_trunk = any(leg.kind is LegKind.TRUNK for leg in call.legs.values())
+    if originator.is_originated:
+        if has_trunk:
+            return Direction.OUTBOUND
+        if call.originate_exten is not None or call.request_id is not None:
+            # A click-to-call whose customer leg has not started (or never will): it is meant for the
+            # customer unless the number asked for is one of the PBX's own phones.
+            extensions = {leg.endpoint for leg in call.legs.values() if leg.kind is LegKind.EXTENSION}
+            return Direction.INTERNAL if call.originate_exten in extensions else Direction.OUTBOUND
+        return Direction.INTERNAL
+    origin = call.origin()
+    if origin is not None and origin.kind is LegKind.TRUNK:
         return Direction.INBOUND
-    if any(leg.kind is LegKind.TRUNK for leg in call.legs.values()):
-        return Direction.OUTBOUND
-    if originator.is_originated and (call.originate_exten is not None or call.request_id is not None):
-        # A click-to-call whose customer leg has not started (or never will): it is meant for the
-        # customer unless the number asked for is one of the PBX's own phones.
-        extensions = {leg.endpoint for leg in call.legs.values() if leg.kind is LegKind.EXTENSION}
-        return Direction.INTERNAL if call.originate_exten in extensions else Direction.OUTBOUND
-    return Direction.INTERNAL
+    return Direction.OUTBOUND if has_trunk else Direction.INTERNAL
 
 
 def _status(call: _Call, direction: Direction, is_answered: bool) -> tuple[CallStatus, str | None]:
@@ -795,11 +980,14 @@ def _status(call: _Call, direction: Direction, is_answered: bool) -> tuple[CallS
     targets = [
         status
         for uid, status in call.dial_results
-        if (call.legs[uid].kind is LegKind.TRUNK) == (direction is Direction.OUTBOUND)
+        if (call.legs[uid].kind is LegKind.TRUNK) == (direction is Direction.OUTBOUND) and status != "ANSWER"
     ]
     if targets:
         return OUTBOUND_FAILURE_BY_DIAL_STATUS.get(targets[-1], (CallStatus.FAILED, targets[-1].lower()))
-    far_legs = [leg for leg in call.legs.values() if leg is not originator and leg.is_person]
+    origin = call.origin()
+    far_legs = [
+        leg for leg in call.legs.values() if leg is not originator and leg is not origin and leg.is_person
+    ]
     for leg in reversed(far_legs):
         if leg.cause in OUTBOUND_FAILURE_BY_CAUSE:
             return OUTBOUND_FAILURE_BY_CAUSE[leg.cause]
@@ -808,22 +996,23 @@ def _status(call: _Call, direction: Direction, is_answered: bool) -> tuple[CallS
     return CallStatus.FAILED, "not_dialed"
 
 
-def _handed_extensions(legs: list[_Leg], exclude: str | None) -> list[str]:
-    handed: list[str] = []
+def _parties_talked(legs: list[_Leg], exclude: str | None) -> list[tuple[str, _Leg]]:
+    """Who talked with the customer's side, in order, each once in a row (a party back from hold is not
+    handed the call again)."""
+    talked: list[tuple[str, _Leg]] = []
     for leg in legs:
-        if (
-            leg.kind is LegKind.EXTENSION
-            and leg.endpoint != exclude
-            and (not handed or handed[-1] != leg.endpoint)
-        ):
-            handed.append(leg.endpoint)
-    return handed
+        name = _party_name(leg)
+        if name and name != exclude and (not talked or talked[-1][0] != name):
+            talked.append((name, leg))
+    return talked
 
 
-def _first_dialed(call: _Call, originator: _Leg) -> str | None:
+def _first_dialed(call: _Call, origin: _Leg | None) -> str | None:
     for leg in call.legs.values():
-        if leg is not originator and leg.is_person and (leg.dialed_exten or leg.endpoint):
-            return leg.endpoint if leg.kind is LegKind.EXTENSION else leg.dialed_exten
+        if leg is not origin and leg is not call.originator and leg.is_person:
+            name = _party_name(leg)
+            if name:
+                return name
     return None
 
 
@@ -832,7 +1021,9 @@ def _hangup_by(call: _Call, direction: Direction, customer_ids: set[str]) -> str
     if uid is None or uid not in call.legs:
         return None
     if direction is Direction.INTERNAL:
-        return "caller" if uid == call.originator.uniqueid else "callee"
+        origin = call.origin()
+        is_caller = uid == call.originator.uniqueid or (origin is not None and uid == origin.uniqueid)
+        return "caller" if is_caller else "callee"
     return "customer" if uid in customer_ids else "manager" if call.legs[uid].is_person else None
 
 

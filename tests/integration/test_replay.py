@@ -33,6 +33,8 @@ def as_truth(stored: StoredCall) -> dict[str, Any]:
         "origin": call.origin.value,
         "request_id": call.request_id,
         "abandoned": call.abandoned,
+        "transferred_to": list(call.transferred_to),
+        "hangup_by": call.hangup_by,
         "ring_s": call.ring_seconds,
         "talk_s": call.talk_seconds,
     }
@@ -41,7 +43,7 @@ def as_truth(stored: StoredCall) -> dict[str, Any]:
 def matches_truth(record: dict[str, Any], expected: dict[str, Any]) -> list[str]:
     problems = []
     for key, want in expected.items():
-        if key in ("recording", "note", "hangup_by", "reason", "scenario"):
+        if key in ("recording", "note", "reason", "scenario"):
             continue
         got = record.get(key)
         if key == "did" and record["direction"] != "inbound":
