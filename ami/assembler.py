@@ -12,7 +12,7 @@ because the PBX answered it (Answer() before a queue, an IVR) is not answered un
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -132,6 +132,8 @@ class _Leg:
     forward_pending: str | None = None
     # It handed its party on (blind or attended transfer): its hang-up completes that, not the call.
     has_transferred: bool = False
+    # For the Local ;1 half an attended transfer (Atxfer, `*2`) consults through: the phone consulting.
+    consulted_by: str | None = None
     is_originated: bool = False
     has_rung: bool = False
     # When it started ringing: `rang` lists phones in that order (callbacks go to the first).
@@ -345,7 +347,7 @@ class CallAssembler:
                 call.is_reconciled = True
                 log.warning("call_reconciled", pbx=self._pbx.name, call_id=call.linkedid, channels=len(stale))
             if not call.is_alive:
-                completed.append(self._complete(call))
+                completed.extend(self._complete(call))
         return completed
 
     def close_all(self) -> list[CallRecord]:
@@ -558,8 +560,10 @@ class CallAssembler:
         call = self._calls_by_uniqueid.get(ref.uniqueid)
         if call is None:
             return
-        self._bridges.setdefault(bridge_id, set()).add(ref.uniqueid)
+        members = self._bridges.setdefault(bridge_id, set())
+        members.add(ref.uniqueid)
         call.legs[ref.uniqueid].bridges.add(bridge_id)
+        _note_consultation(call, [call.legs[uid] for uid in members if uid in call.legs])
         self._update_connections(call, at)
 
     def _on_bridge_left(self, event: BridgeLeft) -> list[CallRecord]:
@@ -610,7 +614,7 @@ class CallAssembler:
         self._leave_all_bridges(leg)
         if call.is_alive:
             return []
-        return [self._complete(call)]
+        return self._complete(call)
 
     def _on_queue_joined(self, event: QueueCallerJoined) -> list[CallRecord]:
         found = self._locate(event.ref, event.at)
@@ -754,14 +758,25 @@ class CallAssembler:
         self.skipped_events += 1
         log.debug("ami_event_skipped", pbx=self._pbx.name, reason=reason, channel_id=key)
 
-    def _complete(self, call: _Call) -> CallRecord:
+    def _complete(self, call: _Call) -> list[CallRecord]:
         for linkedid in call.linkedids:
             if self._calls_by_linkedid.get(linkedid) is call:
                 del self._calls_by_linkedid[linkedid]
         for uniqueid in call.legs:
             if self._calls_by_uniqueid.get(uniqueid) is call:
                 del self._calls_by_uniqueid[uniqueid]
-        return summarize_call(call, self._pbx)
+        consultations = _separate_consultations(call)
+        if not consultations:
+            return [summarize_call(call, self._pbx)]
+        apart = {uid for group in consultations for uid in group}
+        main = replace(
+            call,
+            legs={uid: leg for uid, leg in call.legs.items() if uid not in apart},
+            dial_results=[(uid, status) for uid, status in call.dial_results if uid not in apart],
+        )
+        return [summarize_call(main, self._pbx)] + [
+            _consultation_record(call, group, self._pbx) for group in consultations
+        ]
 
 
 # --- live state for a restart (pure) -------------------------------------------------------------
@@ -800,6 +815,100 @@ def _leg_from_state(data: dict[str, Any]) -> _Leg:
 
 
 # --- from channels to a call record (pure) ------------------------------------------------------
+
+
+def _note_consultation(call: _Call, members: list[_Leg]) -> None:
+    """A Local ;1 half that nobody dialed, sharing a bridge with a phone, is that phone consulting
+    someone (Atxfer): the consultation shares the call's linkedid from its first moment."""
+    phones = [leg for leg in members if leg.kind is LegKind.EXTENSION]
+    if not phones:
+        return
+    for leg in members:
+        if (
+            leg.kind is LegKind.LOCAL
+            and leg.channel.endswith(";1")
+            and leg.dialed_by is None
+            and leg is not call.originator
+            and leg.consulted_by is None
+        ):
+            leg.consulted_by = phones[0].uniqueid
+
+
+def _separate_consultations(call: _Call) -> list[list[str]]:
+    """Consultations that stayed a conversation of their own: someone answered the consulting phone,
+    and nobody on that side ever talked with the customer (an aborted attended transfer)."""
+    groups = []
+    for leg in call.legs.values():
+        if leg.consulted_by is None:
+            continue
+        group = _dialed_from(call, leg)
+        people = [call.legs[uid] for uid in group if call.legs[uid].is_person]
+        talked = any(person.answered_at is not None for person in people)
+        if talked and not any(uid in call.connected for uid in group):
+            groups.append(group)
+    return groups
+
+
+def _dialed_from(call: _Call, local: _Leg) -> list[str]:
+    """A Local pair and every leg dialed from it, directly or through further Local pairs."""
+    group = [local.uniqueid]
+    partner = call.local_partner(local)
+    if partner is not None:
+        group.append(partner.uniqueid)
+    index = 0
+    while index < len(group):
+        for other in call.legs.values():
+            if other.dialed_by == group[index] and other.uniqueid not in group:
+                group.append(other.uniqueid)
+                other_partner = call.local_partner(other)
+                if other_partner is not None and other_partner.uniqueid not in group:
+                    group.append(other_partner.uniqueid)
+        index += 1
+    return group
+
+
+def _consultation_record(call: _Call, group: list[str], pbx: PbxTopology) -> CallRecord:
+    """The consulting phone's internal call to whoever it consulted, as its own record."""
+    local = call.legs[group[0]]
+    consulting = call.legs.get(local.consulted_by) if local.consulted_by is not None else None
+    legs = [call.legs[uid] for uid in group]
+    answered = [leg for leg in legs if leg.is_person and leg.answered_at is not None]
+    target = answered[0] if answered else None
+    caller = consulting.endpoint if consulting is not None else ""
+    callee = target.endpoint if target is not None else local.dialed_exten
+    answered_at = min(leg.answered_at for leg in answered if leg.answered_at is not None)
+    ended = max((leg.ended_at for leg in legs if leg.ended_at is not None), default=call.last_event_at)
+    country = pbx.default_country
+    return CallRecord(
+        pbx=pbx.name,
+        pbx_call_id=local.uniqueid,
+        direction=Direction.INTERNAL,
+        status=CallStatus.ANSWERED,
+        origin=CallOrigin.PBX,
+        request_id=None,
+        caller=caller,
+        callee=callee,
+        did=None,
+        caller_number=party_number(caller, country, is_extension=True),
+        callee_number=party_number(callee, country, is_extension=True),
+        answered_by=target.endpoint if target is not None else None,
+        manager=target.endpoint if target is not None else None,
+        rang=_unique(leg.endpoint for leg in legs if leg.kind is LegKind.EXTENSION and leg.has_rung),
+        queue=None,
+        transferred_to=(),
+        abandoned=False,
+        reconciled=call.is_reconciled,
+        started_at=_utc(local.created_at),
+        answered_at=_utc(answered_at),
+        ended_at=_utc(ended),
+        ring_seconds=round(max(answered_at - local.created_at, 0.0), 3),
+        talk_seconds=round(max(ended - answered_at, 0.0), 3),
+        hangup_by=None,
+        failure_reason=None,
+        recording_file=None,
+        recording_channel=None,
+        legs=tuple(_leg_record(leg) for leg in legs),
+    )
 
 
 def summarize_call(call: _Call, pbx: PbxTopology) -> CallRecord:

@@ -521,6 +521,48 @@ def test_consultation_the_target_never_answers_leaves_the_call_with_the_first_ag
     assert [record(call) for call in calls] == [{**TRANSFERRED, "transferred_to": [], "talk": 28}]
 
 
+def test_consultation_answered_then_abandoned_is_its_own_internal_call() -> None:
+    """101 consults 103, they talk, and 101 goes back to the customer: two conversations, two records."""
+    stream = [
+        *answered_by_101(),
+        *consultation_ringing_103(610.0),
+        ev.state(TARGET, ev.UP, 612.0),
+        ev.dial_end(CONSULT_L2, TARGET, "ANSWER", 612.0),
+        ev.state(CONSULT_L1, ev.UP, 612.0),
+        ev.enter(TARGET, "third", 612.0),
+        ev.enter(CONSULT_L2, "third", 612.0),
+        ev.hangup_request(TARGET, 620.0),
+        ev.leave(TARGET, "third", 620.0),
+        ev.leave(CONSULT_L2, "third", 620.0),
+        *hang_up_all(620.0, TARGET, CONSULT_L2),
+        ev.leave(CONSULT_L1, "consult", 620.0),
+        ev.hangup(CONSULT_L1, 620.0),
+        ev.leave(AGENT, "consult", 620.1),
+        ev.enter(AGENT, "first", 620.1),
+        *hang_up_all(630.0, IN, AGENT, first_by=IN),
+    ]
+
+    calls = assemble(stream)
+
+    assert [record(call) for call in calls] == [
+        {**TRANSFERRED, "rang": ["101"], "transferred_to": [], "talk": 28},
+        {
+            "direction": "internal",
+            "status": "answered",
+            "caller": "101",
+            "callee": "103",
+            "answered_by": "103",
+            "manager": "103",
+            "rang": ["103"],
+            "transferred_to": [],
+            "ring": 2,
+            "talk": 8,
+            "hangup_by": None,
+        },
+    ]
+    assert calls[1].pbx_call_id == CONSULT_L1.uniqueid
+
+
 CALLER_101 = ev.ref("7.1", "PJSIP/101-00000060")
 CALLEE_102 = ev.ref("7.2", "PJSIP/102-00000061", "7.1")
 TARGET_103 = ev.ref("7.3", "PJSIP/103-00000062", "7.1")
