@@ -4,12 +4,16 @@ import pytest
 from panoramisk.message import Message
 
 from ami.events import (
+    CallPickedUp,
+    CallTransferred,
     ChannelCreated,
     DialBegan,
+    DialEnded,
     MalformedEvent,
     OriginateResponded,
     VariableSet,
     channel_endpoint,
+    dialed_number,
     event_time,
     is_worth_parsing,
     parse_event,
@@ -139,3 +143,96 @@ def test_channel_endpoint(channel: str, expected: tuple[str, str]) -> None:
 )
 def test_only_frames_nobody_needs_are_dropped_before_parsing(frame: bytes, wanted: bool) -> None:
     assert is_worth_parsing(frame) is wanted
+
+
+def test_pickup_names_the_picker_and_the_ringing_target() -> None:
+    event = parse_event(
+        message(
+            Event="Pickup",
+            Channel="PJSIP/102-00000032",
+            Uniqueid="4.3",
+            Linkedid="4.3",
+            TargetChannel="PJSIP/101-00000031",
+            TargetUniqueid="4.2",
+            TargetLinkedid="4.1",
+        ),
+        403.0,
+    )
+    assert isinstance(event, CallPickedUp)
+    assert (event.picker.uniqueid, event.target.uniqueid, event.target.linkedid) == ("4.3", "4.2", "4.1")
+
+
+def test_attended_transfer_names_the_original_transferer_and_the_transferee() -> None:
+    event = parse_event(
+        message(
+            Event="AttendedTransfer",
+            Result="Success",
+            OrigTransfererChannel="PJSIP/101-0000008c",
+            OrigTransfererUniqueid="1796011695.162",
+            OrigTransfererLinkedid="1796011695.161",
+            SecondTransfererChannel="PJSIP/101-0000008c",
+            SecondTransfererUniqueid="1796011695.162",
+            TransfereeChannel="PJSIP/provider-0000008b",
+            TransfereeUniqueid="1796011695.161",
+            TransfereeLinkedid="1796011695.161",
+        ),
+        7.0,
+    )
+    assert isinstance(event, CallTransferred)
+    assert event.is_attended
+    assert event.transferer.uniqueid == "1796011695.162"
+    assert event.transferee is not None and event.transferee.uniqueid == "1796011695.161"
+
+
+def test_blind_transfer_without_a_transferee_as_older_asterisk_sends_it() -> None:
+    event = parse_event(
+        message(
+            Event="BlindTransfer",
+            Result="Success",
+            TransfererChannel="PJSIP/101-00000060",
+            TransfererUniqueid="7.1",
+            TransfererLinkedid="7.1",
+            Extension="103",
+        ),
+        710.0,
+    )
+    assert isinstance(event, CallTransferred)
+    assert (event.is_attended, event.transferer.uniqueid, event.transferee) == (False, "7.1", None)
+
+
+@pytest.mark.parametrize("result", ["Fail", "Invalid", "Not Permitted", ""])
+def test_a_transfer_that_did_not_happen_is_no_event(result: str) -> None:
+    frame = message(Event="BlindTransfer", Result=result, TransfererUniqueid="7.1", TransfererChannel="x")
+    assert parse_event(frame, 1.0) is None
+
+
+def test_dial_end_keeps_the_forward_a_phone_answered_with() -> None:
+    event = parse_event(
+        message(
+            Event="DialEnd",
+            Uniqueid="2.1",
+            Channel="PJSIP/provider-00000010",
+            DestUniqueid="2.2",
+            DestChannel="PJSIP/101-00000011",
+            DialStatus="CANCEL",
+            Forward="89167654321",
+        ),
+        200.0,
+    )
+    assert isinstance(event, DialEnded)
+    assert (event.dial_status, event.forward) == ("CANCEL", "89167654321")
+
+
+@pytest.mark.parametrize(
+    ("dial_string", "expected"),
+    [
+        ("89167654321@provider", "89167654321"),
+        ("provider/89167654321", "89167654321"),
+        ("provider/sip:+79167654321@10.0.0.1:5060", "+79167654321"),
+        ("101", "101"),
+        ("g0/89167654321,30", "89167654321"),
+        ("", ""),
+    ],
+)
+def test_dialed_number_drops_technology_trunk_and_options(dial_string: str, expected: str) -> None:
+    assert dialed_number(dial_string) == expected
