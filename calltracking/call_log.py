@@ -1,14 +1,18 @@
 """The call log service: completed calls go to the spool, then to the database, in order, once.
 
-`submit` is synchronous and never blocks, so the AMI dispatcher can hand calls over between two
-frames. A single writer task spools them (one fsync per batch) and then upserts the spool's pending
-entries; when the database is down it keeps spooling and retries with backoff, and on start it first
-writes whatever a previous process left in the spool.
+`submit` journals the call before it returns (one `write()` to the open journal, no fsync), so the AMI
+dispatcher hands a call over between two frames and no completed call ever waits in memory: the spool
+is the queue, and a kill of the process at any moment finds every submitted call in it. A single writer
+task then does the slow part: one fsync for everything journaled since the last (a group commit, in a
+worker thread), then the upserts of the spool's pending entries. When the database is down it keeps
+the calls journaled and retries with backoff, and on start it first writes whatever a previous process
+left in the spool.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
@@ -16,6 +20,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.calls import CallRecord
+from calltracking.errors import CallNotJournaled
 from calltracking.repositories.calls import save_calls
 from calltracking.settings import DatabaseSettings
 from calltracking.spool import CallSpool, SpoolEntry
@@ -45,7 +50,8 @@ class CallLog:
         # Run at start and retried like any write until it succeeds (the schema migration): a database
         # that is down at start delays the writes, never the spooling.
         self._prepare = prepare
-        self._queue: asyncio.Queue[CallRecord] = asyncio.Queue()
+        # Set when a call is journaled: wakes the writer.
+        self._journaled = asyncio.Event()
         self._retry_delay = settings.retry_initial_seconds
         self._retry_at = 0.0
         self._failures = 0
@@ -59,8 +65,8 @@ class CallLog:
 
     @property
     def spool_depth(self) -> int:
-        """Calls accepted but not yet in the database (memory queue plus spool)."""
-        return self._queue.qsize() + self._spool.pending_count
+        """Calls accepted (journaled) but not yet in the database."""
+        return self._spool.pending_count
 
     @property
     def is_database_up(self) -> bool:
@@ -73,8 +79,14 @@ class CallLog:
         self._commit_observers.append(observer)
 
     def submit(self, call: CallRecord) -> None:
+        """Journal a completed call before returning: a kill from then on cannot lose it. Raises
+        CallNotJournaled if the journal cannot be written (the caller still holds the call)."""
+        try:
+            self._spool.append(call)
+        except OSError as exc:
+            raise CallNotJournaled(f"call {call.pbx_call_id} not journaled: {exc}") from exc
         self._idle.clear()
-        self._queue.put_nowait(call)
+        self._journaled.set()
 
     async def flush(self) -> None:
         """Wait until the database is ready and holds every submitted call."""
@@ -83,28 +95,25 @@ class CallLog:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = await self._next_batch(loop)
-            if batch:
-                await asyncio.to_thread(self._spool.append, batch)
+            await self._wait_for_work(loop)
+            if not self._spool.is_synced:
+                await asyncio.to_thread(self._spool.sync)
             if (self._spool.pending_count or self._prepare is not None) and loop.time() >= self._retry_at:
                 await self._write_pending(loop)
             self._update_idle()
 
-    async def _next_batch(self, loop: asyncio.AbstractEventLoop) -> list[CallRecord]:
-        if self._queue.empty():
-            timeout = None
-            if self._spool.pending_count or self._prepare is not None:
-                timeout = max(self._retry_at - loop.time(), 0.0)
-            try:
-                first = await asyncio.wait_for(self._queue.get(), timeout)
-            except TimeoutError:
-                return []
-            batch = [first]
-        else:
-            batch = []
-        while len(batch) < self._settings.batch_size and not self._queue.empty():
-            batch.append(self._queue.get_nowait())
-        return batch
+    async def _wait_for_work(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Until a call is journaled, or a retry of the database is due."""
+        self._journaled.clear()
+        if not self._spool.is_synced:
+            return
+        timeout = None
+        if self._spool.pending_count or self._prepare is not None:
+            timeout = self._retry_at - loop.time()
+            if timeout <= 0:
+                return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._journaled.wait(), timeout)
 
     async def _write_pending(self, loop: asyncio.AbstractEventLoop) -> None:
         size = self._settings.batch_size
@@ -115,6 +124,9 @@ class CallLog:
                 self.migrated.set()
                 log.info("database_ready")
             while chunk := self._spool.oldest(size):
+                if not self._spool.is_synced:
+                    # Calls journaled while the last chunk was written: fsync'd before the database sees them.
+                    await asyncio.to_thread(self._spool.sync)
                 try:
                     await self._write(chunk)
                 except (DataError, IntegrityError) as exc:
@@ -173,7 +185,7 @@ class CallLog:
                 log.exception("call_commit_observer_failed")
 
     def _update_idle(self) -> None:
-        if self._queue.empty() and not self._spool.pending_count and self._prepare is None:
+        if not self._spool.pending_count and self._prepare is None:
             self._idle.set()
         else:
             self._idle.clear()

@@ -15,3 +15,7 @@ class DatabaseUnavailable(CalltrackingError):
 
 class SpoolCorrupt(CalltrackingError):
     """A spool file holds a record that cannot be read back (a torn write is not this: it is skipped)."""
+
+
+class CallNotJournaled(CalltrackingError):
+    """A completed call could not be written to the spool's journal (disk full, I/O error)."""
