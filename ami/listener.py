@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -15,6 +16,7 @@ from ami.connection import AmiConnection
 from ami.events import AmiEvent
 from ami.live_state import LiveCallCheckpoint
 from calltracking.calls import CallProgress, CallRecord
+from calltracking.errors import CallNotJournaled
 from calltracking.logs import bind_call
 from calltracking.settings import PbxSettings
 
@@ -22,7 +24,9 @@ log = structlog.get_logger(__name__)
 
 
 class CallSink(Protocol):
-    def submit(self, call: CallRecord) -> None: ...
+    def submit(self, call: CallRecord) -> None:
+        """Take a completed call; when this returns the call must survive a kill of the process. Raises
+        CallNotJournaled when it cannot take it now (the listener keeps the call and tries again)."""
 
 
 class PbxListener:
@@ -44,6 +48,8 @@ class PbxListener:
         )
         self._checkpoint = LiveCallCheckpoint(checkpoint_path) if checkpoint_path is not None else None
         self._checkpointing: asyncio.Task[None] | None = None
+        # Completed calls the sink could not take yet (their journal write failed), oldest first.
+        self._owed: deque[CallRecord] = deque()
         self.calls_completed = 0
 
     def start(self) -> None:
@@ -51,7 +57,7 @@ class PbxListener:
         if self._checkpoint is not None:
             self._checkpoint.restore_into(self.assembler)
             self._checkpointing = asyncio.get_running_loop().create_task(
-                self._checkpoint.keep_saved(self.assembler)
+                self._keep_checkpoint(self._checkpoint)
             )
         self.connection.start()
 
@@ -62,11 +68,12 @@ class PbxListener:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checkpointing
         if self._checkpoint is not None:
-            await self._checkpoint.save(self.assembler)
+            await self._save_checkpoint(self._checkpoint)
 
     def finish(self) -> None:
         """No more events will come (end of a capture): close what is open from what is known."""
         self._emit(self.assembler.close_all())
+        self._pay_owed()
 
     def _on_event(self, event: AmiEvent) -> None:
         if self._observer is not None:
@@ -91,6 +98,13 @@ class PbxListener:
         self.assembler.mark_stale()
 
     def _emit(self, calls: list[CallRecord]) -> None:
+        """Hand completed calls to the sink, which journals them, before the next event is handled (and
+        first any the sink refused before); only then log them, so that, unless `call_not_journaled` was
+        logged, a `call_completed` line means the call survives a kill."""
+        if not calls:
+            return
+        self._owed.extend(calls)
+        self._pay_owed()
         for call in calls:
             self.calls_completed += 1
             with bind_call(call.pbx, call.pbx_call_id):
@@ -101,4 +115,30 @@ class PbxListener:
                     talk_seconds=call.talk_seconds,
                     reconciled=call.reconciled,
                 )
-            self._sink.submit(call)
+
+    def _pay_owed(self) -> None:
+        """Submit the owed calls, oldest first, until the sink refuses one. Tried again with each completed
+        call and each checkpoint tick."""
+        while self._owed:
+            call = self._owed[0]
+            try:
+                self._sink.submit(call)
+            except CallNotJournaled as exc:
+                log.error("call_not_journaled", pbx=self.pbx.name, owed_calls=len(self._owed), error=str(exc))
+                return
+            self._owed.popleft()
+
+    async def _keep_checkpoint(self, checkpoint: LiveCallCheckpoint) -> None:
+        """Run for the life of the listener: save the live calls whenever they changed."""
+        while True:
+            await asyncio.sleep(checkpoint.interval)
+            await self._save_checkpoint(checkpoint)
+
+    async def _save_checkpoint(self, checkpoint: LiveCallCheckpoint) -> None:
+        """Save the live calls, unless a completed call is not journaled yet: the assembler has let it go,
+        so a new checkpoint would hold it nowhere; the previous one is kept until the journal takes it."""
+        self._pay_owed()
+        if self._owed:
+            log.error("live_calls_checkpoint_held", pbx=self.pbx.name, owed_calls=len(self._owed))
+            return
+        await checkpoint.save(self.assembler)

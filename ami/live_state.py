@@ -1,7 +1,8 @@
 """Checkpoints of the calls in flight, so a restart (even after SIGKILL) does not forget them.
 
 The assembler's live state is written atomically (write, fsync, rename) at most every `interval` seconds
-while it changes, and once more on a clean stop. A new process restores it before it connects; the
+while it changes, and once more on a clean stop (the listener drives it: it holds a save back while a
+call the assembler let go of is not yet journaled). A new process restores it before it connects; the
 first CoreShowChannels then tells which of those calls still exist and closes the others as
 reconciled. Blocking file I/O runs in a worker thread.
 """
@@ -24,7 +25,7 @@ log = structlog.get_logger(__name__)
 class LiveCallCheckpoint:
     def __init__(self, path: Path, interval: float = 0.5) -> None:
         self.path = path
-        self._interval = interval
+        self.interval = interval
         self._saved_version = -1
 
     def restore_into(self, assembler: CallAssembler) -> int:
@@ -44,12 +45,6 @@ class LiveCallCheckpoint:
         if restored:
             log.info("live_calls_restored", calls=restored, path=str(self.path))
         return restored
-
-    async def keep_saved(self, assembler: CallAssembler) -> None:
-        """Run for the life of the listener: save whenever the live calls changed."""
-        while True:
-            await asyncio.sleep(self._interval)
-            await self.save(assembler)
 
     async def save(self, assembler: CallAssembler) -> None:
         version = assembler.version
