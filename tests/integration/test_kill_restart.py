@@ -3,25 +3,40 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
 from pathlib import Path
 
+import asyncpg
+from sqlalchemy.engine import make_url
+
 from ami.capture_peer import CapturePeer, PeerSession, greeting_frames
-from calltracking.spool import JOURNAL
+from calltracking.spool import ACKED, JOURNAL
+from tests.helpers.call_stream import CallStream, StreamPeer, build_call_stream, running_stream_peer
 from tests.helpers.captures import capture, capture_names
+from tests.helpers.databases import fresh_database
 from tests.helpers.listening import running_peer, stored_calls, until
 from tests.helpers.outage import Outage, migrated
-from tests.helpers.process import serving
+from tests.helpers.process import ServiceLog, serving
+
+STREAM_CALLS = 1200
+# How much of the stream the process has handled when each of the three kills falls.
+KILL_POINTS = (0.3, 0.55, 0.8)
+# Reading the service's log takes CPU from the service: polled less often than `until`'s default.
+POLL_SECONDS = 0.02
 
 
-def service_environment(database_url: str, spool: Path, peer: CapturePeer) -> dict[str, str]:
+def service_environment(
+    database_url: str, spool: Path, peer: CapturePeer | StreamPeer, **pbx_changes: object
+) -> dict[str, str]:
     pbx = {
         "name": "office",
         "port": peer.port,
         "reconnect_initial_seconds": 0.05,
         "reconnect_max_seconds": 0.2,
+        **pbx_changes,
     }
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("CALLTRACKING_")},
@@ -141,3 +156,125 @@ async def test_killed_mid_call_the_call_is_not_forgotten(database_url: str, tmp_
 def _split(data: bytes) -> tuple[bytes, bytes]:
     session = PeerSession.from_capture(data)
     return session.greeting, session.body
+
+
+async def test_killed_three_times_mid_stream_every_call_is_stored_once(tmp_path: Path) -> None:
+    """1,200 overlapping calls stream in from a TCP peer while `serve` (on PostgreSQL) is SIGKILLed three
+    times, and started again on the same spool each time; every call ends up in the database once.
+
+    When a kill falls: once the process has handled a share of the stream and its database writer is busy
+    with this run's calls, right after its live-call checkpoint was rewritten, so the checkpoint no longer
+    holds the calls completed before it; from then on those calls are only wherever the call log keeps them.
+    (The database is migrated first, as on any restart but the very first, so the writer gets going at once.)
+
+    Where the peer resumes: just after the last call the killed process logged as completed from its own
+    events (`call_completed` is logged once the call is handed to the call log), so every frame the process
+    had read but not yet handled is played again, unlike a real PBX, which never sends an event twice. A
+    call that starts and ends within those frames is out of any design's reach, so leaving them out would
+    make the test inexact, not stricter. The peer answers CoreShowChannels with the channels alive at the
+    resume point, as Asterisk would: the calls in flight there are rebuilt (or taken from the checkpoint)
+    and end with the frames played again; a call that comes twice is upserted onto its one row.
+    """
+    stream = build_call_stream(STREAM_CALLS)
+    spool = tmp_path / "spool"
+    checkpoint = spool / "live-calls-office.json"
+    async with fresh_database("postgresql", tmp_path) as url, running_stream_peer(stream) as peer:
+        await migrated(url)
+        env = {
+            **service_environment(url, spool, peer, ping_interval_seconds=3600),
+            "CALLTRACKING_RECORDINGS__STORAGE_DIR": str(tmp_path / "recordings"),
+        }
+        resume_at = 0
+        for run, share in enumerate(KILL_POINTS):
+            log = ServiceLog(tmp_path / f"killed-{run}.log")
+            peer.resume(resume_at, before_body=functools.partial(snapshot_applied, log))
+            async with serving(env, log.path) as process:
+                await until_writing(stream, log, int(share * len(stream.frames)))
+                await rewritten(checkpoint)
+                process.send_signal(signal.SIGKILL)
+                await process.wait()
+            resume_at = handled(stream, log)
+
+        log = ServiceLog(tmp_path / "last.log")
+        owed = {call_id for call_id, end in stream.ends.items() if end >= resume_at}
+        peer.resume(resume_at, before_body=functools.partial(snapshot_applied, log))
+        async with serving(env, log.path) as process:
+            await until(lambda: owed <= completed_ids(log), timeout=60, interval=POLL_SECONDS)
+            await until(lambda: spool_drained(spool), timeout=60, interval=POLL_SECONDS)
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), 30) == 0
+        ids = await stored_call_ids(url)
+
+    assert peer.connections == len(KILL_POINTS) + 1
+    assert {
+        "rows": len(ids),
+        "distinct": len(set(ids)),
+        "lost": len(stream.call_ids - set(ids)),
+        "unknown": len(set(ids) - stream.call_ids),
+    } == {"rows": STREAM_CALLS, "distinct": STREAM_CALLS, "lost": 0, "unknown": 0}
+
+
+def handled(stream: CallStream, log: ServiceLog) -> int:
+    """How far into the stream the process has certainly got: just past the last call it completed from
+    its own events (a call closed as reconciled may have been closed from a checkpoint, not an event)."""
+    ends = [
+        stream.ends[line["call_id"]] + 1
+        for line in log.named("call_completed")
+        if not line["reconciled"] and line["call_id"] in stream.ends
+    ]
+    return max(ends, default=0)
+
+
+async def until_writing(stream: CallStream, log: ServiceLog, position: int) -> None:
+    """Until the process has handled the stream up to `position` and is writing calls to the database
+    (`call_matched` is logged inside the transaction that writes a call)."""
+    await until(
+        lambda: handled(stream, log) >= position and bool(log.named("call_matched")),
+        timeout=60,
+        interval=POLL_SECONDS,
+    )
+
+
+def completed_ids(log: ServiceLog) -> set[str]:
+    return {line["call_id"] for line in log.named("call_completed")}
+
+
+async def snapshot_applied(log: ServiceLog) -> None:
+    """The process has applied the CoreShowChannels listing (it logs it in the step that applies it).
+    The listener applies a listing in a task of its own, so frames read together with the listing's end
+    would otherwise be handled before it, as events of channels it does not know yet."""
+    await until(lambda: bool(log.named("ami_channels_listed")), timeout=30, interval=POLL_SECONDS)
+
+
+async def rewritten(path: Path) -> None:
+    """Until the file is replaced (the checkpoint is written to a new file renamed over the old one)."""
+
+    def version() -> tuple[int, int] | None:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
+
+    before = version()
+    await until(lambda: version() != before, timeout=30, interval=POLL_SECONDS)
+
+
+def spool_drained(spool: Path) -> bool:
+    """The database has acknowledged every record in the journal."""
+    try:
+        acked = int((spool / ACKED).read_text().strip() or 0)
+        data = (spool / JOURNAL).read_bytes()
+    except (FileNotFoundError, ValueError):
+        return False
+    lines = data[: data.rfind(b"\n") + 1].splitlines()
+    return acked > 0 and (not lines or int(lines[-1].split(b"\t", 1)[0]) <= acked)
+
+
+async def stored_call_ids(url: str) -> list[str]:
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(dsn)
+    try:
+        return [row["pbx_call_id"] for row in await connection.fetch("SELECT pbx_call_id FROM calls")]
+    finally:
+        await connection.close()
