@@ -19,7 +19,7 @@ from calltracking.replay import replay_captures
 from calltracking.repositories.tokens import create_token
 from calltracking.settings import PbxSettings, Settings, load_settings
 from calltracking.tokens import Role, new_token
-from tests.helpers.captures import TRACES, capture, capture_names
+from tests.helpers.captures import TRACES, capture, story_captures
 from tests.helpers.listening import database_settings
 
 MANAGER = "101"
@@ -67,7 +67,7 @@ async def running_api(
     )
     if seed:
         # The captures with their recordings, as `replay --recordings-dir` takes them.
-        captures = [capture(name) for name in capture_names()]
+        captures = [capture(name) for name in story_captures()]
         await replay_captures(
             captures,
             PbxSettings(name="office", recordings_dir=TRACES / "recordings"),

@@ -23,6 +23,32 @@ def capture_names() -> list[str]:
     return names
 
 
+# The captures the story tests (matching, the seeded API) worked out their expectations for, by hand.
+# Captures added to shared/ later are checked by the replay and assembler tests, not by these counts.
+STORY_CAPTURES = (
+    "click_to_call",
+    "click_to_call_manager_no_answer",
+    "inbound_customer_cancel",
+    "inbound_group_answered",
+    "inbound_queue_abandoned",
+    "inbound_queue_answered",
+    "inbound_single_answered",
+    "inbound_single_busy",
+    "inbound_single_missed",
+    "internal_call",
+    "outbound_answered",
+    "outbound_busy",
+)
+
+
+def story_captures() -> list[str]:
+    """The story captures; one missing from shared/ is an error, never a smaller story."""
+    missing = set(STORY_CAPTURES) - set(capture_names())
+    if missing:
+        raise FileNotFoundError(f"story captures missing from {TRACES}: {sorted(missing)}")
+    return list(STORY_CAPTURES)
+
+
 @cache
 def capture(name: str) -> bytes:
     return (TRACES / f"{name}.ami").read_bytes()

@@ -23,7 +23,7 @@ from calltracking.replay import replay_captures
 from calltracking.settings import PbxSettings, load_settings
 from calltracking.tokens import Role
 from tests.helpers.api import make_token
-from tests.helpers.captures import capture, capture_names
+from tests.helpers.captures import capture, story_captures
 from tests.helpers.databases import fresh_database
 from tests.helpers.listening import CollectingSink, database_settings
 
@@ -60,7 +60,7 @@ def threaded_api(backend: str, tmp_path: Path) -> Iterator[ThreadedApi]:
     async def serve() -> None:
         async with fresh_database(backend, tmp_path) as url:
             await replay_captures(
-                [capture(name) for name in capture_names()],
+                [capture(name) for name in story_captures()],
                 PbxSettings(name="office"),
                 database_settings(url, tmp_path),
                 tmp_path / "spool",

@@ -12,7 +12,7 @@ import pytest
 
 from calltracking.repositories.tokens import revoke_token
 from tests.helpers.api import MANAGER, ApiHarness, running_api
-from tests.helpers.captures import capture_names
+from tests.helpers.captures import story_captures
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ async def test_history_is_newest_first_and_pages_through_everything_once(api: Ap
         if cursor is None:
             break
 
-    assert len(seen) == len(set(seen)) == len(capture_names())
+    assert len(seen) == len(set(seen)) == len(story_captures())
     _, everything = await get(api, "/api/v1/calls", limit=100)
     starts = [item["started_at"] for item in everything["items"]]
     assert starts == sorted(starts, reverse=True)
@@ -83,7 +83,8 @@ async def test_one_call_with_its_legs(api: ApiHarness) -> None:
     status, detail = await get(api, f"/api/v1/calls/{call['id']}")
 
     assert status == 200
-    assert (detail["answered_by"], detail["rang"]) == ("102", ["101", "102"])
+    # 102 reported ringing a few milliseconds before 101.
+    assert (detail["answered_by"], detail["rang"]) == ("102", ["102", "101"])
     assert [leg["kind"] for leg in detail["legs"]] == ["trunk", "extension", "extension"]
 
 

@@ -11,7 +11,7 @@ import pytest
 from calltracking.replay import replay_captures
 from calltracking.settings import PbxSettings
 from tests.helpers.api import ApiHarness, running_api
-from tests.helpers.captures import capture, capture_names
+from tests.helpers.captures import capture, story_captures
 from tests.helpers.listening import database_settings
 
 INTEGRATION = "integration"
@@ -30,7 +30,7 @@ async def api(database_url: str, tmp_path: Path) -> AsyncIterator[ApiHarness]:
         answer = await put(harness, "/api/v1/managers", {"items": MANAGERS})
         assert answer["created"] == 3
         await replay_captures(
-            [capture(name) for name in capture_names()],
+            [capture(name) for name in story_captures()],
             PbxSettings(name="office"),
             database_settings(database_url, tmp_path),
             tmp_path / "spool",

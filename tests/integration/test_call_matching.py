@@ -32,7 +32,7 @@ from calltracking.replay import replay_captures
 from calltracking.repositories.calls import list_calls, save_calls
 from calltracking.repositories.webhooks import create_webhook
 from calltracking.settings import CrmSettings, PbxSettings
-from tests.helpers.captures import capture, capture_names
+from tests.helpers.captures import capture, story_captures
 from tests.helpers.crm import ALL_LEADS, TRACKING, make_lead, seed_crm
 from tests.helpers.factories import make_call
 from tests.helpers.listening import database_settings
@@ -49,31 +49,12 @@ UNKNOWN_NUMBERS = {
 CALLBACK_CAPTURE = ("outbound_answered", b"89161234567", b"89035550101")
 
 
-# The captures the expectations below were worked out for, by hand; captures added to shared/ later do
-# not change what these stories expect.
-STORY_CAPTURES = (
-    "click_to_call",
-    "click_to_call_manager_no_answer",
-    "inbound_customer_cancel",
-    "inbound_group_answered",
-    "inbound_queue_abandoned",
-    "inbound_queue_answered",
-    "inbound_single_answered",
-    "inbound_single_busy",
-    "inbound_single_missed",
-    "internal_call",
-    "outbound_answered",
-    "outbound_busy",
-)
-
-
 def in_time_order() -> list[bytes]:
     def first_timestamp(name: str) -> bytes:
         data = capture(name)
         return data[data.index(b"Timestamp: ") :][:30]
 
-    assert set(STORY_CAPTURES) <= set(capture_names())
-    return [capture(name) for name in sorted(STORY_CAPTURES, key=first_timestamp)]
+    return [capture(name) for name in sorted(story_captures(), key=first_timestamp)]
 
 
 @dataclass
