@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import shutil
@@ -13,24 +12,21 @@ import tempfile
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO, get_args
+from typing import TYPE_CHECKING, Any, TextIO
 
-import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from calltracking.call_json import call_view, recording_fields
-from calltracking.calls import StoredCall
-from calltracking.crm import ImportKind
-from calltracking.database import create_engine, create_sessionmaker, migrate
 from calltracking.errors import CalltrackingError
-from calltracking.logs import configure_logging
-from calltracking.repositories.calls import list_calls
-from calltracking.repositories.recordings import recordings_of_calls
-from calltracking.repositories.tokens import create_token, list_tokens, revoke_token
-from calltracking.settings import Settings, load_settings
 from calltracking.tokens import Role, new_token
 
-log = structlog.get_logger(__name__)
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from calltracking.calls import StoredCall
+    from calltracking.settings import Settings
+
+# `--help` and argument errors import nothing heavy: each command imports what it needs when it runs, so
+# the parser is up in milliseconds (not even asyncio or structlog, let alone SQLAlchemy or aiohttp).
+# `calltracking.crm.ImportKind`, spelled out here for the same reason; a unit test keeps the two equal.
+IMPORT_KINDS = ("managers", "contacts", "companies", "leads", "deals")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -43,6 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
+    import asyncio
+
+    from calltracking.logs import configure_logging
+
     try:
         settings = _settings(args)
         configure_logging(settings.log)
@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         "Exit 0: every row loaded; 1: some rows rejected, the others loaded; 2: the file was refused, "
         "nothing loaded.",
     )
-    crm_import.add_argument("kind", choices=get_args(ImportKind))
+    crm_import.add_argument("kind", choices=IMPORT_KINDS)
     crm_import.add_argument("file", type=Path, metavar="FILE.csv")
     crm_import.add_argument("--database", help="database URL (overrides the settings)")
     crm_import.set_defaults(handler=_import_crm)
@@ -132,6 +132,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from calltracking.settings import load_settings
+
     overrides: dict[str, Any] = {}
     if getattr(args, "database", None):
         overrides["database"] = {"url": args.database}
@@ -146,6 +148,8 @@ async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from calltracking.service import run_service
 
     stop = asyncio.Event()
@@ -200,6 +204,10 @@ async def _import_crm(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _calls(args: argparse.Namespace, settings: Settings) -> int:
+    from calltracking.call_json import call_view, recording_fields
+    from calltracking.repositories.calls import list_calls
+    from calltracking.repositories.recordings import recordings_of_calls
+
     async with _sessions(settings) as sessions, sessions() as session:
         stored = await list_calls(session, limit=args.limit)
         recordings = await recordings_of_calls(session, [item.id for item in stored])
@@ -235,6 +243,8 @@ async def _retention(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _legal_hold(args: argparse.Namespace, settings: Settings) -> int:
+    import structlog
+
     from calltracking.repositories.recordings import set_legal_hold
 
     async with _sessions(settings) as sessions, sessions.begin() as session:
@@ -242,12 +252,16 @@ async def _legal_hold(args: argparse.Namespace, settings: Settings) -> int:
     if not found:
         print(f"calltracking: no call {args.call_id}", file=sys.stderr)
         return EXIT_FAILED
-    log.info("legal_hold_changed", call_id=args.call_id, legal_hold=not args.release, by="cli")
+    structlog.get_logger(__name__).info(
+        "legal_hold_changed", call_id=args.call_id, legal_hold=not args.release, by="cli"
+    )
     print(f"call {args.call_id}: legal hold {'released' if args.release else 'set'}")
     return EXIT_OK
 
 
 async def _token_create(args: argparse.Namespace, settings: Settings) -> int:
+    from calltracking.repositories.tokens import create_token
+
     role = Role(args.role)
     manager = (args.manager or "").strip() or None
     if role is Role.MANAGER and manager is None:
@@ -267,6 +281,8 @@ async def _token_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from calltracking.repositories.tokens import revoke_token
+
     async with _sessions(settings) as sessions, sessions.begin() as session:
         revoked = await revoke_token(session, args.token)
     if not revoked:
@@ -277,6 +293,8 @@ async def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _token_list(args: argparse.Namespace, settings: Settings) -> int:
+    from calltracking.repositories.tokens import list_tokens
+
     async with _sessions(settings) as sessions, sessions() as session:
         tokens = await list_tokens(session)
     for info in tokens:
@@ -289,6 +307,8 @@ async def _token_list(args: argparse.Namespace, settings: Settings) -> int:
 @contextlib.asynccontextmanager
 async def _sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """The database, migrated, for the length of one command."""
+    from calltracking.database import create_engine, create_sessionmaker, migrate
+
     engine = create_engine(settings.database.url)
     try:
         await migrate(engine)
