@@ -196,6 +196,8 @@ def _shape(name: str) -> _Shape:
                 done = found.end(2)
         template.append(text[done:].encode())
         templates.append(template)
+    if len(times) != len(templates):
+        raise ValueError(f"{name}: every frame after FullyBooted must carry one Timestamp")
     first = _fields(next(raw for raw in frames if raw.startswith(b"Event: Newchannel")))
     return _Shape(
         frames=templates,
