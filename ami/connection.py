@@ -263,7 +263,11 @@ class AmiConnection:
         self._fail_in_flight()
         self.disconnects += 1
         log.warning(
-            "ami_connection_lost", pbx=self.pbx.name, error=str(exc) if exc else None, had_session=was_ready
+            "ami_connection_lost",
+            pbx=self.pbx.name,
+            error=str(exc) if exc else None,
+            had_session=was_ready,
+            retry_in_seconds=None if self.is_closing else round(self._backoff, 2),
         )
         try:
             self._on_lost()

@@ -158,14 +158,18 @@ async def test_refused_login_is_logged_and_retried_with_backoff() -> None:
     with capture_logs() as logs:
         async with (
             running_peer(refused) as peer,
-            listening(peer, sink, pbx_for(peer, reconnect_initial_seconds=0.01)) as listener,
+            listening(
+                peer, sink, pbx_for(peer, reconnect_initial_seconds=0.01, reconnect_max_seconds=0.02)
+            ) as listener,
         ):
             await until(lambda: peer.connections == 3)
 
     assert [entry["event"] for entry in logs].count("ami_login_failed") >= 2
     assert listener.connection.sessions == 0
-    retries = [entry["retry_in_seconds"] for entry in logs if "retry_in_seconds" in entry]
-    assert retries == sorted(retries)
+    # Each refusal drops the link; the wait before the next try doubles, up to the maximum.
+    delays = [entry["retry_in_seconds"] for entry in logs if entry["event"] == "ami_connection_lost"]
+    assert delays[:2] == [0.01, 0.02]
+    assert set(delays[2:]) <= {0.02, None}  # None: lost because the listener closed
 
 
 async def test_no_pbx_yet_means_waiting_not_failing() -> None:
