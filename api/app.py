@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -78,6 +78,7 @@ def create_app(
     click_to_call: ClickToCallService | None = None,
     hub: CallEventHub | None = None,
     recording_worker: RecordingWorker | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> web.Application:
     # aiohttp's own limit is the largest any operation takes; each operation holds its body to its own.
     largest = max(settings.api.max_body_bytes, settings.api.max_bulk_body_bytes)
@@ -91,7 +92,7 @@ def create_app(
     if recording_worker is not None:
         app[RECORDING_WORKER] = recording_worker
     app[AUTHORITY] = TokenAuthority(
-        sessions, settings.api.token_cache_seconds, settings.api.rate_limit_per_minute, clock=time.monotonic
+        sessions, settings.api.token_cache_seconds, settings.api.rate_limit_per_minute, clock=clock
     )
     operations = all_operations()
 

@@ -3,7 +3,8 @@ for every role."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +56,13 @@ async def tokens_for_every_role(sessions: async_sessionmaker[AsyncSession]) -> d
 
 @asynccontextmanager
 async def running_api(
-    database_url: str, tmp_path: Path, seed: bool = True, **api_settings: Any
+    database_url: str,
+    tmp_path: Path,
+    seed: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+    **api_settings: Any,
 ) -> AsyncIterator[ApiHarness]:
+    """`clock` is the one the token authority (rate limit, token cache) reads."""
     settings = load_settings(
         environ={},
         overrides={
@@ -79,7 +85,7 @@ async def running_api(
     await migrate(engine)
     sessions = create_sessionmaker(engine)
     tokens = await tokens_for_every_role(sessions)
-    app = create_app(settings, sessions, ServiceStatus(pbx_connected=lambda: {"office": True}))
+    app = create_app(settings, sessions, ServiceStatus(pbx_connected=lambda: {"office": True}), clock=clock)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     try:

@@ -71,9 +71,16 @@ async def test_csv_export(api: ApiHarness) -> None:
         "/api/v1/calls", params={"limit": 3}, headers={**api.auth("integration"), "Accept": "text/csv"}
     )
     rows = list(csv.DictReader(io.StringIO(await response.text())))
+    _, page = await get(api, "/api/v1/calls", limit=3)
 
     assert response.status == 200 and response.content_type == "text/csv"
-    assert len(rows) == 3 and rows[0]["direction"] in ("inbound", "outbound", "internal")
+    # The three newest calls, as the JSON page lists them.
+    assert [(row["direction"], row["status"], row["caller"], row["callee"]) for row in rows] == [
+        ("outbound", "failed", "103", "89165550000"),
+        ("outbound", "answered", "101", "89161234567"),
+        ("internal", "answered", "101", "102"),
+    ]
+    assert [int(row["id"]) for row in rows] == [item["id"] for item in page["items"]]
     assert response.headers["X-Next-Cursor"]
 
 
@@ -168,15 +175,29 @@ async def test_unknown_path_and_method_are_json_errors(api: ApiHarness) -> None:
 
 
 async def test_rate_limit_per_token(database_url: str, tmp_path: Path) -> None:
-    async with running_api(database_url, tmp_path, seed=False, rate_limit_per_minute=60) as api:
-        statuses = [
-            (await api.client.get("/readyz", headers=api.auth("integration"))).status for _ in range(15)
-        ]
-        other = (await api.client.get("/readyz", headers=api.auth("supervisor"))).status
+    now = [1000.0]  # the limiter's clock: still while the burst is spent, then moved on by hand
+    async with running_api(
+        database_url, tmp_path, seed=False, clock=lambda: now[0], rate_limit_per_minute=60
+    ) as api:
 
-    assert statuses[:10] == [200] * 10
-    assert statuses[-1] == 429
+        async def status(role: str) -> int:
+            return (await api.client.get("/api/v1/calls", headers=api.auth(role))).status
+
+        burst = [await status("integration") for _ in range(11)]
+        limited = await api.client.get("/api/v1/calls", headers=api.auth("integration"))
+        body = await limited.json()
+        other = await status("supervisor")
+        now[0] += 1.0  # at 60 a minute, one more request's worth
+        refilled = [await status("integration") for _ in range(2)]
+
+    assert burst == [200] * 10 + [429]  # a burst of 10 (a sixth of the minute's rate, at least 10)
+    assert (limited.status, body["error"]["code"], body["error"]["details"]) == (
+        429,
+        "rate_limited",
+        {"retry_after_seconds": 1.0},
+    )
     assert other == 200
+    assert refilled == [200, 429]
 
 
 async def test_a_nul_byte_in_the_query_is_a_422_not_a_database_error(api: ApiHarness) -> None:
