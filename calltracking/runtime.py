@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from calltracking.call_log import CallLog
 from calltracking.call_matching import CallMatcher
-from calltracking.database import create_engine, create_sessionmaker, migrate
+from calltracking.database import create_sessionmaker, engine_for, migrate_database
 from calltracking.settings import CrmSettings, DatabaseSettings, RecordingSettings, TrackingSettings
 from calltracking.spool import CallSpool
 from recordings.service import recording_queuer
@@ -37,10 +37,12 @@ async def call_pipeline(
     reverse order. The database may be down at start: calls are spooled until it comes up. Every call is
     matched to the CRM mirror in the transaction that writes it (`CallMatcher`), here, so `serve` and
     `replay` treat calls alike; so is each announced recording's job (`recording_queuer`)."""
-    engine = create_engine(settings.url, settings.busy_timeout_seconds)
+    engine = engine_for(settings)
     spool = await asyncio.to_thread(CallSpool, spool_dir or settings.spool_dir)
-    sessionmaker = create_sessionmaker(engine)
-    call_log = CallLog(sessionmaker, spool, settings, prepare=lambda: migrate(engine))
+    # Every transaction is bounded, the call writer's included: a database that hangs fails the write
+    # (the calls stay journaled, the write is retried) instead of stopping the writer.
+    sessionmaker = create_sessionmaker(engine, settings.transaction_timeout_seconds)
+    call_log = CallLog(sessionmaker, spool, settings, prepare=lambda: migrate_database(settings))
     call_log.add_stored_hook(CallMatcher(crm or CrmSettings(), tracking or TrackingSettings()))
     call_log.add_stored_hook(recording_queuer(recordings or RecordingSettings()))
     writer = asyncio.create_task(call_log.run())

@@ -34,6 +34,14 @@ class DatabaseSettings(_Frozen):
     spool_dir: Path = DEFAULT_DATA_DIR / "spool"
     # How long SQLite waits for another writer's lock before the write counts as failed (and is retried).
     busy_timeout_seconds: float = Field(default=30.0, gt=0)
+    # A database that hangs (accepts connections, never answers) must not hang the service: connecting,
+    # each statement and waiting for a pooled connection are bounded (PostgreSQL), and so is each whole
+    # transaction of the call writer and the workers. Migrations get their own, longer bound.
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    statement_timeout_seconds: float = Field(default=30.0, gt=0)
+    pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    transaction_timeout_seconds: float = Field(default=60.0, gt=0)
+    migration_timeout_seconds: float = Field(default=3600.0, gt=0)
     retry_initial_seconds: float = 0.5
     retry_max_seconds: float = 30.0
     batch_size: int = Field(default=500, ge=1, le=10_000)
@@ -134,6 +142,11 @@ class ApiSettings(_Frozen):
     # Requests per token per minute (a token bucket, refilled continuously).
     rate_limit_per_minute: int = Field(default=1200, ge=1)
     token_cache_seconds: float = Field(default=5.0, ge=0)
+    # The most a request waits on the database before it is answered 503 (with Retry-After); /readyz
+    # waits at most readiness_timeout_seconds before it reports the database down.
+    database_timeout_seconds: float = Field(default=10.0, gt=0)
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0)
+    retry_after_seconds: int = Field(default=5, ge=1)
 
 
 EntityKind = Literal["contact", "company", "lead"]

@@ -4,6 +4,7 @@ either through the sessions (SQLite) or compiled once onto a plain asyncpg pool 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from collections.abc import Mapping, Sequence
@@ -15,6 +16,8 @@ from sqlalchemy import and_, bindparam, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.crm import EntityKind
+from calltracking.database import DEADLINE
+from calltracking.errors import DatabaseUnavailable
 from calltracking.matching import Candidate, MatchedBy
 from calltracking.numbers import TAIL_KEY_DIGITS, reversed_digits
 from calltracking.repositories.crm import ENTITIES, MANAGERS, PHONES
@@ -95,9 +98,14 @@ async def open_lookup_reader(sessions: async_sessionmaker[AsyncSession]) -> Look
     if engine.dialect.name != "postgresql":
         return SessionLookup(sessions)
     url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    # Bounded like the sessions it sits beside: a database that hangs answers the dialplan "unavailable"
+    # within the same deadline, never not at all.
+    deadline = (sessions.kw.get("info") or {}).get(DEADLINE)
     # min_size 0: no connection at start, so the API starts while the database is down (like the call log).
-    pool = await asyncpg.create_pool(url, min_size=0, max_size=10, init=_json_codec)
-    return PoolLookup(pool, sessions, engine.dialect)
+    pool = await asyncpg.create_pool(
+        url, min_size=0, max_size=10, init=_json_codec, timeout=deadline or 60, command_timeout=deadline
+    )
+    return PoolLookup(pool, sessions, engine.dialect, deadline)
 
 
 async def _json_codec(connection: asyncpg.Connection) -> None:
@@ -119,17 +127,27 @@ class SessionLookup:
 
 
 class PoolLookup:
-    def __init__(self, pool: asyncpg.Pool, sessions: async_sessionmaker[AsyncSession], dialect: Any) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        sessions: async_sessionmaker[AsyncSession],
+        dialect: Any,
+        deadline_seconds: float | None = None,
+    ) -> None:
         self._pool = pool
         self._sessions = sessions
+        self._deadline = deadline_seconds
         self._compiled = {
             statement: _compiled_for(statement, dialect) for statement in (BY_NUMBER, BY_NUMBER_OR_TAIL)
         }
 
     async def hits(self, e164: str, tail_digits: int) -> list[LookupHit]:
         statement, values = _query(e164, tail_digits)
-        async with self._pool.acquire() as connection:
-            rows = await self._compiled[statement].fetch(connection, **values)
+        try:
+            async with asyncio.timeout(self._deadline), self._pool.acquire() as connection:
+                rows = await self._compiled[statement].fetch(connection, **values)
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+            raise DatabaseUnavailable(f"the lookup's database cannot be reached: {exc!r}"[:500]) from exc
         hits = _best_hits(rows, e164, tail_digits)
         if len(hits) > 1:
             # A tie to break by open deals: rare, so it takes the ordinary path.

@@ -1,4 +1,6 @@
-"""A loopback TCP proxy that can be cut: a real outage of the database between the service and PostgreSQL."""
+"""A loopback TCP proxy that can be cut or hung: a real outage of the database between the service and
+PostgreSQL, either a server that is gone (connections refused and reset) or one that hangs (connections
+accepted, nothing ever answered)."""
 
 from __future__ import annotations
 
@@ -15,10 +17,23 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        # Cleared while the proxy hangs: bytes are taken in but neither forwarded nor answered.
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.port = free_port()
 
     async def start(self) -> None:
-        """Accept connections (again) on the same port."""
+        """Accept connections (again) on the same port, and forward everything (again)."""
+        if self._server is None:
+            self._server = await asyncio.start_server(
+                self._accept, "127.0.0.1", self.port, reuse_address=True
+            )
+        self._flowing.set()
+
+    async def hang(self) -> None:
+        """Keep accepting connections but stop forwarding, both ways, on new and open connections alike:
+        a server that is up at the TCP level and never answers. `start()` lets the held bytes through."""
+        self._flowing.clear()
         if self._server is None:
             self._server = await asyncio.start_server(
                 self._accept, "127.0.0.1", self.port, reuse_address=True
@@ -32,11 +47,18 @@ class TcpProxy:
             self._server = None
         for writer in list(self._writers):
             writer.transport.abort()
+        # Pumps held by a hang see their connections gone and end.
+        self._flowing.set()
         if self._pipes:
             await asyncio.wait(list(self._pipes), timeout=5)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        await self._flowing.wait()
+        if self._server is None or writer.transport.is_closing():  # cut while held
+            self._writers.discard(writer)
+            writer.transport.abort()
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
         except OSError:
@@ -49,7 +71,10 @@ class TcpProxy:
                 w.transport.abort()
             return
         self._writers.add(up_writer)
-        pipes = [asyncio.create_task(_pump(reader, up_writer)), asyncio.create_task(_pump(up_reader, writer))]
+        pipes = [
+            asyncio.create_task(_pump(reader, up_writer, self._flowing)),
+            asyncio.create_task(_pump(up_reader, writer, self._flowing)),
+        ]
         self._pipes.update(pipes)
         try:
             await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
@@ -66,9 +91,10 @@ class TcpProxy:
                 self._pipes.discard(pipe)
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, flowing: asyncio.Event) -> None:
     with contextlib.suppress(ConnectionError, OSError):
         while data := await reader.read(65536):
+            await flowing.wait()
             writer.write(data)
             await writer.drain()
 
