@@ -61,7 +61,7 @@ class ClickToCallService:
         """Record the request, then dial. Returns the state and whether this call dialled (False: an
         earlier identical request already did, and this is its answer)."""
         pbx_name = pbx or self._default_pbx
-        existing = await self._existing(order.request_id, idempotency_key)
+        existing = await self._existing(order.request_id, idempotency_key, token_id)
         if existing is not None:
             return self._same_request(existing, order), False
         now = self._clock()
@@ -73,7 +73,7 @@ class ClickToCallService:
                 queued = await originates.get_request(session, order.request_id)
         except IntegrityError:
             # A concurrent twin got there first: its answer is ours.
-            raced = await self._existing(order.request_id, idempotency_key)
+            raced = await self._existing(order.request_id, idempotency_key, token_id)
             if raced is None:
                 raise
             return self._same_request(raced, order), False
@@ -160,9 +160,11 @@ class ClickToCallService:
             ):
                 return
 
-    async def _existing(self, request_id: str, idempotency_key: str | None) -> OriginateState | None:
+    async def _existing(
+        self, request_id: str, idempotency_key: str | None, token_id: int | None
+    ) -> OriginateState | None:
         async with self._sessions() as session:
-            return await originates.find_request(session, request_id, idempotency_key)
+            return await originates.find_request(session, request_id, idempotency_key, token_id)
 
     @staticmethod
     def _same_request(existing: OriginateState, order: OriginateOrder) -> OriginateState:

@@ -137,14 +137,16 @@ class AuditRow(Base):
 
 
 class OriginateRow(Base):
-    """A click-to-call request and how far it got. Unique request id and idempotency key: a retried
-    request finds its first answer here and never dials twice."""
+    """A click-to-call request and how far it got. Unique request id, and idempotency key per token: a
+    retried request finds its first answer here and never dials twice, and another client's key is not
+    this one's."""
 
     __tablename__ = "originate_requests"
+    __table_args__ = (UniqueConstraint("token_id", "idempotency_key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     request_id: Mapped[str] = mapped_column(String(128), unique=True)
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
     token_id: Mapped[int | None] = mapped_column(Integer)
     pbx: Mapped[str] = mapped_column(String(64))
     extension: Mapped[str] = mapped_column(String(64))

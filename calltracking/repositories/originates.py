@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ami.originate import OriginateOrder
@@ -43,11 +43,14 @@ async def add_request(
 
 
 async def find_request(
-    session: AsyncSession, request_id: str, idempotency_key: str | None
+    session: AsyncSession, request_id: str, idempotency_key: str | None, token_id: int | None
 ) -> OriginateState | None:
+    """The request with this id, or the one this token made with this idempotency key (another token's
+    key is another request)."""
     condition = OriginateRow.request_id == request_id
     if idempotency_key is not None:
-        condition = or_(condition, OriginateRow.idempotency_key == idempotency_key)
+        same_key = and_(OriginateRow.idempotency_key == idempotency_key, OriginateRow.token_id == token_id)
+        condition = or_(condition, same_key)
     row = (await session.execute(select(OriginateRow).where(condition).limit(1))).scalar_one_or_none()
     return _state(row) if row is not None else None
 
