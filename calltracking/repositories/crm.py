@@ -48,8 +48,9 @@ class UpsertResult:
 
 
 async def upsert_managers(session: AsyncSession, items: Sequence[ManagerIn], now: datetime) -> UpsertResult:
-    result = UpsertResult()
-    for chunk in _chunks(_last_wins(items)):
+    unique = _last_wins(items)
+    result = UpsertResult(updated=len(items) - len(unique))
+    for chunk in _chunks(unique):
         rows = [
             {
                 "external_id": item.external_id,
@@ -92,8 +93,9 @@ async def upsert_parties(
 ) -> UpsertResult:
     """Contacts, companies and leads (one kind or mixed). A lead created here for an unknown caller may be
     sent back by the CRM under its `ct-...` id: that updates it and makes it the CRM's."""
-    result = UpsertResult()
-    for chunk in _chunks(_last_wins(items, key=lambda item: (KIND_OF_INPUT[type(item)], item.external_id))):
+    unique = _last_wins(items, key=lambda item: (KIND_OF_INPUT[type(item)], item.external_id))
+    result = UpsertResult(updated=len(items) - len(unique))
+    for chunk in _chunks(unique):
         for kind in EntityKind:
             same_kind = [item for item in chunk if KIND_OF_INPUT[type(item)] is kind]
             if same_kind:
@@ -192,8 +194,9 @@ async def add_phones(session: AsyncSession, entity_id: int, phones: Sequence[Pho
 
 
 async def upsert_deals(session: AsyncSession, items: Sequence[DealIn], now: datetime) -> UpsertResult:
-    result = UpsertResult()
-    for chunk in _chunks(_last_wins(items)):
+    unique = _last_wins(items)
+    result = UpsertResult(updated=len(items) - len(unique))
+    for chunk in _chunks(unique):
         rows = [
             {
                 "external_id": item.external_id,
@@ -374,7 +377,8 @@ async def _existing(
 
 
 def _last_wins(items: Sequence[Any], key: Any = None) -> list[Any]:
-    """A batch may name the same id twice (PostgreSQL refuses that in one upsert): the last one wins."""
+    """A batch may name the same id twice (PostgreSQL refuses that in one upsert): the last one wins. The
+    callers count each later one as an update of the one before, so created + updated is what was sent."""
     by_key: dict[Any, Any] = {}
     for item in items:
         by_key[key(item) if key else item.external_id] = item
