@@ -8,6 +8,7 @@ API and `calltracking import`, so both accept and refuse exactly the same rows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ from pydantic import (
     StrictBool,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -32,11 +34,22 @@ EXTERNAL_ID_PATTERN = r"^[A-Za-z0-9._:@+\-]{1,128}$"
 EXTENSION_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 MAX_PHONES = 20
 AUTO_LEAD_PREFIX = "ct-"
+MAX_AMOUNT = 10**15 - 1
+AMOUNT_PATTERN = r"^(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,2})?$"
+_AMOUNT = re.compile(AMOUNT_PATTERN.removesuffix("$") + r"\Z")
+_RFC_3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
+)
 
+# No database stores a NUL byte (PostgreSQL refuses one): free text says so in its schema too.
+NO_NUL = r"^[^\x00]*$"
 ExternalId = Annotated[str, StringConstraints(pattern=EXTERNAL_ID_PATTERN)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=256)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=128)]
-RawPhone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=256, pattern=NO_NUL)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=128, pattern=NO_NUL)]
+RawPhone = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=NO_NUL)
+]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64, pattern=NO_NUL)]
 
 
 class EntityKind(StrEnum):
@@ -92,7 +105,7 @@ class CompanyIn(_PartyIn):
 
 
 class LeadIn(_PartyIn):
-    status: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+    status: Label | None = None
     source: ShortText | None = None
     medium: ShortText | None = None
     campaign: ShortText | None = None
@@ -104,19 +117,46 @@ class DealIn(CrmInput):
     company: ExternalId | None = None
     lead: ExternalId | None = None
     owner: ExternalId | None = None
-    stage: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
-    amount: Decimal | None = Field(default=None, ge=0, lt=Decimal("1e15"), decimal_places=2)
+    stage: Label | None = None
+    # Exact money: a whole number, or text with at most two decimals ("1500.50"); a JSON number with a
+    # fraction is a float, and would arrive as whatever binary fraction is nearest.
+    amount: Annotated[
+        Decimal | None,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string", "pattern": AMOUNT_PATTERN},
+                    {"type": "integer", "minimum": 0, "maximum": MAX_AMOUNT},
+                    {"type": "null"},
+                ]
+            }
+        ),
+    ] = Field(default=None, ge=0, lt=Decimal(MAX_AMOUNT + 1), decimal_places=2)
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
     opened_at: datetime | None = None
     closed_at: datetime | None = None
     is_won: StrictBool | None = None
 
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _exact_amount(cls, value: object) -> object:
+        if value is None or isinstance(value, Decimal):
+            return value
+        if isinstance(value, str) and _AMOUNT.match(value):
+            return Decimal(value)
+        if isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer():
+            return Decimal(int(value))
+        raise ValueError('an amount is a whole number or text with at most two decimals, e.g. "1500.50"')
+
     @field_validator("opened_at", "closed_at", mode="before")
     @classmethod
     def _iso_text(cls, value: object) -> object:
-        """ISO 8601 text only: pydantic would also read a number as a Unix time."""
-        if value is not None and not isinstance(value, str | datetime):
-            raise ValueError("a time is ISO 8601 text, e.g. 2026-11-22T12:00:00Z")
+        """RFC 3339 text only (what `format: date-time` says): pydantic would also read a number, or
+        text such as "1700000000", as a Unix time."""
+        if value is None or isinstance(value, datetime):
+            return value
+        if not isinstance(value, str) or not _RFC_3339.match(value):
+            raise ValueError("a time is RFC 3339 text with a zone, e.g. 2026-11-22T12:00:00Z")
         return value
 
     @field_validator("opened_at", "closed_at")

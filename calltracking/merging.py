@@ -30,7 +30,7 @@ class MergeRefused(CalltrackingError):
 
 
 class MergeInvalid(MergeRefused):
-    """The request itself is wrong (shape, repeated ids, a kind that is not merged)."""
+    """The request's shape is wrong (no ids, too many, an id repeated): the API's schema says so too."""
 
 
 class MergeEntityNotFound(MergeRefused):
@@ -38,7 +38,9 @@ class MergeEntityNotFound(MergeRefused):
 
 
 class MergeConflict(MergeRefused):
-    """An entity is no longer active (merged already, or deleted in the CRM)."""
+    """The entities named cannot be merged as asked: the survivor is also among the merged, one is a
+    company, or one is no longer active (merged already, or deleted in the CRM). Which ids a request
+    names is a matter of what they are, not of the request's shape."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +103,7 @@ def checked_ids(survivor_id: int, merged_ids: Sequence[int]) -> tuple[int, ...]:
     if len(merged_ids) > MAX_MERGED:
         raise MergeInvalid(f"at most {MAX_MERGED} entities are merged at once")
     if survivor_id in merged_ids:
-        raise MergeInvalid(f"the survivor {survivor_id} cannot also be merged into itself", [survivor_id])
+        raise MergeConflict(f"the survivor {survivor_id} cannot also be merged into itself", [survivor_id])
     repeated = sorted({i for i in merged_ids if merged_ids.count(i) > 1})
     if repeated:
         raise MergeInvalid("each id may be listed once in merged_ids", repeated)
@@ -109,15 +111,15 @@ def checked_ids(survivor_id: int, merged_ids: Sequence[int]) -> tuple[int, ...]:
 
 
 def check_mergeable(survivor_id: int, merged_ids: Sequence[int], found: Mapping[int, Entity]) -> None:
-    """Every named entity exists (else 404), is a contact or lead (else the request is wrong) and is
-    still active (else a conflict: it was merged or deleted meanwhile)."""
+    """Every named entity exists (else 404), is a contact or lead and is still active (else a conflict:
+    a company, or one merged or deleted meanwhile)."""
     named = [survivor_id, *merged_ids]
     missing = [i for i in named if i not in found]
     if missing:
         raise MergeEntityNotFound(f"no contact or lead with id {_listed(missing)}", missing)
     wrong_kind = [i for i in named if found[i].kind not in MERGEABLE_KINDS]
     if wrong_kind:
-        raise MergeInvalid(
+        raise MergeConflict(
             f"only contacts and leads are merged; {_listed(wrong_kind)} is not one", wrong_kind
         )
     for entity_id in named:

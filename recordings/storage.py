@@ -24,6 +24,10 @@ from recordings.model import Part, StoredFile
 from recordings.sources import PathRefused
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# A call's name under a PBX's inbox: a safe name without "..", as one pattern the API's document can
+# state (with a length of at most MAX_NAME).
+CALL_KEY = re.compile(r"^[A-Za-z0-9](?:\.?[A-Za-z0-9_-])*\.?$")
+MAX_NAME = 64
 
 
 def resolve_inside(root: Path, relative: PurePosixPath | str) -> Path:
@@ -55,6 +59,15 @@ def find_first(root: Path, candidates: tuple[PurePosixPath, ...]) -> Path | None
         if path.is_file():
             return path
     return None
+
+
+def is_safe_name(name: str) -> bool:
+    # fullmatch: Python's `$` would also let a name end in a newline.
+    return SAFE_NAME.fullmatch(name) is not None
+
+
+def is_call_key(name: str) -> bool:
+    return len(name) <= MAX_NAME and CALL_KEY.fullmatch(name) is not None
 
 
 class RecordingStore:
@@ -117,7 +130,7 @@ class RecordingStore:
         )
 
     def inbox_for(self, pbx: str, call_key: str) -> Path:
-        if not SAFE_NAME.match(pbx) or not SAFE_NAME.match(call_key) or ".." in call_key:
+        if not is_safe_name(pbx) or not is_call_key(call_key):
             raise PathRefused(f"not a PBX name and call id: {pbx[:64]!r}, {call_key[:64]!r}")
         return self.inbox_dir / pbx / call_key
 

@@ -5,10 +5,25 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """`value` in UTC (a naive one is taken as UTC). The few instants a datetime cannot hold in UTC (the
+    first day of year 1 ahead of UTC, the last of year 9999 behind it) become its first or last instant,
+    rather than an error from whoever sent them."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return EARLIEST if value.year == 1 else LATEST
+
 
 def to_db(value: datetime) -> datetime:
     """A time to store: a naive one is taken as UTC; any other zone is converted, so stored times sort."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return as_utc(value)
 
 
 def from_db(value: datetime) -> datetime:

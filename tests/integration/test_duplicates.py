@@ -19,7 +19,7 @@ from calltracking.call_matching import CallMatcher
 from calltracking.calls import CallStatus
 from calltracking.crm import CompanyIn, DealIn, EntityKind
 from calltracking.merge_service import merge_entities
-from calltracking.merging import MergeConflict, MergeEntityNotFound, MergeInvalid, Moved
+from calltracking.merging import MergeConflict, MergeEntityNotFound, Moved
 from calltracking.models import CallbackRow, CallMatchRow, MergeRow
 from calltracking.repositories.calls import save_calls
 from calltracking.repositories.crm import get_deal, get_parties_by_id, get_party, upsert_deals, upsert_parties
@@ -207,7 +207,7 @@ async def test_a_refused_merge_leaves_the_entities_untouched(
 
     with pytest.raises(MergeEntityNotFound):
         await merge_entities(sessions, seeded.contact, [seeded.lead, 999_999], None, LEAD_FIRST, MERGED_AT)
-    with pytest.raises(MergeInvalid):
+    with pytest.raises(MergeConflict):
         await merge_entities(sessions, seeded.contact, [seeded.company], None, LEAD_FIRST, MERGED_AT)
 
     async with sessions() as session:
@@ -299,14 +299,15 @@ async def test_merging_an_unknown_id_is_a_404(api: ApiHarness) -> None:
     assert (status, body["error"]["code"], body["error"]["details"]) == (404, "not_found", {"ids": [424242]})
 
 
-async def test_a_survivor_among_the_merged_is_a_422(api: ApiHarness) -> None:
+async def test_a_survivor_among_the_merged_is_a_409(api: ApiHarness) -> None:
     seeded = await seed_duplicates(api.sessions)
 
     status, body = await merge(
         api, {"survivor_id": seeded.contact, "merged_ids": [seeded.lead, seeded.contact]}
     )
 
-    assert (status, body["error"]["code"]) == (422, "invalid_request")
+    # A body the schema allows (it cannot say "not the survivor"), refused for what the ids name.
+    assert (status, body["error"]["code"]) == (409, "conflict")
     async with api.sessions() as session:
         lead = (await get_parties_by_id(session, [seeded.lead]))[seeded.lead]
     assert lead.is_active is True

@@ -42,8 +42,8 @@ def entity(entity_id: int, kind: EntityKind = EntityKind.CONTACT, *phones: str, 
     return replace(made, **changes)
 
 
-def test_survivor_listed_among_merged_is_invalid() -> None:
-    with pytest.raises(MergeInvalid) as refused:
+def test_survivor_listed_among_merged_is_a_conflict() -> None:
+    with pytest.raises(MergeConflict) as refused:
         checked_ids(1, [2, 1])
     assert refused.value.ids == (1,)
 
@@ -73,7 +73,7 @@ def test_unknown_id_is_not_found() -> None:
 
 def test_company_is_not_merged() -> None:
     found = {1: entity(1), 2: entity(2, EntityKind.COMPANY)}
-    with pytest.raises(MergeInvalid) as refused:
+    with pytest.raises(MergeConflict) as refused:
         check_mergeable(1, [2], found)
     assert refused.value.ids == (2,)
 
