@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -10,13 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api import docs
 from api.access import TokenAuthority
-from api.errors import error_middleware
+from api.errors import RETRY_AFTER, error_middleware
 from api.keys import (
     AUTHORITY,
     CLICK_TO_CALL,
     HUB,
     LOOKUP,
     METRICS,
+    PROBES,
     RECORDING_WORKER,
     SESSIONS,
     SETTINGS,
@@ -39,6 +41,7 @@ from api.routes import (
 from api.status import ServiceStatus
 from calltracking.call_events import CallEventHub
 from calltracking.click_to_call_service import ClickToCallService
+from calltracking.database import with_deadline
 from calltracking.repositories.lookup import open_lookup_reader
 from calltracking.settings import Settings
 from calltracking.tokens import Principal
@@ -47,7 +50,7 @@ from recordings.service import RecordingWorker
 API_VERSION = "1.0.0"
 DESCRIPTION = (
     "Calls from the PBX as CRM facts: call history, click-to-call, real-time events and webhooks. "
-    "Every endpoint but /healthz (and this documentation) requires an API token."
+    "Every endpoint but /healthz, /readyz (and this documentation) requires an API token."
 )
 MODULES = (
     health.api,
@@ -83,7 +86,10 @@ def create_app(
     # aiohttp's own limit is the largest any operation takes; each operation holds its body to its own.
     largest = max(settings.api.max_body_bytes, settings.api.max_bulk_body_bytes)
     app = web.Application(middlewares=[error_middleware], client_max_size=largest)
+    # A request waits on the database for at most this long, then is answered 503 (with Retry-After).
+    sessions = with_deadline(sessions, settings.api.database_timeout_seconds)
     app[SETTINGS] = settings
+    app[RETRY_AFTER] = settings.api.retry_after_seconds
     app[SESSIONS] = sessions
     app[STATUS] = status or ServiceStatus()
     app[METRICS] = metrics or ApiMetrics()
@@ -102,6 +108,14 @@ def create_app(
         await app[LOOKUP].close()
 
     app.cleanup_ctx.append(lookup_reader)
+    app[PROBES] = set()
+
+    async def finish_probes(app: web.Application) -> None:
+        for probe in app[PROBES]:
+            probe.cancel()
+        await asyncio.gather(*app[PROBES], return_exceptions=True)
+
+    app.on_cleanup.append(finish_probes)
 
     async def authenticate(request: web.Request) -> Principal:
         header = request.headers.get("Authorization")

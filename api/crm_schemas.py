@@ -9,13 +9,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from api.cursors import ID_CURSOR_PATTERN
 from api.schemas import iso_8601_utc
 from calltracking.callbacks import CallbackTask, SlaLine
 from calltracking.crm import EXTERNAL_ID_PATTERN, Deal, Entity, EntityKind, EntityOrigin, Manager, RowError
 
 MAX_BULK_ITEMS = 10_000
-CURSOR_PATTERN = r"^[0-9]{1,10}$"
-MAX_ID = 2**31 - 1  # ids are 32-bit columns on PostgreSQL
 
 
 class BulkIn(BaseModel):
@@ -147,23 +146,14 @@ class DealOut(BaseModel):
         )
 
 
-def id_cursor(value: str | None) -> str | None:
-    """An id cursor is the last id of the previous page: a larger number was never handed out."""
-    if value is not None and int(value) > MAX_ID:
-        raise ValueError("not a cursor this API handed out")
-    return value
-
-
 class LeadQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     created_since: datetime | None = Field(default=None, description="leads created at or after (ISO 8601)")
     cursor: str | None = Field(
-        default=None, pattern=CURSOR_PATTERN, description="next_cursor of the last page"
+        default=None, pattern=ID_CURSOR_PATTERN, description="next_cursor of the last page (an id)"
     )
     limit: int = Field(default=100, ge=1, le=1000)
-
-    _cursor = field_validator("cursor")(id_cursor)
 
     @field_validator("created_since", mode="before")
     @classmethod
@@ -217,11 +207,9 @@ class CallbackQuery(BaseModel):
     )
     manager: str | None = Field(default=None, pattern=EXTERNAL_ID_PATTERN, description="the manager's CRM id")
     cursor: str | None = Field(
-        default=None, pattern=CURSOR_PATTERN, description="next_cursor of the last page"
+        default=None, pattern=ID_CURSOR_PATTERN, description="next_cursor of the last page (an id)"
     )
     limit: int = Field(default=100, ge=1, le=1000)
-
-    _cursor = field_validator("cursor")(id_cursor)
 
 
 class CallbackOut(BaseModel):

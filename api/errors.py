@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from calltracking.errors import CalltrackingError
+from calltracking.errors import CalltrackingError, DatabaseUnavailable
 
 log = structlog.get_logger(__name__)
+# Seconds a client is told to wait (Retry-After) when a dependency is unavailable.
+RETRY_AFTER = web.AppKey("retry_after_seconds", int)
 
 
 class ApiError(CalltrackingError):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, details: Any = None) -> None:
+    def __init__(self, message: str, details: Any = None, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = dict(headers or {})
 
 
 class Unauthorized(ApiError):
@@ -53,6 +57,18 @@ class BodyTooLarge(ApiError):
     code = "body_too_large"
 
 
+class InvalidHeader(ApiError):
+    """A header that is not valid text (not UTF-8, control characters) or not what the operation takes."""
+
+    status = 400
+    code = "invalid_header"
+
+
+class RangeNotSatisfiable(ApiError):
+    status = 416
+    code = "range_not_satisfiable"
+
+
 class InvalidRequest(ApiError):
     status = 422
     code = "invalid_request"
@@ -68,8 +84,12 @@ class ServiceUnavailable(ApiError):
     code = "unavailable"
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message, "details": details}}, status=status)
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.json_response(
+        {"error": {"code": code, "message": message, "details": details}}, status=status, headers=headers
+    )
 
 
 _AIOHTTP_CODES = {
@@ -87,7 +107,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        headers = dict(exc.headers)
+        if exc.status == 503:
+            headers.setdefault("Retry-After", str(request.app[RETRY_AFTER]))
+        return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+    except DatabaseUnavailable as exc:
+        # Nothing to fix in the request: the same request succeeds once the database answers again.
+        log.info("api_database_unavailable", method=request.method, path=request.path, error=str(exc))
+        return error_response(
+            503,
+            "database_unavailable",
+            "the database is unavailable; try again later",
+            headers={"Retry-After": str(request.app[RETRY_AFTER])},
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -23,3 +23,5 @@ CLICK_TO_CALL = web.AppKey("click_to_call", ClickToCallService)
 HUB = web.AppKey("hub", CallEventHub)
 LOOKUP = web.AppKey("lookup", LookupReader)
 RECORDING_WORKER = web.AppKey("recording_worker", RecordingWorker)
+# Readiness probes still finishing after /readyz answered (a reference keeps each task alive).
+PROBES = web.AppKey("readiness_probes", set)

@@ -5,8 +5,9 @@ drift from what the handlers accept and return."""
 from __future__ import annotations
 
 import json
+import re
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -14,14 +15,37 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from api.errors import ApiError, BodyTooLarge, Forbidden, InvalidRequest, NotFound
+from api.cursors import MAX_ID
+from api.errors import ApiError, BodyTooLarge, Forbidden, InvalidHeader, InvalidRequest, NotFound
 from api.schemas import ErrorOut
 from calltracking.tokens import Principal, Role
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 ALL_ROLES = frozenset(Role)
-# Ids are 32-bit integer columns on PostgreSQL: a larger id names nothing (404), it is not an error.
-MAX_ID = 2**31 - 1
+# JSON bodies nest at most this deep. No request model nests more than a few levels; the limit only keeps
+# a hostile body (`[[[[...` a thousand deep) from reaching the parser's recursion.
+MAX_JSON_DEPTH = 64
+# The keywords a path or header parameter's schema may use: those `_conforms` checks, so the document
+# cannot promise a rule the server does not keep.
+_PARAMETER_KEYWORDS = frozenset(
+    {"type", "pattern", "minLength", "maxLength", "enum", "minimum", "maximum", "description"}
+)
+# A WebSocket upgrade, as the handshake (RFC 6455) and aiohttp take it.
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+WEBSOCKET_HEADERS: dict[str, dict[str, Any]] = {
+    "Upgrade": {"type": "string", "pattern": "^[Ww][Ee][Bb][Ss][Oo][Cc][Kk][Ee][Tt]$"},
+    "Connection": {
+        "type": "string",
+        "pattern": rf"^(?:{_TOKEN} *, *)*[Uu][Pp][Gg][Rr][Aa][Dd][Ee](?: *, *{_TOKEN})*$",
+        "description": "a list of connection options that includes `Upgrade`",
+    },
+    "Sec-WebSocket-Key": {
+        "type": "string",
+        "pattern": "^[A-Za-z0-9+/]{22}==$",
+        "description": "16 random bytes, base64",
+    },
+    "Sec-WebSocket-Version": {"type": "string", "enum": ["13"]},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +96,22 @@ class Operation:
     is_bulk: bool = False
     # A body the handler streams itself (not JSON), documented with this media type.
     upload: str | None = None
+    # A WebSocket endpoint: the handshake's headers are required parameters, and 101 is its answer.
+    websocket: bool = False
+    # Raised for a header that is missing or not what the operation takes (default: invalid_header).
+    bad_header: Callable[[str], ApiError] | None = None
 
     @property
     def operation_id(self) -> str:
         return self.handler.__name__.lstrip("_")
+
+    @property
+    def header_params(self) -> dict[str, tuple[dict[str, Any], bool]]:
+        """Each header parameter's schema, and whether it is required."""
+        optional = {name: (schema, False) for name, schema in self.headers.items()}
+        if not self.websocket:
+            return optional
+        return optional | {name: (schema, True) for name, schema in WEBSOCKET_HEADERS.items()}
 
 
 class Api:
@@ -100,7 +136,14 @@ class Api:
         headers: dict[str, dict[str, Any]] | None = None,
         is_bulk: bool = False,
         upload: str | None = None,
+        websocket: bool = False,
+        bad_header: Callable[[str], ApiError] | None = None,
     ) -> Callable[[Handler], Handler]:
+        for schema in [*(path_params or {}).values(), *(headers or {}).values()]:
+            unchecked = set(schema) - _PARAMETER_KEYWORDS
+            if unchecked:
+                raise ValueError(f"{method} {path}: parameter schema keywords not checked: {unchecked}")
+
         def register(handler: Handler) -> Handler:
             self.operations.append(
                 Operation(
@@ -113,13 +156,15 @@ class Api:
                     responses=responses,
                     body=body,
                     query=query,
-                    path_params=path_params or {},
+                    path_params={name: _bounded(schema) for name, schema in (path_params or {}).items()},
                     public=public,
                     description=description,
                     extra_content=extra_content or {},
                     headers=headers or {},
                     is_bulk=is_bulk,
                     upload=upload,
+                    websocket=websocket,
+                    bad_header=bad_header,
                 )
             )
             return handler
@@ -138,7 +183,8 @@ class Api:
             route_path = operation.path
             for name, schema in operation.path_params.items():
                 if schema.get("type") == "integer":
-                    route_path = route_path.replace("{" + name + "}", "{" + name + r":\d{1,19}}")
+                    # ASCII digits only: the router's \d would also take other scripts' digits.
+                    route_path = route_path.replace("{" + name + "}", "{" + name + ":[0-9]{1,19}}")
             limit = body_limits[1] if operation.is_bulk else body_limits[0]
             app.router.add_route(operation.method, route_path, _bind(operation, authenticate, observe, limit))
 
@@ -195,13 +241,23 @@ def _bind(
 async def _handle(
     operation: Operation, authenticate: Authenticator, request: web.Request, body_limit: int
 ) -> web.StreamResponse:
+    for name, value in request.headers.items():
+        if not _is_text(value):
+            raise InvalidHeader(f"the {name[:64]} header is not valid text", {"header": name[:64]})
     principal = None
     if not operation.public:
         principal = await authenticate(request)
         if principal.role not in operation.roles:
             raise Forbidden(f"the {principal.role.value} role may not use this endpoint")
+    for header, (schema, required) in operation.header_params.items():
+        given = request.headers.get(header)
+        if (given is None and required) or (given is not None and not _conforms(schema, given)):
+            if operation.bad_header is not None:
+                raise operation.bad_header(header)
+            raise InvalidHeader(f"the {header} header is missing or not valid", {"header": header})
     for name, schema in operation.path_params.items():
-        if schema.get("type") == "integer" and not 1 <= int(request.match_info[name]) <= MAX_ID:
+        # A path the router took but whose parameter breaks its schema names nothing that can exist.
+        if not _conforms(schema, request.match_info[name]):
             raise NotFound(f"no such {name.removesuffix('_id')}")
     if any("\x00" in key or "\x00" in value for key, value in request.query.items()):
         # No database stores a NUL byte (PostgreSQL refuses one): it is never a meaningful value.
@@ -221,10 +277,94 @@ async def _json_body(request: web.Request, limit: int) -> Any:
     raw = await request.read()
     if len(raw) > limit:
         raise BodyTooLarge(f"the body may have at most {limit} bytes")
+    return parse_json(raw)
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body as JSON, refused (422) when it is not JSON, uses NaN or Infinity (not JSON either),
+    or nests arrays and objects more than MAX_JSON_DEPTH deep."""
+    if not _nesting_within(raw, MAX_JSON_DEPTH):
+        raise InvalidRequest(f"the body is not valid JSON, or nests more than {MAX_JSON_DEPTH} levels deep")
     try:
-        return json.loads(raw or b"null")
+        value = json.loads(raw or b"null", parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest("the body is not valid JSON", {"reason": str(exc)[:200]}) from exc
+    if _SURROGATE_ESCAPE.search(raw) and not _is_unicode(value):
+        # `"\ud800"` parses, but names half a character: no database (or UTF-8) can hold it.
+        raise InvalidRequest("the body holds a lone surrogate (\\ud800-\\udfff), which is not text")
+    return value
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _is_unicode(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
+
+
+def _nesting_within(raw: bytes, depth: int) -> bool:
+    """Whether every array and object in `raw` closes within `depth` levels, checked before parsing (the
+    parser recurses once per level). Strings are dropped, then each pass removes the innermost empty
+    pairs: a body `depth` deep is empty after `depth` passes, each a linear scan in C. Brackets that do
+    not pair up (not JSON) fail too."""
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    for _ in range(depth):
+        if not brackets:
+            return True
+        brackets = brackets.replace(b"[]", b"").replace(b"{}", b"")
+    return not brackets
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _is_text(value: str) -> bool:
+    """A header value the parser let through is still not text if it was not UTF-8 (aiohttp keeps such
+    bytes as lone surrogates) or holds control characters."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return _CONTROL.search(value) is None
+
+
+def _conforms(schema: Mapping[str, Any], value: str) -> bool:
+    """Whether a path or header parameter, as text, is what its schema in the document says."""
+    if schema.get("type") == "integer":
+        if not (value.isascii() and value.isdigit()):
+            return False
+        number = int(value)
+        return bool(schema.get("minimum", number) <= number <= schema.get("maximum", number))
+    if not schema.get("minLength", 0) <= len(value) <= schema.get("maxLength", len(value)):
+        return False
+    if "enum" in schema and value not in schema["enum"]:
+        return False
+    return "pattern" not in schema or _ecma_pattern(schema["pattern"]).search(value) is not None
+
+
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """A JSON Schema pattern (ECMA-262) in Python: its `$` ends the text, where Python's also matches
+    before a final newline."""
+    compiled = _PATTERNS.get(pattern)
+    if compiled is None:
+        python = pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith(r"\$") else pattern
+        compiled = _PATTERNS[pattern] = re.compile(python)
+    return compiled
 
 
 def _validated(model: type[ModelT], data: Any, where: str) -> ModelT:
@@ -252,7 +392,7 @@ def _operation_document(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
         roles = ", ".join(sorted(role.value for role in op.roles))
         document["description"] = (document.get("description", "") + f"\n\nRoles: {roles}.").strip()
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": _bounded(schema)}
+        {"name": name, "in": "path", "required": True, "schema": schema}
         for name, schema in op.path_params.items()
     ]
     if op.query is not None:
@@ -270,8 +410,8 @@ def _operation_document(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
                 parameter["description"] = prop["description"]
             parameters.append(parameter)
     parameters.extend(
-        {"name": name, "in": "header", "required": False, "schema": schema}
-        for name, schema in op.headers.items()
+        {"name": name, "in": "header", "required": required, "schema": schema}
+        for name, (schema, required) in op.header_params.items()
     )
     if parameters:
         document["parameters"] = parameters
@@ -286,25 +426,61 @@ def _operation_document(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
             "content": {op.upload: {"schema": {"type": "string", "format": "binary"}}},
         }
     statuses = dict(op.responses)
-    error_statuses: dict[int, type[BaseModel] | None] = (
-        {422: ErrorOut} if (op.body or op.query or op.path_params) else {}
-    )
+    # Any request may be refused 400: a header that is not text (JSON error), or a request line or header
+    # aiohttp's parser will not take, e.g. over 8 KiB (plain text, before any handler).
+    error_statuses: dict[int, type[BaseModel] | None] = {400: ErrorOut}
+    if op.body or op.query or op.path_params:
+        error_statuses[422] = ErrorOut
     if op.body is not None or op.upload is not None:
         error_statuses[413] = ErrorOut
+    if op.path_params:
+        error_statuses[404] = ErrorOut
     if not op.public:
-        error_statuses |= {401: ErrorOut, 403: ErrorOut, 429: ErrorOut}
-    if op.query is not None:
-        # aiohttp itself refuses a request line over 8 KiB (a query string that long), before any handler.
-        error_statuses[400] = None
+        # A token is checked against the database: while it is down, 503 with Retry-After.
+        error_statuses |= {401: ErrorOut, 403: ErrorOut, 429: ErrorOut, 503: ErrorOut}
+    if op.websocket:
+        statuses[101] = None
     for status, model in {**error_statuses, **statuses}.items():
         entry: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "response")}
+        if model is None and status >= 400:
+            model = ErrorOut  # every error is `{"error": {...}}`, however the route declared it
         if model is not None:
             entry["content"] = {"application/json": {"schema": refs[(model, "serialization")]}}
+        if status == 400:
+            entry["content"]["text/plain"] = {"schema": {"type": "string"}}
         entry.setdefault("content", {}).update(op.extra_content.get(status, {}))
         if not entry["content"]:
             del entry["content"]
+        headers = _RESPONSE_HEADERS.get(status, {})
+        if status == 101:
+            headers = _UPGRADE_HEADERS
+        if headers:
+            entry["headers"] = headers
         document["responses"][str(status)] = entry
     return document
+
+
+_RESPONSE_HEADERS: dict[int, dict[str, Any]] = {
+    503: {
+        "Retry-After": {
+            "description": "seconds to wait before trying again",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+    416: {
+        "Content-Range": {
+            "description": "the size of the whole representation, e.g. `bytes */48213`",
+            "required": True,
+            "schema": {"type": "string", "pattern": "^bytes \\*/[0-9]+$"},
+        }
+    },
+}
+_UPGRADE_HEADERS: dict[str, Any] = {
+    "Upgrade": {"required": True, "schema": {"type": "string", "enum": ["websocket"]}},
+    "Connection": {"required": True, "schema": {"type": "string"}},
+    "Sec-WebSocket-Accept": {"required": True, "schema": {"type": "string"}},
+}
 
 
 def _present(schema: Any) -> Any:
@@ -338,19 +514,22 @@ def _inline(schema: Any, definitions: dict[str, Any]) -> Any:
 
 
 _STATUS_TEXT = {
+    101: "Switching protocols: the WebSocket is open",
     200: "OK",
     206: "Partial content (a Range request)",
     201: "Created",
     202: "Accepted",
     204: "No content",
-    400: "The request line or headers could not be parsed (e.g. a query string over 8 KiB)",
+    400: "A header is not valid text or not what this operation takes, or the request line or headers "
+    "could not be parsed (e.g. a query string over 8 KiB: plain text)",
     401: "Missing or invalid token",
     403: "The token's role may not use this endpoint",
     404: "Not found (or not visible to this token)",
     409: "Conflict",
     410: "Gone (deleted by the retention policy)",
     413: "The body is larger than this operation takes",
+    416: "The Range cannot be served from this file",
     422: "The request is not valid",
     429: "Rate limit exceeded for this token",
-    503: "The PBX or the database is unavailable",
+    503: "The database (or, where it applies, the PBX) is unavailable: try again after Retry-After",
 }

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from api.cursors import CALL_CURSOR_PATTERN
 from calltracking.calls import CallStatus, Direction, LegKind, StoredCall
 from calltracking.crm import EXTERNAL_ID_PATTERN, EntityKind, EntityRef
 from calltracking.repositories.matches import StoredMatch
+from calltracking.repositories.times import as_utc
 from recordings.model import Recording, recording_state_of, recording_view
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
@@ -21,7 +23,9 @@ DID_PATTERN = r"^[0-9A-Za-z+*#_.\-]{1,64}$"
 
 
 def iso_8601_utc(value: object) -> datetime | None:
-    """A query's time: ISO 8601 only (pydantic would also read `0.5` as a Unix time); no zone means UTC."""
+    """A query's time: ISO 8601 only (pydantic would also read `0.5` as a Unix time), in UTC (no zone means
+    UTC), so it compares right with stored times on SQLite too; a bound beyond what UTC times hold (year 1
+    ahead of UTC) is taken as the earliest or latest time."""
     if value is None or isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str) and value[:4].isdigit() and "-" in value:
@@ -33,7 +37,15 @@ def iso_8601_utc(value: object) -> datetime | None:
         raise ValueError("expected an ISO 8601 date-time, e.g. 2026-11-22T12:00:00Z")
     if parsed is None:
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    return as_utc(parsed)
+
+
+def whole_number(value: object) -> object:
+    """A JSON number with no fraction (`2.0`) as the integer it is; anything else as it came, for a strict
+    integer field to accept or refuse."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 class _Strict(BaseModel):
@@ -86,7 +98,12 @@ class CallQuery(_Strict):
     )
     sort: Literal["started_at", "-started_at"] = "-started_at"
     limit: int = Field(default=50, ge=1, le=500)
-    cursor: str | None = Field(default=None, max_length=512, description="next_cursor of the previous page")
+    cursor: str | None = Field(
+        default=None,
+        pattern=CALL_CURSOR_PATTERN,
+        description="next_cursor of the previous page: `<microseconds since 1970-01-01T00:00:00Z>_<id>` of "
+        "the page's last call",
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -292,6 +309,19 @@ class CallPage(BaseModel):
 
 
 class OriginateIn(_Strict):
+    """Who to ring first, as exactly one of `extension` or `manager` (the other absent or null)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "oneOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in ("extension", "manager")
+            ]
+        },
+    )
+
     extension: str | None = Field(
         default=None, pattern=EXTENSION_PATTERN, description="the manager's extension"
     )

@@ -20,6 +20,7 @@ from calltracking.callbacks import CallbackState, sla_report
 from calltracking.repositories.callbacks import callbacks_missed_between, list_callbacks
 from calltracking.repositories.crm import manager_of_token
 from calltracking.tokens import Principal
+from calltracking.visibility import Audience
 
 api = Api()
 TAG = "callbacks"
@@ -27,11 +28,12 @@ TAG = "callbacks"
 
 async def _manager_filter(request: web.Request, principal: Principal, asked: str | None) -> str | None:
     """A manager token sees only its own tasks, whatever it asks for."""
-    if not principal.is_manager:
+    audience = Audience.of(principal)
+    if audience.sees_everything:
         return asked
     async with request.app[SESSIONS]() as session:
-        own = await manager_of_token(session, principal.manager or "")
-    return own or f"extension:{principal.manager}"
+        own = await manager_of_token(session, audience.extension or "")
+    return audience.callback_manager(own, asked)
 
 
 @api.route(

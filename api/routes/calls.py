@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
-import json
 from datetime import datetime
 
 from aiohttp import web
 
-from api.errors import InvalidRequest, NotFound
+from api.cursors import CallCursor
+from api.errors import NotFound
 from api.keys import SESSIONS, SETTINGS
 from api.operations import Api, Context
 from api.schemas import CallDetailOut, CallOut, CallPage, CallQuery
@@ -19,7 +18,7 @@ from calltracking.numbers import normalize_number
 from calltracking.repositories.calls import get_call, search_calls
 from calltracking.repositories.matches import entity_refs, get_matches
 from calltracking.repositories.recordings import recordings_of_calls
-from calltracking.tokens import Principal
+from calltracking.visibility import Audience
 
 api = Api()
 CSV = "text/csv"
@@ -39,10 +38,10 @@ CSV = "text/csv"
 async def list_calls(request: web.Request, ctx: Context) -> web.StreamResponse:
     query = ctx.query_as(CallQuery)
     newest_first = query.sort == "-started_at"
-    where = _filter(query, ctx.caller, request)
+    where = _filter(query, Audience.of(ctx.caller), request)
     async with request.app[SESSIONS]() as session:
         page = await search_calls(
-            session, where, query.limit + 1, newest_first=newest_first, after=_decode_cursor(query.cursor)
+            session, where, query.limit + 1, newest_first=newest_first, after=_position(query.cursor)
         )
         ids = [stored.id for stored in page[: query.limit]]
         entities = await entity_refs(session, ids)
@@ -51,7 +50,7 @@ async def list_calls(request: web.Request, ctx: Context) -> web.StreamResponse:
         CallOut.of(stored, entities.get(stored.id), recordings.get(stored.id))
         for stored in page[: query.limit]
     ]
-    next_cursor = _encode_cursor(items[-1]) if len(page) > query.limit else None
+    next_cursor = CallCursor(items[-1].started_at, items[-1].id).encode() if len(page) > query.limit else None
     if CSV in request.headers.get("Accept", ""):
         return _csv_response(items, next_cursor)
     return web.json_response(text=CallPage(items=items, next_cursor=next_cursor).model_dump_json())
@@ -67,9 +66,9 @@ async def list_calls(request: web.Request, ctx: Context) -> web.StreamResponse:
 )
 async def get_one_call(request: web.Request, ctx: Context) -> web.StreamResponse:
     call_id = int(request.match_info["call_id"])
-    principal = ctx.caller
+    audience = Audience.of(ctx.caller)
     async with request.app[SESSIONS]() as session:
-        stored = await get_call(session, call_id, manager=principal.manager if principal.is_manager else None)
+        stored = await get_call(session, call_id, manager=audience.call_manager)
         if stored is None:
             raise NotFound(f"no call {call_id}")
         entities = await entity_refs(session, [call_id])
@@ -81,7 +80,7 @@ async def get_one_call(request: web.Request, ctx: Context) -> web.StreamResponse
     return web.json_response(text=detail.model_dump_json())
 
 
-def _filter(query: CallQuery, principal: Principal, request: web.Request) -> CallFilter:
+def _filter(query: CallQuery, audience: Audience, request: web.Request) -> CallFilter:
     numbers: frozenset[str] = frozenset()
     if query.number:
         countries = {pbx.default_country for pbx in request.app[SETTINGS].pbxs}
@@ -92,7 +91,7 @@ def _filter(query: CallQuery, principal: Principal, request: web.Request) -> Cal
     return CallFilter(
         started_from=query.from_,
         started_before=query.to,
-        manager=principal.manager if principal.is_manager else query.manager,
+        manager=query.manager if audience.sees_everything else audience.call_manager,
         direction=query.direction,
         status=query.status,
         numbers=numbers,
@@ -109,20 +108,12 @@ def _entity(value: str | None) -> tuple[str, str] | None:
     return kind, external_id
 
 
-def _encode_cursor(last: CallOut) -> str:
-    raw = json.dumps([last.started_at.isoformat(), last.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    if not cursor:
+def _position(cursor: str | None) -> tuple[datetime, int] | None:
+    """The query's pattern already held: every cursor it lets through decodes, within range."""
+    if cursor is None:
         return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        started, call_id = json.loads(raw)
-        return datetime.fromisoformat(started), int(call_id)
-    except (ValueError, TypeError) as exc:
-        raise InvalidRequest("the cursor is not one this API handed out", {"cursor": cursor[:64]}) from exc
+    position = CallCursor.decode(cursor)
+    return position.started_at, position.call_id
 
 
 def _csv_response(items: list[CallOut], next_cursor: str | None) -> web.Response:

@@ -6,12 +6,14 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from api.crm_schemas import EntityOut
+from api.cursors import MAX_ID
 from api.errors import ApiError, Conflict, InvalidRequest, NotFound
 from api.keys import SESSIONS, SETTINGS
-from api.operations import MAX_ID, Api, Context
+from api.operations import Api, Context
+from api.schemas import whole_number
 from calltracking.crm import EntityKind, EntityOrigin
 from calltracking.merge_service import merge_entities
 from calltracking.merging import (
@@ -29,7 +31,8 @@ from calltracking.tokens import Role
 api = Api()
 TAG = "duplicates"
 CURSOR_PATTERN = r"^\+?[0-9]{1,31}$"
-EntityId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
+# JSON Schema's integer (what the document says) includes 2.0; a string or a boolean is not one.
+EntityId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID), BeforeValidator(whole_number)]
 
 
 class _Model(BaseModel):
@@ -82,8 +85,18 @@ class DuplicatePage(_Model):
 class MergeIn(_Model):
     survivor_id: EntityId = Field(description="the contact or lead that stays")
     merged_ids: list[EntityId] = Field(
-        min_length=1, max_length=MAX_MERGED, description="the contacts and leads folded into it, each once"
+        min_length=1,
+        max_length=MAX_MERGED,
+        json_schema_extra={"uniqueItems": True},
+        description="the contacts and leads folded into it, each once; not the survivor (409)",
     )
+
+    @field_validator("merged_ids")
+    @classmethod
+    def _each_once(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("each id may be listed once")
+        return value
 
 
 class MovedOut(_Model):
@@ -141,8 +154,8 @@ async def list_duplicates(request: web.Request, ctx: Context) -> web.StreamRespo
     responses={200: MergeOut, 404: None, 409: None},
     description="Calls, callback tasks, deals and phones of the merged entities move to the survivor; the "
     "merged ones become inactive, pointing at it. All or nothing, and logged. 404: an id names no entity; "
-    "422: the survivor is also listed, an id is repeated, or an entity is a company; 409: an entity is no "
-    "longer active (e.g. merged already).",
+    "409: the survivor is also among `merged_ids`, an entity is a company, or an entity is no longer "
+    "active (e.g. merged already); 422: the body's shape (an id repeated, none or over 100 ids).",
 )
 async def merge_duplicates(request: web.Request, ctx: Context) -> web.StreamResponse:
     body = ctx.body_as(MergeIn)

@@ -6,13 +6,15 @@ import asyncio
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.access import MAX_TOKEN_LENGTH
 from api.errors import ApiError
 from api.keys import HUB
 from api.operations import Api, Context
 from api.schemas import call_payload
 from calltracking.calls import CallCompleted, CallProgress, LiveEvent, ProgressKind, StoredCall
-from calltracking.tokens import Principal
+from calltracking.visibility import Audience
 
 api = Api()
 PROGRESS_TYPES = {ProgressKind.RINGING: "call.ringing", ProgressKind.ANSWERED: "call.answered"}
@@ -23,23 +25,39 @@ class NotAWebSocket(ApiError):
     code = "websocket_expected"
 
 
+class EventsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    access_token: str | None = Field(
+        default=None,
+        max_length=MAX_TOKEN_LENGTH,
+        description="the API token, for browsers (which cannot set headers on a WebSocket); only read "
+        "when there is no Authorization header",
+    )
+
+
 @api.route(
     "GET",
     "/api/v1/events",
     summary="Live call events (WebSocket)",
     tag="events",
-    responses={101: None, 400: None},
-    description="Upgrade to a WebSocket to receive JSON messages `{type, ...}` with type call.ringing "
-    "(the ringing extension, caller and callee: a screen pop), call.answered and call.completed (the call "
-    "record). A manager token receives only events of its own extension. Browsers, which cannot set "
-    "headers on a WebSocket, may pass the token as the `access_token` query parameter.",
+    query=EventsQuery,
+    responses={400: None},
+    websocket=True,
+    bad_header=lambda name: NotAWebSocket(f"this endpoint speaks WebSocket only ({name} header)"),
+    description="A WebSocket upgrade (the handshake's headers are required); then JSON messages "
+    "`{type, ...}` with type call.ringing (the ringing extension, caller and callee, and the caller's CRM "
+    "entity: a screen pop), call.answered and call.completed (the call record). A manager token receives "
+    "the ringing and answer at its own extension and the calls `GET /api/v1/calls` shows it, nothing "
+    "more. Browsers, which cannot set headers on a WebSocket, may pass the token as the `access_token` "
+    "query parameter.",
 )
 async def live_events(request: web.Request, ctx: Context) -> web.StreamResponse:
     socket = web.WebSocketResponse(heartbeat=30.0)
     if not socket.can_prepare(request).ok:
         raise NotAWebSocket("this endpoint speaks WebSocket only")
     await socket.prepare(request)
-    principal = ctx.caller
+    audience = Audience.of(ctx.caller)
     with request.app[HUB].subscription() as subscription:
         incoming = asyncio.create_task(_until_closed(socket))
         try:
@@ -49,7 +67,7 @@ async def live_events(request: web.Request, ctx: Context) -> web.StreamResponse:
                 if not upcoming.done():
                     upcoming.cancel()
                     break
-                message = _message(upcoming.result(), principal)
+                message = _message(upcoming.result(), audience)
                 if message is not None:
                     await socket.send_json(message)
         finally:
@@ -63,18 +81,18 @@ async def _until_closed(socket: web.WebSocketResponse) -> None:
             return
 
 
-def _message(event: LiveEvent, principal: Principal) -> dict[str, Any] | None:
+def _message(event: LiveEvent, audience: Audience) -> dict[str, Any] | None:
+    """The event as this socket's audience may see it (calltracking/visibility.py), or None."""
     if isinstance(event, CallCompleted):
-        call = event.call
-        if principal.is_manager and principal.manager != call.manager and principal.manager not in call.rang:
+        if not audience.sees_call(event.call):
             return None
         return {
             "type": "call.completed",
-            "call": call_payload(StoredCall(event.call_id, call), event.entity),
+            "call": call_payload(StoredCall(event.call_id, event.call), event.entity),
         }
     if not isinstance(event, CallProgress) or event.kind not in PROGRESS_TYPES:
         return None
-    if principal.is_manager and event.extension != principal.manager:
+    if not audience.sees_progress(event):
         return None
     return {
         "type": PROGRESS_TYPES[event.kind],

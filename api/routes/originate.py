@@ -8,7 +8,7 @@ import uuid
 from aiohttp import web
 
 from ami.originate import OriginateOrder
-from api.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceUnavailable
+from api.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from api.keys import CLICK_TO_CALL, SESSIONS
 from api.operations import Api, Context
 from api.schemas import (
@@ -20,12 +20,13 @@ from api.schemas import (
 )
 from calltracking.click_to_call import OriginateState, PbxUnavailable, RequestConflict
 from calltracking.repositories.crm import extension_of, manager_of_token
-from calltracking.tokens import Principal, Role
+from calltracking.tokens import Role
+from calltracking.visibility import Audience
 
 api = Api()
 ROLES = [Role.ADMIN, Role.INTEGRATION, Role.MANAGER]
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-MAX_IDEMPOTENCY_KEY = 200
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,200}$"
 
 
 @api.route(
@@ -35,11 +36,21 @@ MAX_IDEMPOTENCY_KEY = 200
     tag="click-to-call",
     roles=ROLES,
     body=OriginateIn,
-    responses={202: OriginateAccepted, 409: None, 503: None},
-    headers={IDEMPOTENCY_HEADER: {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY}},
+    responses={202: OriginateAccepted, 404: None, 409: None, 503: None},
+    headers={
+        IDEMPOTENCY_HEADER: {
+            "type": "string",
+            "pattern": IDEMPOTENCY_KEY_PATTERN,
+            "description": "printable ASCII, no spaces; a key is this token's own (another token's same "
+            "key is another request)",
+        }
+    },
     description="Answers at once with the request id and a status URL; the PBX dials asynchronously. "
-    "A retry with the same Idempotency-Key (or request_id) returns the first answer and never dials "
-    "twice. 503 at once when the PBX is not connected. A manager token may only call from its own extension.",
+    "Give exactly one of `extension` or `manager`. A retry with the same Idempotency-Key (from the same "
+    "token) or request_id returns the first answer and never dials twice; 409 if that request was for "
+    "another extension or number. 404 for a `pbx` not configured, or a `manager` the CRM mirror does "
+    "not know that is not an extension either. 503 at once when the PBX is not connected. A manager "
+    "token may only call from its own extension (403).",
 )
 async def place_call(request: web.Request, ctx: Context) -> web.StreamResponse:
     body = ctx.body_as(OriginateIn)
@@ -49,19 +60,17 @@ async def place_call(request: web.Request, ctx: Context) -> web.StreamResponse:
         async with request.app[SESSIONS]() as session:
             extension = await extension_of(session, body.who)
         if not re.fullmatch(EXTENSION_PATTERN, extension):
-            raise InvalidRequest(f"no manager {body.who!r} in the CRM mirror, and it is not an extension")
+            raise NotFound(f"no manager {body.who!r} in the CRM mirror, and it is not an extension")
     if principal.is_manager and extension != principal.manager:
         async with request.app[SESSIONS]() as session:
             own = await manager_of_token(session, principal.manager or "")
             theirs = await manager_of_token(session, extension)
         if own is None or own != theirs:
             raise Forbidden("a manager token may only place calls from its own extension")
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
-        raise InvalidRequest(f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    key = request.headers.get(IDEMPOTENCY_HEADER)  # its pattern was checked with the request
     service = request.app[CLICK_TO_CALL]
     if body.pbx is not None and not service.has_pbx(body.pbx):
-        raise InvalidRequest(f"no PBX named {body.pbx!r}")
+        raise NotFound(f"no PBX named {body.pbx[:64]!r}")
     order = OriginateOrder(
         request_id=body.request_id or uuid.uuid4().hex, extension=extension, number=body.number
     )
@@ -90,7 +99,7 @@ async def place_call(request: web.Request, ctx: Context) -> web.StreamResponse:
 )
 async def originate_status(request: web.Request, ctx: Context) -> web.StreamResponse:
     state = await request.app[CLICK_TO_CALL].status(request.match_info["request_id"])
-    if state is None or not _visible(state, ctx.caller):
+    if state is None or not Audience.of(ctx.caller).sees_request(state):
         raise NotFound("no such click-to-call request")
     out = OriginateStatusOut(
         request_id=state.request_id,
@@ -104,10 +113,6 @@ async def originate_status(request: web.Request, ctx: Context) -> web.StreamResp
         updated_at=state.updated_at,
     )
     return web.json_response(text=out.model_dump_json())
-
-
-def _visible(state: OriginateState, principal: Principal) -> bool:
-    return not principal.is_manager or state.extension == principal.manager
 
 
 def _status_url(state: OriginateState) -> str:

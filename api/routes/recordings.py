@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from api.errors import BodyTooLarge, Gone, InvalidRequest, NotFound
+from api.errors import BodyTooLarge, Gone, InvalidRequest, NotFound, RangeNotSatisfiable
 from api.keys import RECORDING_WORKER, SESSIONS, SETTINGS
 from api.operations import Api, Context
 from calltracking.call_matching import utc_now
@@ -20,15 +20,17 @@ from calltracking.repositories.calls import get_call
 from calltracking.repositories.recordings import recordings_of_calls, register_push, set_legal_hold
 from calltracking.repositories.tokens import record_access
 from calltracking.tokens import Role
+from calltracking.visibility import Audience
 from recordings.model import FORMATS, Part, RecordingState, recording_state_of
 from recordings.sources import PathRefused
-from recordings.storage import SAFE_NAME, RecordingStore
+from recordings.storage import CALL_KEY, MAX_NAME, SAFE_NAME, RecordingStore
 
 log = structlog.get_logger(__name__)
 api = Api()
 AUDIO = "audio/ogg"
 UPLOAD_CHUNK = 1 << 20
 CALL_ID = {"call_id": {"type": "integer", "minimum": 1}}
+RANGE_PATTERN = r"^bytes=(?:[0-9]{1,18}-[0-9]{0,18}|-[0-9]{1,18})$"
 
 
 class RecordingQuery(BaseModel):
@@ -76,14 +78,21 @@ class LegalHoldOut(BaseModel):
     tag="recordings",
     path_params=CALL_ID,
     query=RecordingQuery,
-    responses={200: None, 206: None, 404: None, 410: None},
+    responses={200: None, 206: None, 404: None, 410: None, 416: None},
     extra_content={
         200: {f.mime_type: {"schema": {"type": "string", "format": "binary"}} for f in FORMATS.values()},
         206: {f.mime_type: {"schema": {"type": "string", "format": "binary"}} for f in FORMATS.values()},
     },
-    headers={"Range": {"type": "string", "description": "e.g. bytes=0-65535"}},
+    headers={
+        "Range": {
+            "type": "string",
+            "pattern": RANGE_PATTERN,
+            "description": "one byte range, e.g. bytes=0-65535, bytes=1000- or bytes=-500",
+        }
+    },
     description="Opus in Ogg (or MP3, as `[recordings] format` says). Range requests are answered 206, "
-    "so a browser's audio element can seek. "
+    "so a browser's audio element can seek; a range that starts past the end or ends before it starts "
+    "is answered 416 with `Content-Range: bytes */<size>`. "
     "`side=customer|manager` plays one direction of a split recording. Every request is written to the "
     "audit log. A manager token hears only its own calls. 404 `recording_pending` while the PBX's file "
     "is being taken, 410 once retention deleted the audio.",
@@ -94,7 +103,7 @@ async def get_recording(request: web.Request, ctx: Context) -> web.StreamRespons
     principal = ctx.caller
     async with request.app[SESSIONS]() as session:
         # Asked again for every Range a player seeks to: the record only, not its channels.
-        manager = principal.manager if principal.is_manager else None
+        manager = Audience.of(principal).call_manager
         stored = await get_call(session, call_id, manager=manager, with_legs=False)
         if stored is None:
             raise NotFound(f"no call {call_id}")
@@ -113,13 +122,15 @@ async def get_recording(request: web.Request, ctx: Context) -> web.StreamRespons
         path = store.path_of(stored_file)
     except PathRefused as exc:
         raise NotFound(f"no recording for call {call_id}") from exc
-    if not await asyncio.to_thread(path.is_file):
+    size = await asyncio.to_thread(_size_of, path)
+    if size is None:
         log.error("recording_file_lost", call_id=call_id, path=stored_file.path)
         raise NotFound(f"the recording of call {call_id} is not in the store")
     async with request.app[SESSIONS].begin() as session:
         await record_access(
             session, principal, "recording.read", "call", f"{call_id}:{name}"[:64], request.remote
         )
+    _check_range(request, size)  # after the audit: every request for audio is written down, served or not
     log.info("recording_read", call_id=call_id, side=name, token_id=principal.token_id)
     return web.FileResponse(
         path,
@@ -130,6 +141,33 @@ async def get_recording(request: web.Request, ctx: Context) -> web.StreamRespons
             "Accept-Ranges": "bytes",
             "X-Content-SHA256": stored_file.sha256,
         },
+    )
+
+
+def _size_of(path: Path) -> int | None:
+    try:
+        return path.stat().st_size if path.is_file() else None
+    except OSError:
+        return None
+
+
+def _check_range(request: web.Request, size: int) -> None:
+    """Refuse (416, as the JSON error every other refusal is) the ranges aiohttp's FileResponse would
+    refuse with a bare 416: one it cannot read, or one that starts at or past the end."""
+    try:
+        wanted = request.http_range
+    except ValueError as exc:
+        raise _unsatisfiable(size) from exc
+    is_suffix = wanted.start is not None and wanted.start < 0 and wanted.stop is None
+    if wanted.start is not None and not is_suffix and wanted.start >= size:
+        raise _unsatisfiable(size)
+
+
+def _unsatisfiable(size: int) -> RangeNotSatisfiable:
+    return RangeNotSatisfiable(
+        f"the range cannot be served from a file of {size} bytes",
+        {"bytes": size},
+        headers={"Content-Range": f"bytes */{size}"},
     )
 
 
@@ -150,7 +188,8 @@ class _RecordingNotFound(NotFound):
     roles=[Role.ADMIN, Role.INTEGRATION],
     path_params={
         "pbx": {"type": "string", "pattern": SAFE_NAME.pattern},
-        "linkedid": {"type": "string", "pattern": SAFE_NAME.pattern},
+        # The store's own rule for the names it files under (no "..").
+        "linkedid": {"type": "string", "pattern": CALL_KEY.pattern, "maxLength": MAX_NAME},
     },
     query=PushQuery,
     upload="application/octet-stream",

@@ -114,8 +114,10 @@ async def test_bad_requests_are_422(database_url: str, tmp_path: Path) -> None:
             {"extension": "101; Action: Hangup", "number": "89161234567"},
             {"extension": "101", "number": "89161234567\r\nAction: Originate"},
             {"extension": "101", "number": "89161234567", "request_id": "has spaces"},
-            {"extension": "101", "number": "89161234567", "pbx": "elsewhere"},
         ):
             status, answer = await s.post(body)
             assert (status, answer["error"]["code"]) == (422, "invalid_request"), body
+        # Well formed, but no PBX has that name.
+        status, answer = await s.post({"extension": "101", "number": "89161234567", "pbx": "elsewhere"})
+        assert (status, answer["error"]["code"]) == (404, "not_found")
         assert s.originates_sent() == 0
