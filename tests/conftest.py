@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from calltracking.database import create_engine, create_sessionmaker, migrate
 from calltracking.logs import configure_logging
 from calltracking.settings import LogSettings
-from tests.helpers.databases import BACKENDS, fresh_database
+from tests.helpers.databases import BACKENDS, TEMPLATES, Templates, fresh_database
 from tests.helpers.outage import Outage
 from tests.helpers.tcp_proxy import TcpProxy
 
@@ -22,16 +22,35 @@ def quiet_logs() -> None:
     structlog.contextvars.clear_contextvars()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def templates() -> Iterator[Templates]:
+    """The template databases this session (this xdist worker) builds, removed at its end."""
+    yield TEMPLATES
+    TEMPLATES.remove_all()
+
+
+async def _migrate(url: str, _: Path) -> None:
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture(params=BACKENDS)
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """Every database test runs on the embedded SQLite and on the local PostgreSQL."""
-    async with fresh_database(request.param, tmp_path) as url:
+    """Every database test runs on the embedded SQLite and on the local PostgreSQL. The database is
+    empty; for a test that also asks for `sessions`, it is a copy of a migrated template."""
+    template = None
+    if "sessions" in request.fixturenames:
+        template = await TEMPLATES.get(request.param, "migrated", _migrate)
+    async with fresh_database(request.param, tmp_path, template) as url:
         yield url
 
 
 @pytest.fixture
 async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """A migrated database on each backend, and sessions on it."""
+    """A migrated database on each backend, and sessions on it (migrating is a check: already at head)."""
     engine = create_engine(database_url)
     try:
         await migrate(engine)

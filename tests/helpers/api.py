@@ -3,6 +3,7 @@ for every role."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
@@ -18,9 +20,10 @@ from api.status import ServiceStatus
 from calltracking.database import create_engine, create_sessionmaker, migrate
 from calltracking.replay import replay_captures
 from calltracking.repositories.tokens import create_token
-from calltracking.settings import PbxSettings, Settings, load_settings
+from calltracking.settings import PbxSettings, RecordingSettings, Settings, load_settings
 from calltracking.tokens import Role, new_token
 from tests.helpers.captures import TRACES, capture, story_captures
+from tests.helpers.databases import TEMPLATES, fill_from_template
 from tests.helpers.listening import database_settings
 
 MANAGER = "101"
@@ -54,6 +57,32 @@ async def tokens_for_every_role(sessions: async_sessionmaker[AsyncSession]) -> d
     return tokens
 
 
+async def replay_story_captures(database_url: str, directory: Path) -> None:
+    """The story captures with their recordings, as `replay --recordings-dir` takes them; the recordings
+    are stored under `directory / "recordings"`."""
+    settings = load_settings(
+        environ={}, overrides={"recordings": {"storage_dir": str(directory / "recordings")}}
+    )
+    await replay_captures(
+        [capture(name) for name in story_captures()],
+        PbxSettings(name="office", recordings_dir=TRACES / "recordings"),
+        database_settings(database_url, directory),
+        directory / "s",
+        recordings=settings.recordings,
+    )
+
+
+async def seed_from_template(database_url: str, tmp_path: Path, recordings: RecordingSettings) -> None:
+    """The empty database at `database_url` becomes a copy of one that `replay_story_captures` filled
+    once per test session, and `recordings.storage_dir` a copy of its stored recordings."""
+    backend = make_url(database_url).get_backend_name()
+    template = await TEMPLATES.get(backend, "story_captures", replay_story_captures)
+    await fill_from_template(database_url, backend, template)
+    stored = TEMPLATES.files(backend, "story_captures") / "recordings"
+    if stored.exists():
+        shutil.copytree(stored, recordings.storage_dir)
+
+
 @asynccontextmanager
 async def running_api(
     database_url: str,
@@ -72,15 +101,7 @@ async def running_api(
         },
     )
     if seed:
-        # The captures with their recordings, as `replay --recordings-dir` takes them.
-        captures = [capture(name) for name in story_captures()]
-        await replay_captures(
-            captures,
-            PbxSettings(name="office", recordings_dir=TRACES / "recordings"),
-            database_settings(database_url, tmp_path),
-            tmp_path / "s",
-            recordings=settings.recordings,
-        )
+        await seed_from_template(database_url, tmp_path, settings.recordings)
     engine = create_engine(database_url)
     await migrate(engine)
     sessions = create_sessionmaker(engine)
