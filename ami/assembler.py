@@ -44,7 +44,7 @@ from ami.events import (
     channel_endpoint,
     dialed_number,
 )
-from calltracking.calls import (
+from calltracking.calls.record import (
     CallLeg,
     CallOrigin,
     CallProgress,

@@ -16,8 +16,8 @@ from panoramisk.message import Message
 
 from ami.events import AmiEvent, ChannelSnapshot, FullyBooted, MalformedEvent, event_time, parse_event
 from ami.protocol import FramedAmiProtocol
+from calltracking.config import PbxSettings
 from calltracking.errors import CalltrackingError
-from calltracking.settings import PbxSettings
 
 log = structlog.get_logger(__name__)
 

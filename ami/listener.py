@@ -15,10 +15,10 @@ from ami.assembler import CallAssembler
 from ami.connection import AmiConnection
 from ami.events import AmiEvent
 from ami.live_state import LiveCallCheckpoint
-from calltracking.calls import CallProgress, CallRecord
+from calltracking.calls.record import CallProgress, CallRecord
+from calltracking.config import PbxSettings
 from calltracking.errors import CallNotJournaled
 from calltracking.logs import bind_call
-from calltracking.settings import PbxSettings
 
 log = structlog.get_logger(__name__)
 

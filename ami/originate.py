@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ami.connection import AmiActionFailed, AmiConnection
-from calltracking.settings import ClickToCallSettings
+from calltracking.config import ClickToCallSettings
 
 CLICK_TO_CALL_VARIABLE = "CRM_REQUEST_ID"
 ANSWER_TIMEOUT_SECONDS = 10.0

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.errors import TooManyRequests, Unauthorized
-from calltracking.repositories.tokens import principal_for
-from calltracking.tokens import TOKEN_PREFIX, Principal, hash_secret
+from calltracking.access.repository import principal_for
+from calltracking.access.tokens import TOKEN_PREFIX, Principal, hash_secret
 
 MAX_TOKEN_LENGTH = 128
 

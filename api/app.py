@@ -24,7 +24,6 @@ from api.keys import (
     SETTINGS,
     STATUS,
 )
-from api.metrics import ApiMetrics
 from api.operations import Api, Operation
 from api.routes import (
     callbacks,
@@ -39,12 +38,13 @@ from api.routes import (
     webhooks,
 )
 from api.status import ServiceStatus
-from calltracking.call_events import CallEventHub
-from calltracking.click_to_call_service import ClickToCallService
-from calltracking.database import with_deadline
-from calltracking.repositories.lookup import open_lookup_reader
-from calltracking.settings import Settings
-from calltracking.tokens import Principal
+from calltracking.access.tokens import Principal
+from calltracking.calls.hub import CallEventHub
+from calltracking.clicktocall.service import ClickToCallService
+from calltracking.config import Settings
+from calltracking.crm.lookup_repository import open_lookup_reader
+from calltracking.metrics import ApiMetrics
+from calltracking.store.engine import with_deadline
 from recordings.service import RecordingWorker
 
 API_VERSION = "1.0.0"

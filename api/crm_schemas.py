@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.cursors import ID_CURSOR_PATTERN
 from api.schemas import iso_8601_utc
-from calltracking.callbacks import CallbackTask, SlaLine
-from calltracking.crm import EXTERNAL_ID_PATTERN, Deal, Entity, EntityKind, EntityOrigin, Manager, RowError
+from calltracking.calls.record import EntityKind
+from calltracking.crm.callbacks import CallbackTask, SlaLine
+from calltracking.crm.mirror import EXTERNAL_ID_PATTERN, Deal, Entity, EntityOrigin, Manager, RowError
 
 MAX_BULK_ITEMS = 10_000
 

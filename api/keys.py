@@ -6,12 +6,12 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.access import TokenAuthority
-from api.metrics import ApiMetrics
 from api.status import ServiceStatus
-from calltracking.call_events import CallEventHub
-from calltracking.click_to_call_service import ClickToCallService
-from calltracking.repositories.lookup import LookupReader
-from calltracking.settings import Settings
+from calltracking.calls.hub import CallEventHub
+from calltracking.clicktocall.service import ClickToCallService
+from calltracking.config import Settings
+from calltracking.crm.lookup_repository import LookupReader
+from calltracking.metrics import ApiMetrics
 from recordings.service import RecordingWorker
 
 SETTINGS = web.AppKey("settings", Settings)

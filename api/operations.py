@@ -18,7 +18,7 @@ from pydantic.json_schema import models_json_schema
 from api.cursors import MAX_ID
 from api.errors import ApiError, BodyTooLarge, Forbidden, InvalidHeader, InvalidRequest, NotFound
 from api.schemas import ErrorOut
-from calltracking.tokens import Principal, Role
+from calltracking.access.tokens import Principal, Role
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 ALL_ROLES = frozenset(Role)

@@ -8,11 +8,11 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.cursors import CALL_CURSOR_PATTERN
-from calltracking.calls import CallStatus, Direction, LegKind, StoredCall
-from calltracking.crm import EXTERNAL_ID_PATTERN, EntityKind, EntityRef
-from calltracking.repositories.matches import StoredMatch
-from calltracking.repositories.times import as_utc
-from recordings.model import Recording, recording_state_of, recording_view
+from calltracking.calls.record import CallStatus, Direction, EntityKind, EntityRef, LegKind, StoredCall
+from calltracking.calls.recording import Recording, recording_state_of, recording_view
+from calltracking.crm.match_repository import StoredMatch
+from calltracking.crm.mirror import EXTERNAL_ID_PATTERN
+from calltracking.store.times import as_utc
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 EXTENSION_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"

@@ -54,11 +54,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ami.capture_peer import CapturePeer, PeerSession, greeting_frames
 from ami.connection import AmiConnection
 from ami.listener import PbxListener
-from calltracking.database import create_engine, migrate
+from calltracking.app.runtime import call_pipeline
+from calltracking.config import DatabaseSettings, LogSettings, PbxSettings
 from calltracking.logs import configure_logging
-from calltracking.models import CallRow
-from calltracking.runtime import call_pipeline
-from calltracking.settings import DatabaseSettings, LogSettings, PbxSettings
+from calltracking.store.engine import create_engine, migrate
+from calltracking.store.tables import CallRow
 
 DEFAULT_TRACES = Path(__file__).resolve().parents[2] / "shared" / "ami-traces"
 DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

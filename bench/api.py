@@ -70,11 +70,11 @@ from ami.capture_peer import CapturePeer, PeerSession, frame, greeting_frames
 from ami.connection import AmiConnection
 from ami.listener import PbxListener
 from api.app import create_app
-from calltracking.calls import CallLeg, CallOrigin, CallRecord, CallStatus, Direction, LegKind
-from calltracking.click_to_call_service import ClickToCallService
-from calltracking.database import create_engine, create_sessionmaker, migrate
-from calltracking.repositories.calls import count_calls, save_calls
-from calltracking.settings import PbxSettings, Settings, load_settings
+from calltracking.calls.record import CallLeg, CallOrigin, CallRecord, CallStatus, Direction, LegKind
+from calltracking.calls.repository import count_calls, save_calls
+from calltracking.clicktocall.service import ClickToCallService
+from calltracking.config import PbxSettings, Settings, load_settings
+from calltracking.store.engine import create_engine, create_sessionmaker, migrate
 
 DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 SEED_BATCH = 2000

@@ -15,10 +15,10 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from calltracking.access.repository import create_token
+from calltracking.access.tokens import Role, new_token
+from calltracking.config import LogSettings
 from calltracking.logs import configure_logging
-from calltracking.repositories.tokens import create_token
-from calltracking.settings import LogSettings
-from calltracking.tokens import Role, new_token
 
 
 class BenchmarkBroken(Exception):

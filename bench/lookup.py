@@ -79,21 +79,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from yarl import URL
 
 from api.app import create_app
-from calltracking.caller_lookup import display_name, look_up_caller
-from calltracking.crm import EntityKind, EntityOrigin, ManagerIn
-from calltracking.database import create_engine, create_sessionmaker, migrate
-from calltracking.matching import Candidate, MatchedBy
+from calltracking.calls.record import EntityKind
+from calltracking.config import CrmSettings, Settings, load_settings
+from calltracking.crm.lookup import display_name, look_up_caller
+from calltracking.crm.lookup_repository import LookupHit, SessionLookup, asyncpg_lookup
+from calltracking.crm.matching import Candidate, MatchedBy
+from calltracking.crm.mirror import EntityOrigin, ManagerIn
+from calltracking.crm.repository import upsert_managers
 from calltracking.numbers import Phone, parse_phone
-from calltracking.repositories.crm import upsert_managers
-from calltracking.repositories.lookup import LookupHit, SessionLookup, asyncpg_lookup
-from calltracking.settings import CrmSettings, Settings, load_settings
+from calltracking.store.engine import create_engine, create_sessionmaker, migrate
 
 DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 CHILD_TIMEOUT_SECONDS = 3600.0
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 TAIL_DIGITS = CrmSettings().tail_digits
 BARE_SELECT = "SELECT e.name FROM entity_phones p JOIN crm_entities e ON e.id = p.entity_id WHERE p.e164 = $1"
-# The service's engine pools 5 + 5 overflow connections (calltracking.database.create_engine): the bare
+# The service's engine pools 5 + 5 overflow connections (calltracking.store.engine.create_engine): the bare
 # app gets as many.
 POOL_MIN, POOL_MAX = 5, 10
 

@@ -53,14 +53,14 @@ from typing import TypeVar
 from harness import BenchmarkBroken  # bench/, beside this script
 from pydub.utils import get_prober_name
 
-from calltracking.calls import CallLeg, CallOrigin, CallRecord, CallStatus, Direction, LegKind
+from calltracking.app.runtime import call_pipeline
+from calltracking.calls.record import CallLeg, CallOrigin, CallRecord, CallStatus, Direction, LegKind
+from calltracking.calls.recording import RecordingState
+from calltracking.calls.repository import list_calls
+from calltracking.config import DatabaseSettings, LogSettings, PbxSettings, RecordingSettings
 from calltracking.logs import configure_logging
-from calltracking.repositories.calls import list_calls
-from calltracking.repositories.recordings import recordings_of_calls
-from calltracking.runtime import call_pipeline
-from calltracking.settings import DatabaseSettings, LogSettings, PbxSettings, RecordingSettings
 from recordings.audio import ffmpeg_binary
-from recordings.model import RecordingState
+from recordings.repository import recordings_of_calls
 from recordings.service import RecordingWorker
 from recordings.storage import RecordingStore
 

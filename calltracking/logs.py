@@ -16,7 +16,7 @@ from typing import TextIO
 
 import structlog
 
-from calltracking.settings import LogSettings
+from calltracking.config import LogSettings
 
 # Set on the one handler this module puts on the root logger, so configuring again replaces it.
 _OURS = "_calltracking_handler"

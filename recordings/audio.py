@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from calltracking.calls.recording import OGG_OPUS, AudioFormat, Part, Side
 from calltracking.errors import CalltrackingError
-from recordings.model import OGG_OPUS, AudioFormat, Part, Side
 
 with warnings.catch_warnings():
     # pydub imports audioop, deprecated since Python 3.11 (pydub installs audioop-lts where it is gone).

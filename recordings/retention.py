@@ -15,16 +15,16 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from calltracking.call_matching import Clock, utc_now
-from calltracking.repositories.recordings import (
+from calltracking.calls.recording import Recording
+from calltracking.config import RecordingSettings
+from calltracking.crm.call_matching import Clock, utc_now
+from recordings.repository import (
     call_start_times,
     claim_expired,
     expired_recordings,
     mark_deleted,
     shared_files,
 )
-from calltracking.settings import RecordingSettings
-from recordings.model import Recording
 from recordings.storage import RecordingStore
 
 log = structlog.get_logger(__name__)

@@ -1,6 +1,6 @@
 """The recording worker: takes each call's recording from the PBX once it is complete, verifies and
 converts it, stores it, and says so (state, webhook). Policy lives here; files in `storage.py`, audio in
-`audio.py`, SQL in `calltracking/repositories/recordings.py`.
+`audio.py`, SQL in `repository.py`.
 
 Jobs live in the database (a row per call, written with the call), so a restart, a crash mid-conversion
 or a database outage loses none: a job is leased while it runs and falls due again if the worker dies.
@@ -21,22 +21,23 @@ from pathlib import Path
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from calltracking.call_log import StoredHook
-from calltracking.call_matching import Clock, utc_now
-from calltracking.call_webhooks import event_id
-from calltracking.calls import CallRecord
-from calltracking.repositories.calls import get_call
-from calltracking.repositories.recordings import (
-    claim_due_recordings,
-    finish_recording,
-    next_due_at,
-    queue_recordings,
-    recordings_of_calls,
-    retry_recording,
+from calltracking.calls.log import StoredHook
+from calltracking.calls.record import CallRecord
+from calltracking.calls.recording import (
+    FORMATS,
+    Outcome,
+    Part,
+    Recording,
+    RecordingState,
+    StoredFile,
+    recording_view,
 )
-from calltracking.settings import PbxSettings, RecordingSettings
-from calltracking.webhook_delivery import enqueue
-from calltracking.webhooks import WebhookEvent
+from calltracking.calls.repository import get_call
+from calltracking.config import PbxSettings, RecordingSettings
+from calltracking.crm.call_matching import Clock, utc_now
+from calltracking.crm.call_webhooks import event_id
+from calltracking.webhooks.delivery import enqueue
+from calltracking.webhooks.subscription import WebhookEvent
 from recordings.audio import (
     AudioCorrupt,
     AudioInputs,
@@ -48,7 +49,14 @@ from recordings.audio import (
     sha256_of,
     wav_is_truncated,
 )
-from recordings.model import FORMATS, Outcome, Part, Recording, RecordingState, StoredFile, recording_view
+from recordings.repository import (
+    claim_due_recordings,
+    finish_recording,
+    next_due_at,
+    queue_recordings,
+    recordings_of_calls,
+    retry_recording,
+)
 from recordings.sources import RAW_RATES, PathRefused, side_parts, source_candidates
 from recordings.storage import FileIdentity, RecordingStore, file_identities, find_first
 

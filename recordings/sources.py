@@ -19,9 +19,9 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from zoneinfo import ZoneInfo
 
-from calltracking.calls import CallRecord, Direction, LegKind
+from calltracking.calls.record import CallRecord, Direction, LegKind
+from calltracking.calls.recording import Part, Side
 from calltracking.errors import CalltrackingError
-from recordings.model import Part, Side
 
 MAX_PATH_LENGTH = 1024
 # Signed-linear raw formats Asterisk writes, and their sample rates.

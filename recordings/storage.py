@@ -18,9 +18,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from calltracking.calls.recording import Part, StoredFile
 from calltracking.durable import move_durably
 from recordings.audio import sha256_of
-from recordings.model import Part, StoredFile
 from recordings.sources import PathRefused
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

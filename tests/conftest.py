@@ -8,9 +8,9 @@ import structlog
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from calltracking.database import create_engine, create_sessionmaker, migrate
+from calltracking.config import LogSettings
 from calltracking.logs import configure_logging
-from calltracking.settings import LogSettings
+from calltracking.store.engine import create_engine, create_sessionmaker, migrate
 from tests.helpers.databases import BACKENDS, TEMPLATES, Templates, fresh_database
 from tests.helpers.outage import Outage
 from tests.helpers.tcp_proxy import TcpProxy

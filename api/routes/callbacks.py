@@ -16,11 +16,11 @@ from api.crm_schemas import (
 )
 from api.keys import SESSIONS, SETTINGS
 from api.operations import Api, Context
-from calltracking.callbacks import CallbackState, sla_report
-from calltracking.repositories.callbacks import callbacks_missed_between, list_callbacks
-from calltracking.repositories.crm import manager_of_token
-from calltracking.tokens import Principal
-from calltracking.visibility import Audience
+from api.visibility import Audience
+from calltracking.access.tokens import Principal
+from calltracking.crm.callback_repository import callbacks_missed_between, list_callbacks
+from calltracking.crm.callbacks import CallbackState, sla_report
+from calltracking.crm.repository import manager_of_token
 
 api = Api()
 TAG = "callbacks"

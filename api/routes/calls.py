@@ -13,12 +13,12 @@ from api.errors import NotFound
 from api.keys import SESSIONS, SETTINGS
 from api.operations import Api, Context
 from api.schemas import CallDetailOut, CallOut, CallPage, CallQuery
-from calltracking.calls import CallFilter
+from api.visibility import Audience
+from calltracking.calls.record import CallFilter
+from calltracking.calls.repository import get_call, search_calls
+from calltracking.crm.match_repository import entity_refs, get_matches
 from calltracking.numbers import normalize_number
-from calltracking.repositories.calls import get_call, search_calls
-from calltracking.repositories.matches import entity_refs, get_matches
-from calltracking.repositories.recordings import recordings_of_calls
-from calltracking.visibility import Audience
+from recordings.repository import recordings_of_calls
 
 api = Api()
 CSV = "text/csv"

@@ -20,22 +20,22 @@ from api.crm_schemas import BulkIn, BulkOut, DealOut, EntityOut, LeadPage, LeadQ
 from api.errors import Conflict, NotFound
 from api.keys import SESSIONS, SETTINGS
 from api.operations import Api, Context, Handler
-from calltracking.crm import (
+from calltracking.access.tokens import Role
+from calltracking.calls.record import EntityKind
+from calltracking.config import Settings
+from calltracking.crm import repository as mirror
+from calltracking.crm.mirror import (
     EXTERNAL_ID_PATTERN,
     CompanyIn,
     ContactIn,
     CrmInput,
     DealIn,
-    EntityKind,
     LeadIn,
     ManagerIn,
     validate_rows,
 )
-from calltracking.crm_sync import load_parties, remove_party
-from calltracking.repositories import crm as mirror
-from calltracking.repositories.crm import UpsertResult
-from calltracking.settings import Settings
-from calltracking.tokens import Role
+from calltracking.crm.repository import UpsertResult
+from calltracking.crm.sync import load_parties, remove_party
 
 api = Api()
 TAG = "crm"

@@ -14,9 +14,11 @@ from api.errors import ApiError, Conflict, InvalidRequest, NotFound
 from api.keys import SESSIONS, SETTINGS
 from api.operations import Api, Context
 from api.schemas import whole_number
-from calltracking.crm import EntityKind, EntityOrigin
-from calltracking.merge_service import merge_entities
-from calltracking.merging import (
+from calltracking.access.tokens import Role
+from calltracking.calls.record import EntityKind
+from calltracking.crm.duplicate_repository import list_duplicate_groups
+from calltracking.crm.merge_service import merge_entities
+from calltracking.crm.merging import (
     MAX_MERGED,
     DuplicateGroup,
     DuplicateMember,
@@ -25,8 +27,7 @@ from calltracking.merging import (
     MergeRefused,
     MergeResult,
 )
-from calltracking.repositories.duplicates import list_duplicate_groups
-from calltracking.tokens import Role
+from calltracking.crm.mirror import EntityOrigin
 
 api = Api()
 TAG = "duplicates"

@@ -13,8 +13,8 @@ from api.errors import ApiError
 from api.keys import HUB
 from api.operations import Api, Context
 from api.schemas import call_payload
-from calltracking.calls import CallCompleted, CallProgress, LiveEvent, ProgressKind, StoredCall
-from calltracking.visibility import Audience
+from api.visibility import Audience
+from calltracking.calls.record import CallCompleted, CallProgress, LiveEvent, ProgressKind, StoredCall
 
 api = Api()
 PROGRESS_TYPES = {ProgressKind.RINGING: "call.ringing", ProgressKind.ANSWERED: "call.answered"}

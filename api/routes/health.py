@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.keys import METRICS, PROBES, SESSIONS, SETTINGS, STATUS
 from api.operations import Api, Context
 from api.schemas import HealthOut, PbxReadiness, ReadyOut
-from calltracking.tokens import Role
+from calltracking.access.tokens import Role
 
 api = Api()
 

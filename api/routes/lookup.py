@@ -7,8 +7,8 @@ from aiohttp import web
 from api.crm_schemas import LookupEntityOut, LookupManagerOut, LookupOut, LookupQuery
 from api.keys import LOOKUP, SETTINGS
 from api.operations import Api, Context
-from calltracking.caller_lookup import look_up_caller
-from calltracking.tokens import Role
+from calltracking.access.tokens import Role
+from calltracking.crm.lookup import look_up_caller
 
 api = Api()
 

@@ -18,10 +18,10 @@ from api.schemas import (
     OriginateIn,
     OriginateStatusOut,
 )
-from calltracking.click_to_call import OriginateState, PbxUnavailable, RequestConflict
-from calltracking.repositories.crm import extension_of, manager_of_token
-from calltracking.tokens import Role
-from calltracking.visibility import Audience
+from api.visibility import Audience
+from calltracking.access.tokens import Role
+from calltracking.clicktocall.request import OriginateState, PbxUnavailable, RequestConflict
+from calltracking.crm.repository import extension_of, manager_of_token
 
 api = Api()
 ROLES = [Role.ADMIN, Role.INTEGRATION, Role.MANAGER]

@@ -15,13 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from api.errors import BodyTooLarge, Gone, InvalidRequest, NotFound, RangeNotSatisfiable
 from api.keys import RECORDING_WORKER, SESSIONS, SETTINGS
 from api.operations import Api, Context
-from calltracking.call_matching import utc_now
-from calltracking.repositories.calls import get_call
-from calltracking.repositories.recordings import recordings_of_calls, register_push, set_legal_hold
-from calltracking.repositories.tokens import record_access
-from calltracking.tokens import Role
-from calltracking.visibility import Audience
-from recordings.model import FORMATS, Part, RecordingState, recording_state_of
+from api.visibility import Audience
+from calltracking.access.repository import record_access
+from calltracking.access.tokens import Role
+from calltracking.calls.recording import FORMATS, Part, RecordingState, recording_state_of
+from calltracking.calls.repository import get_call
+from calltracking.crm.call_matching import utc_now
+from recordings.repository import recordings_of_calls, register_push, set_legal_hold
 from recordings.sources import PathRefused
 from recordings.storage import CALL_KEY, MAX_NAME, SAFE_NAME, RecordingStore
 

@@ -13,9 +13,9 @@ from yarl import URL
 from api.errors import Conflict, NotFound
 from api.keys import SESSIONS
 from api.operations import Api, Context
-from calltracking.repositories import webhooks as webhook_repository
-from calltracking.tokens import Role
-from calltracking.webhooks import (
+from calltracking.access.tokens import Role
+from calltracking.webhooks import repository as webhook_repository
+from calltracking.webhooks.subscription import (
     DEFAULT_MAX_ATTEMPTS,
     DELIVERY_HEADER,
     EVENT_HEADER,

@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
 from api.status import ServiceStatus
-from calltracking.database import create_engine, create_sessionmaker, migrate
-from calltracking.replay import replay_captures
-from calltracking.repositories.tokens import create_token
-from calltracking.settings import PbxSettings, RecordingSettings, Settings, load_settings
-from calltracking.tokens import Role, new_token
+from calltracking.access.repository import create_token
+from calltracking.access.tokens import Role, new_token
+from calltracking.app.replay import replay_captures
+from calltracking.config import PbxSettings, RecordingSettings, Settings, load_settings
+from calltracking.store.engine import create_engine, create_sessionmaker, migrate
 from tests.helpers.captures import TRACES, capture, story_captures
 from tests.helpers.databases import TEMPLATES, fill_from_template
 from tests.helpers.listening import database_settings

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from calltracking.crm import CompanyIn, ContactIn, LeadIn, ManagerIn
-from calltracking.repositories.crm import upsert_managers, upsert_parties
-from calltracking.settings import CrmSettings, TrackingSettings
+from calltracking.config import CrmSettings, TrackingSettings
+from calltracking.crm.mirror import CompanyIn, ContactIn, LeadIn, ManagerIn
+from calltracking.crm.repository import upsert_managers, upsert_parties
 
 SEEDED_AT = datetime(2026, 11, 1, tzinfo=UTC)
 # The captures' desk phones (shared/ami-traces/README.md), as the CRM's users.

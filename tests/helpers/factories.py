@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from calltracking.calls import CallLeg, CallOrigin, CallRecord, CallStatus, Direction, LegKind
+from calltracking.calls.record import CallLeg, CallOrigin, CallRecord, CallStatus, Direction, LegKind
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

@@ -11,13 +11,13 @@ from typing import Any
 
 from ami.capture_peer import CapturePeer, PeerSession
 from ami.listener import PbxListener
-from calltracking.calls import CallRecord, StoredCall
-from calltracking.database import create_engine, create_sessionmaker
-from calltracking.repositories.calls import list_calls
-from calltracking.repositories.recordings import recordings_of_calls
-from calltracking.runtime import CallPipeline, call_pipeline
-from calltracking.settings import DatabaseSettings, PbxSettings
-from recordings.model import Recording
+from calltracking.app.runtime import CallPipeline, call_pipeline
+from calltracking.calls.record import CallRecord, StoredCall
+from calltracking.calls.recording import Recording
+from calltracking.calls.repository import list_calls
+from calltracking.config import DatabaseSettings, PbxSettings
+from calltracking.store.engine import create_engine, create_sessionmaker
+from recordings.repository import recordings_of_calls
 
 FAST_RECONNECT = {"reconnect_initial_seconds": 0.005, "reconnect_max_seconds": 0.02}
 

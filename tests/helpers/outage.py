@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import make_url
 
-from calltracking.database import create_engine, migrate
+from calltracking.store.engine import create_engine, migrate
 from tests.helpers.tcp_proxy import TcpProxy
 
 

@@ -16,7 +16,7 @@ from typing import Any
 async def serving(env: dict[str, str], log: Path) -> AsyncIterator[asyncio.subprocess.Process]:
     with open(log, "ab") as out:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "calltracking.cli", "serve", env=env, stdout=out, stderr=out
+            sys.executable, "-m", "calltracking.app.cli", "serve", env=env, stdout=out, stderr=out
         )
     try:
         yield process

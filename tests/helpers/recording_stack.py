@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from calltracking.calls import CallRecord
-from calltracking.models import WebhookDeliveryRow
-from calltracking.repositories.calls import save_calls
-from calltracking.repositories.recordings import queue_recordings, recordings_of_calls
-from calltracking.settings import Settings, load_settings
-from recordings.model import Recording
+from calltracking.calls.record import CallRecord
+from calltracking.calls.recording import Recording
+from calltracking.calls.repository import save_calls
+from calltracking.config import Settings, load_settings
+from calltracking.store.tables import WebhookDeliveryRow
+from recordings.repository import queue_recordings, recordings_of_calls
 from recordings.service import RecordingWorker
 from tests.helpers.captures import TRACES
 

@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ami.capture_peer import CapturePeer, PeerSession
 from ami.listener import PbxListener
 from api.app import create_app
-from calltracking.call_events import CallEventHub
-from calltracking.click_to_call import OriginateState
-from calltracking.click_to_call_service import ClickToCallService
-from calltracking.runtime import call_pipeline
-from calltracking.service import wire_live_events, wire_webhooks
-from calltracking.settings import load_settings
-from calltracking.tokens import Role
+from calltracking.access.tokens import Role
+from calltracking.app.runtime import call_pipeline
+from calltracking.app.serve import wire_live_events, wire_webhooks
+from calltracking.calls.hub import CallEventHub
+from calltracking.clicktocall.request import OriginateState
+from calltracking.clicktocall.service import ClickToCallService
+from calltracking.config import load_settings
 from tests.helpers.api import make_token
 from tests.helpers.captures import capture
 from tests.helpers.listening import FAST_RECONNECT, database_settings

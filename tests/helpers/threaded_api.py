@@ -17,11 +17,11 @@ from ami.capture_peer import CapturePeer, PeerSession, frame, greeting_frames
 from ami.listener import PbxListener
 from api.app import create_app
 from api.status import ServiceStatus
-from calltracking.click_to_call_service import ClickToCallService
-from calltracking.database import create_engine, create_sessionmaker, migrate
-from calltracking.replay import replay_captures
-from calltracking.settings import PbxSettings, load_settings
-from calltracking.tokens import Role
+from calltracking.access.tokens import Role
+from calltracking.app.replay import replay_captures
+from calltracking.clicktocall.service import ClickToCallService
+from calltracking.config import PbxSettings, load_settings
+from calltracking.store.engine import create_engine, create_sessionmaker, migrate
 from tests.helpers.api import make_token
 from tests.helpers.captures import capture, story_captures
 from tests.helpers.databases import fresh_database

@@ -7,7 +7,7 @@ from pathlib import Path
 from structlog.testing import capture_logs
 
 from ami.capture_peer import PeerSession, frame, greeting_frames
-from calltracking.runtime import call_pipeline
+from calltracking.app.runtime import call_pipeline
 from tests.helpers.captures import capture
 from tests.helpers.listening import (
     CollectingSink,
@@ -178,7 +178,7 @@ async def test_no_pbx_yet_means_waiting_not_failing() -> None:
         port = peer.port
     # Nothing listens on that port any more: the listener keeps retrying, with growing delays.
     from ami.listener import PbxListener
-    from calltracking.settings import PbxSettings
+    from calltracking.config import PbxSettings
 
     listener = PbxListener(
         PbxSettings(port=port, reconnect_initial_seconds=0.01, reconnect_max_seconds=0.04), sink

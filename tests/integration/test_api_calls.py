@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from calltracking.repositories.tokens import revoke_token
+from calltracking.access.repository import revoke_token
 from tests.helpers.api import MANAGER, ApiHarness, running_api
 from tests.helpers.captures import story_captures
 

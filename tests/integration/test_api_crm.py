@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from calltracking.replay import replay_captures
-from calltracking.settings import PbxSettings
+from calltracking.app.replay import replay_captures
+from calltracking.config import PbxSettings
 from tests.helpers.api import ApiHarness, running_api
 from tests.helpers.captures import capture, story_captures
 from tests.helpers.listening import database_settings

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from calltracking.config import LogSettings
 from calltracking.logs import configure_logging
-from calltracking.settings import LogSettings
 from tests.helpers.api import ApiHarness, running_api
 from tests.helpers.raw_http import RawResponse, request_bytes, send_raw
 

@@ -18,10 +18,10 @@ from sqlalchemy.engine import make_url
 from ami.capture_peer import PeerSession
 from api.app import create_app
 from api.status import ServiceStatus
-from calltracking.call_log import CallLog
-from calltracking.runtime import call_pipeline
-from calltracking.settings import Settings, load_settings
-from calltracking.tokens import Role
+from calltracking.access.tokens import Role
+from calltracking.app.runtime import call_pipeline
+from calltracking.calls.log import CallLog
+from calltracking.config import Settings, load_settings
 from tests.helpers.api import make_token
 from tests.helpers.captures import capture, capture_names, truth
 from tests.helpers.databases import fresh_database

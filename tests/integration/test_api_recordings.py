@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
 from api.status import ServiceStatus
-from calltracking.models import AuditRow
-from recordings.model import RecordingState
+from calltracking.calls.recording import RecordingState
+from calltracking.store.tables import AuditRow
 from recordings.retention import apply_retention
 from recordings.storage import RecordingStore
 from tests.helpers.api import tokens_for_every_role

@@ -15,8 +15,8 @@ import pytest
 
 from api.app import all_operations
 from api.keys import HUB
-from calltracking.calls import CallCompleted, CallProgress, CallRecord, Direction, ProgressKind
-from calltracking.repositories.calls import list_calls
+from calltracking.calls.record import CallCompleted, CallProgress, CallRecord, Direction, ProgressKind
+from calltracking.calls.repository import list_calls
 from tests.helpers.api import ApiHarness, running_api
 
 ADMIN, INTEGRATION, SUPERVISOR, MANAGER = "admin", "integration", "supervisor", "manager"

@@ -14,13 +14,16 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from calltracking.call_matching import CallMatcher
-from calltracking.call_webhooks import completed_queuer
-from calltracking.calls import CallRecord, CallStatus, Direction
-from calltracking.crm import EntityKind
-from calltracking.crm_sync import load_parties, remove_party
-from calltracking.database import create_engine, create_sessionmaker, migrate
-from calltracking.models import (
+from calltracking.app.replay import replay_captures
+from calltracking.calls.record import CallRecord, CallStatus, Direction
+from calltracking.calls.repository import list_calls, save_calls
+from calltracking.config import CrmSettings, PbxSettings
+from calltracking.crm.call_matching import CallMatcher
+from calltracking.crm.call_webhooks import completed_queuer
+from calltracking.crm.mirror import EntityKind
+from calltracking.crm.sync import load_parties, remove_party
+from calltracking.store.engine import create_engine, create_sessionmaker, migrate
+from calltracking.store.tables import (
     CallbackRow,
     CallMatchRow,
     CallRow,
@@ -28,10 +31,7 @@ from calltracking.models import (
     EntityRow,
     WebhookDeliveryRow,
 )
-from calltracking.replay import replay_captures
-from calltracking.repositories.calls import list_calls, save_calls
-from calltracking.repositories.webhooks import create_webhook
-from calltracking.settings import CrmSettings, PbxSettings
+from calltracking.webhooks.repository import create_webhook
 from tests.helpers.captures import capture, story_captures
 from tests.helpers.crm import ALL_LEADS, TRACKING, make_lead, seed_crm
 from tests.helpers.factories import make_call

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from calltracking.database import create_engine, create_sessionmaker, migrate
-from calltracking.repositories.calls import count_calls, list_calls, save_calls
+from calltracking.calls.repository import count_calls, list_calls, save_calls
+from calltracking.store.engine import create_engine, create_sessionmaker, migrate
 from tests.helpers.factories import make_call
 
 

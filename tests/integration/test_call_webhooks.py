@@ -6,8 +6,8 @@ import hashlib
 import hmac
 from pathlib import Path
 
-from calltracking.webhook_delivery import WebhookDeliverer
-from calltracking.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from calltracking.webhooks.delivery import WebhookDeliverer
+from calltracking.webhooks.subscription import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.helpers.listening import until
 from tests.helpers.service_stack import originate_answered_by, stack
 from tests.helpers.webhook_receiver import running_receiver

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from calltracking.cli import main
+from calltracking.app.cli import main
 from tests.helpers.captures import TRACES
 
 

@@ -13,15 +13,15 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from calltracking.call_matching import CallMatcher
-from calltracking.cli import main
-from calltracking.crm import EntityKind
-from calltracking.crm_loading import CHUNK_ROWS
-from calltracking.models import EntityPhoneRow, EntityRow
-from calltracking.repositories.calls import save_calls
-from calltracking.repositories.crm import get_deal, get_manager, get_party
-from calltracking.repositories.matches import get_matches
-from calltracking.settings import CrmSettings, TrackingSettings
+from calltracking.app.cli import main
+from calltracking.calls.repository import save_calls
+from calltracking.config import CrmSettings, TrackingSettings
+from calltracking.crm.call_matching import CallMatcher
+from calltracking.crm.loading import CHUNK_ROWS
+from calltracking.crm.match_repository import get_matches
+from calltracking.crm.mirror import EntityKind
+from calltracking.crm.repository import get_deal, get_manager, get_party
+from calltracking.store.tables import EntityPhoneRow, EntityRow
 from tests.helpers.factories import make_call
 
 CONTACTS = (

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 from ami.capture_peer import PeerSession
-from calltracking.runtime import call_pipeline
-from calltracking.spool import JOURNAL
+from calltracking.app.runtime import call_pipeline
+from calltracking.calls.spool import JOURNAL
 from tests.helpers.captures import capture, capture_names, truth
 from tests.helpers.listening import (
     database_settings,

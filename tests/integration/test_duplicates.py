@@ -15,18 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import MODULES
 from api.routes import duplicates as duplicates_routes
-from calltracking.call_matching import CallMatcher
-from calltracking.calls import CallStatus
-from calltracking.crm import CompanyIn, DealIn, EntityKind
-from calltracking.merge_service import merge_entities
-from calltracking.merging import MergeConflict, MergeEntityNotFound, Moved
-from calltracking.models import CallbackRow, CallMatchRow, MergeRow
-from calltracking.repositories.calls import save_calls
-from calltracking.repositories.crm import get_deal, get_parties_by_id, get_party, upsert_deals, upsert_parties
-from calltracking.repositories.duplicates import list_duplicate_groups
-from calltracking.repositories.tokens import principal_for
-from calltracking.settings import CrmSettings, TrackingSettings
-from calltracking.tokens import hash_secret
+from calltracking.access.repository import principal_for
+from calltracking.access.tokens import hash_secret
+from calltracking.calls.record import CallStatus
+from calltracking.calls.repository import save_calls
+from calltracking.config import CrmSettings, TrackingSettings
+from calltracking.crm.call_matching import CallMatcher
+from calltracking.crm.duplicate_repository import list_duplicate_groups
+from calltracking.crm.merge_service import merge_entities
+from calltracking.crm.merging import MergeConflict, MergeEntityNotFound, Moved
+from calltracking.crm.mirror import CompanyIn, DealIn, EntityKind
+from calltracking.crm.repository import get_deal, get_parties_by_id, get_party, upsert_deals, upsert_parties
+from calltracking.store.tables import CallbackRow, CallMatchRow, MergeRow
 from tests.helpers.api import ApiHarness, running_api
 from tests.helpers.crm import SEEDED_AT, make_contact, make_lead
 from tests.helpers.factories import make_call

@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from ami.capture_peer import PeerSession, greeting_frames
 from ami.listener import PbxListener
-from calltracking.calls import CallRecord
+from calltracking.calls.record import CallRecord
 from calltracking.errors import CallNotJournaled
 from tests.helpers.captures import capture
 from tests.helpers.listening import pbx_for, running_peer, until

@@ -13,7 +13,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 from ami.capture_peer import CapturePeer, PeerSession, greeting_frames
-from calltracking.spool import ACKED, JOURNAL
+from calltracking.calls.spool import ACKED, JOURNAL
 from tests.helpers.call_stream import CallStream, StreamPeer, build_call_stream, running_stream_peer
 from tests.helpers.captures import capture, capture_names
 from tests.helpers.databases import fresh_database

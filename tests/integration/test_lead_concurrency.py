@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from calltracking.call_matching import CallMatcher
-from calltracking.callbacks import CallbackState
-from calltracking.calls import CallRecord, CallStatus
-from calltracking.crm import Entity, EntityKind, EntityOrigin, auto_lead_id
-from calltracking.repositories.callbacks import list_callbacks
-from calltracking.repositories.calls import list_calls, save_calls
-from calltracking.repositories.crm import list_leads
-from calltracking.repositories.matches import StoredMatch, get_matches
-from calltracking.runtime import call_pipeline
-from calltracking.settings import CrmSettings, TrackingSettings
+from calltracking.app.runtime import call_pipeline
+from calltracking.calls.record import CallRecord, CallStatus, EntityKind
+from calltracking.calls.repository import list_calls, save_calls
+from calltracking.config import CrmSettings, TrackingSettings
+from calltracking.crm.call_matching import CallMatcher
+from calltracking.crm.callback_repository import list_callbacks
+from calltracking.crm.callbacks import CallbackState
+from calltracking.crm.match_repository import StoredMatch, get_matches
+from calltracking.crm.mirror import Entity, EntityOrigin, auto_lead_id
+from calltracking.crm.repository import list_leads
 from tests.helpers.crm import seed_crm
 from tests.helpers.factories import make_call
 from tests.helpers.listening import database_settings

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from calltracking.tokens import Role
+from calltracking.access.tokens import Role
 from tests.helpers.api import make_token
 from tests.helpers.listening import until
 from tests.helpers.service_stack import Stack, originate_answered_by, stack

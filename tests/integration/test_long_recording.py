@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
 from api.status import ServiceStatus
-from calltracking.tokens import Role
-from recordings.model import RecordingState
+from calltracking.access.tokens import Role
+from calltracking.calls.recording import RecordingState
 from tests.helpers.api import make_token
 from tests.helpers.audio_files import RATE, tone
 from tests.helpers.factories import make_call

@@ -8,9 +8,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, text
 
-from calltracking.database import create_engine, migrate
-from calltracking.models import Base
 from calltracking.numbers import parse_phone
+from calltracking.store.engine import create_engine, migrate
+from calltracking.store.tables import Base
 
 
 async def test_migrated_schema_matches_the_models(database_url: str) -> None:

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from calltracking.calls import CallLeg, Direction, LegKind
-from calltracking.repositories.recordings import claim_due_recordings, finish_recording, register_push
-from calltracking.repositories.webhooks import create_webhook
+from calltracking.calls.record import CallLeg, Direction, LegKind
+from calltracking.calls.recording import Outcome, Part, RecordingState, Side
+from calltracking.webhooks.repository import create_webhook
 from recordings import service
-from recordings.model import Outcome, Part, RecordingState, Side
+from recordings.repository import claim_due_recordings, finish_recording, register_push
 from recordings.service import LEASE, RecordingWorker
 from tests.helpers.audio_files import (
     decoded_peak_dbfs,

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from calltracking.calls import StoredCall
-from calltracking.replay import replay_captures
-from calltracking.settings import PbxSettings, RecordingSettings
-from recordings.model import Recording
+from calltracking.app.replay import replay_captures
+from calltracking.calls.record import StoredCall
+from calltracking.calls.recording import Recording
+from calltracking.config import PbxSettings, RecordingSettings
 from tests.helpers.captures import TRACES, capture, capture_names, truth
 from tests.helpers.listening import database_settings, stored_calls, stored_recordings
 

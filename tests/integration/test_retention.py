@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from calltracking.models import RecordingDeletionRow
-from calltracking.repositories.recordings import claim_expired, mark_deleted, set_legal_hold
-from recordings.model import RecordingState
+from calltracking.calls.recording import RecordingState
+from calltracking.store.tables import RecordingDeletionRow
+from recordings.repository import claim_expired, mark_deleted, set_legal_hold
 from recordings.retention import apply_retention, run_retention
 from recordings.storage import RecordingStore
 from tests.helpers.audio_files import write_wav

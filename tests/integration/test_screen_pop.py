@@ -9,15 +9,15 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.schemas import call_payload
-from calltracking.call_events import CallEventHub
-from calltracking.call_matching import CallMatcher
-from calltracking.call_webhooks import progress_event
-from calltracking.caller_lookup import screen_pop_enricher
-from calltracking.calls import CallCompleted, CallProgress, Direction, ProgressKind, StoredCall
-from calltracking.crm_sync import load_parties
-from calltracking.repositories.calls import save_calls
-from calltracking.repositories.lookup import open_lookup_reader
-from calltracking.settings import CrmSettings, TrackingSettings, load_settings
+from calltracking.calls.hub import CallEventHub
+from calltracking.calls.record import CallCompleted, CallProgress, Direction, ProgressKind, StoredCall
+from calltracking.calls.repository import save_calls
+from calltracking.config import CrmSettings, TrackingSettings, load_settings
+from calltracking.crm.call_matching import CallMatcher
+from calltracking.crm.call_webhooks import progress_event
+from calltracking.crm.lookup import screen_pop_enricher
+from calltracking.crm.lookup_repository import open_lookup_reader
+from calltracking.crm.sync import load_parties
 from tests.helpers.crm import make_contact
 from tests.helpers.factories import make_call
 

@@ -80,7 +80,7 @@ async def cli_token(env: dict[str, str], role: str) -> str:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "calltracking.cli",
+        "calltracking.app.cli",
         "token",
         "create",
         "--role",
@@ -132,7 +132,7 @@ async def test_a_taken_api_port_is_a_clear_error(tmp_path: Path) -> None:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "calltracking.cli",
+            "calltracking.app.cli",
             "serve",
             env=env,
             stdout=asyncio.subprocess.DEVNULL,

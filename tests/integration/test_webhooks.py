@@ -16,16 +16,16 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from structlog.testing import capture_logs
 
-from api.metrics import ApiMetrics
-from calltracking.database import create_engine, create_sessionmaker, migrate
-from calltracking.repositories.webhooks import (
+from calltracking.metrics import ApiMetrics
+from calltracking.store.engine import create_engine, create_sessionmaker, migrate
+from calltracking.webhooks.delivery import LEASE_MARGIN, WebhookDeliverer, enqueue
+from calltracking.webhooks.repository import (
     create_webhook,
     deactivate_webhook,
     get_webhook,
     list_deliveries,
 )
-from calltracking.webhook_delivery import LEASE_MARGIN, WebhookDeliverer, enqueue
-from calltracking.webhooks import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
+from calltracking.webhooks.subscription import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
 from tests.helpers.api import ApiHarness, running_api
 from tests.helpers.webhook_receiver import WebhookReceiver, running_receiver
 

@@ -10,8 +10,8 @@ import pytest
 
 from ami.assembler import CallAssembler
 from ami.events import AmiEvent, BridgeEntered, VariableSet
-from calltracking.calls import CallRecord
-from calltracking.settings import PbxSettings
+from calltracking.calls.record import CallRecord
+from calltracking.config import PbxSettings
 from tests.helpers import ami_events as ev
 from tests.helpers.captures import events
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from ami.assembler import CallAssembler
 from ami.events import AmiEvent, ChannelRef, OriginateResponded, VariableSet
-from calltracking.calls import CallRecord
-from calltracking.settings import PbxSettings
+from calltracking.calls.record import CallRecord
+from calltracking.config import PbxSettings
 from tests.helpers import ami_events as ev
 
 PBX = PbxSettings(name="office")

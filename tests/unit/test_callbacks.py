@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from calltracking.callbacks import (
+from calltracking.calls.record import CallRecord, CallStatus, Direction
+from calltracking.config import DidSettings
+from calltracking.crm.callbacks import (
     CallbackState,
     CallbackTask,
     SlaLine,
@@ -20,10 +22,8 @@ from calltracking.callbacks import (
     returned_by,
     sla_report,
 )
-from calltracking.calls import CallRecord, CallStatus, Direction
-from calltracking.crm import Manager
-from calltracking.leads import ManagerDirectory
-from calltracking.settings import DidSettings
+from calltracking.crm.leads import ManagerDirectory
+from calltracking.crm.mirror import Manager
 from tests.helpers.factories import make_call
 
 ANNA = Manager(id=1, external_id="m-anna", name="Anna", extensions=("101",), is_active=True)

@@ -7,15 +7,15 @@ import subprocess
 import sys
 from typing import get_args
 
-from calltracking.cli import IMPORT_KINDS
-from calltracking.crm import ImportKind
+from calltracking.app.cli import IMPORT_KINDS
+from calltracking.crm.mirror import ImportKind
 
 HEAVY = ("sqlalchemy", "aiohttp", "panoramisk", "asyncpg", "aiosqlite", "pydantic", "phonenumbers", "pydub")
 
 # `--help` in a fresh interpreter, then the top-level packages it imported, as JSON on stderr.
 PROBE = """
 import json, sys
-from calltracking.cli import main
+from calltracking.app.cli import main
 try:
     main(sys.argv[1:])
 except SystemExit as exit:

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from calltracking.calls import CallProgress, CallStatus, Direction, ProgressKind
-from calltracking.click_to_call import OriginateStatus, advance, settle
+from calltracking.calls.record import CallProgress, CallStatus, Direction, ProgressKind
+from calltracking.clicktocall.request import OriginateStatus, advance, settle
 from tests.helpers.factories import make_call
 
 S = OriginateStatus

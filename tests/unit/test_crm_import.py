@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from calltracking.crm import ContactIn, DealIn, ImportKind, ManagerIn, RowError
-from calltracking.crm_import import MAX_LINE_CHARS, CrmCsv, CsvFileError, ParsedRow
+from calltracking.crm.csv_import import MAX_LINE_CHARS, CrmCsv, CsvFileError, ParsedRow
+from calltracking.crm.mirror import ContactIn, DealIn, ImportKind, ManagerIn, RowError
 
 
 def read(kind: ImportKind, text: str) -> list[ParsedRow | RowError]:

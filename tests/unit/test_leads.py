@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from calltracking.calls import CallRecord, CallStatus, Direction
-from calltracking.crm import Manager
-from calltracking.leads import ManagerDirectory, lead_name, lead_owner, wants_lead
-from calltracking.settings import AutoLeadSettings, DidSettings
+from calltracking.calls.record import CallRecord, CallStatus, Direction
+from calltracking.config import AutoLeadSettings, DidSettings
+from calltracking.crm.leads import ManagerDirectory, lead_name, lead_owner, wants_lead
+from calltracking.crm.mirror import Manager
 from tests.helpers.factories import make_call
 
 ANNA = Manager(id=1, external_id="m-anna", name="Anna", extensions=("101", "201"), is_active=True)

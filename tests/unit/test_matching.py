@@ -6,8 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from calltracking.crm import EntityKind
-from calltracking.matching import NO_MATCH, Candidate, MatchedBy, choose_match
+from calltracking.crm.matching import NO_MATCH, Candidate, MatchedBy, choose_match
+from calltracking.crm.mirror import EntityKind
 
 DEFAULT_PRIORITY = (EntityKind.CONTACT, EntityKind.COMPANY, EntityKind.LEAD)
 EARLIER = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from calltracking.crm import Entity, EntityKind, EntityOrigin
-from calltracking.merging import (
+from calltracking.calls.record import EntityKind
+from calltracking.crm.merging import (
     MAX_MERGED,
     DealMove,
     MergeConflict,
@@ -21,6 +21,7 @@ from calltracking.merging import (
     latest_activity,
     phones_to_add,
 )
+from calltracking.crm.mirror import Entity, EntityOrigin
 from calltracking.numbers import parse_phone
 
 AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

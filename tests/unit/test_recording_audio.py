@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from calltracking.calls.recording import MP3, Part, Side
 from recordings.audio import (
     ANALYSIS_RATE,
     AudioCorrupt,
@@ -17,7 +18,6 @@ from recordings.audio import (
     probe,
     wav_is_truncated,
 )
-from recordings.model import MP3, Part, Side
 from tests.helpers.audio_files import (
     decoded_peak_dbfs,
     peak_dbfs_of,

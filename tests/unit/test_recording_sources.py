@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calltracking.calls import CallLeg, CallRecord, Direction, LegKind
-from recordings.model import Part, Side
+from calltracking.calls.record import CallLeg, CallRecord, Direction, LegKind
+from calltracking.calls.recording import Part, Side
 from recordings.sources import (
     MAX_PATH_LENGTH,
     PathRefused,

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from calltracking.config import load_settings
 from calltracking.errors import ConfigError
-from calltracking.settings import load_settings
 
 
 def test_defaults_run_on_embedded_sqlite_and_wait_for_a_local_pbx() -> None:

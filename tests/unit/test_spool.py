@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-import calltracking.spool as spool_module
-from calltracking.spool import ACKED, JOURNAL, REJECTED, CallSpool, SpoolEntry
+import calltracking.calls.spool as spool_module
+from calltracking.calls.spool import ACKED, JOURNAL, REJECTED, CallSpool, SpoolEntry
 from tests.helpers.factories import make_call
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from calltracking.calls import CallProgress, CallStatus, ProgressKind
-from calltracking.tokens import Principal, Role
-from calltracking.visibility import Audience
+from api.visibility import Audience
+from calltracking.access.tokens import Principal, Role
+from calltracking.calls.record import CallProgress, CallStatus, ProgressKind
 from tests.helpers.factories import T0, make_call
 
 ANNA = Principal(token_id=1, role=Role.MANAGER, manager="101")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from api.routes.webhooks import URL_PATTERN, WebhookIn
-from calltracking.webhooks import (
+from calltracking.webhooks.subscription import (
     EVENT_TYPES,
     DeliveryStatus,
     WebhookDelivery,

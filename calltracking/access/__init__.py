@@ -1,0 +1,1 @@
+"""Who may use the API: tokens, their roles, and their SQL."""

@@ -1,0 +1,345 @@
+"""The `calltracking` command: serve, migrate, replay captures, list calls, import CRM data."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from calltracking.access.tokens import Role, new_token
+from calltracking.errors import CalltrackingError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from calltracking.calls.record import StoredCall
+    from calltracking.config import Settings
+
+# `--help` and argument errors import nothing heavy: each command imports what it needs when it runs, so
+# the parser is up in milliseconds (not even asyncio or structlog, let alone SQLAlchemy or aiohttp).
+# `calltracking.crm.mirror.ImportKind`, spelled out here for the same reason; a unit test keeps the two equal.
+IMPORT_KINDS = ("managers", "contacts", "companies", "leads", "deals")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    import asyncio
+
+    from calltracking.logs import configure_logging
+
+    try:
+        settings = _settings(args)
+        configure_logging(settings.log)
+        result: int = asyncio.run(args.handler(args, settings))
+        return result
+    except CalltrackingError as exc:
+        print(f"calltracking: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="calltracking", description=__doc__)
+    parser.add_argument("--config", type=Path, help="TOML settings file (default: $CALLTRACKING_CONFIG)")
+    commands = parser.add_subparsers(dest="command")
+
+    serve = commands.add_parser("serve", help="migrate the database and listen to every configured PBX")
+    serve.set_defaults(handler=_serve)
+
+    migrate_cmd = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate_cmd.add_argument("--database", help="database URL (overrides the settings)")
+    migrate_cmd.set_defaults(handler=_migrate)
+
+    replay = commands.add_parser(
+        "replay",
+        help="feed raw AMI captures through the listener (via a loopback AMI peer) into the database",
+    )
+    replay.add_argument("files", nargs="+", type=Path, metavar="FILE.ami")
+    replay.add_argument("--database", help="database URL (overrides the settings)")
+    replay.add_argument("--recordings-dir", type=Path, help="where the PBX's monitor directory is visible")
+    replay.add_argument("--pbx", help="which configured PBX the capture comes from (default: the first)")
+    replay.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the database")
+    replay.set_defaults(handler=_replay)
+
+    token = commands.add_parser("token", help="API tokens: create, revoke, list")
+    token.add_argument("--database", help="database URL (overrides the settings)")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", help="create a token; its secret is printed once")
+    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument("--manager", help="the manager (extension) a manager token is tied to")
+    create.add_argument("--name", default="", help="what the token is for, e.g. 'CRM production'")
+    create.set_defaults(handler=_token_create)
+    revoke = token_commands.add_parser("revoke", help="revoke a token by id or prefix")
+    revoke.add_argument("token", help="the token's id or the prefix shown at creation")
+    revoke.set_defaults(handler=_token_revoke)
+    listing = token_commands.add_parser("list", help="list tokens (never their secrets)")
+    listing.set_defaults(handler=_token_list)
+
+    crm_import = commands.add_parser(
+        "import",
+        help="load a CRM export (CSV) into the CRM mirror; prints a JSON report",
+        description="Load a CSV export of CRM data (format: calltracking/crm_import.py, README). "
+        "Exit 0: every row loaded; 1: some rows rejected, the others loaded; 2: the file was refused, "
+        "nothing loaded.",
+    )
+    crm_import.add_argument("kind", choices=IMPORT_KINDS)
+    crm_import.add_argument("file", type=Path, metavar="FILE.csv")
+    crm_import.add_argument("--database", help="database URL (overrides the settings)")
+    crm_import.set_defaults(handler=_import_crm)
+
+    retention = commands.add_parser(
+        "retention",
+        help="delete recordings older than the retention age (calls on legal hold are kept); prints JSON",
+        description="Deletes the audio of calls started more than `[recordings] retention_days` (or --days) "
+        "ago; the call records stay. `serve` runs the same policy every retention_interval_seconds.",
+    )
+    retention.add_argument("--database", help="database URL (overrides the settings)")
+    retention.add_argument("--days", type=float, help="the age in days (overrides the settings)")
+    retention.add_argument(
+        "--dry-run", action="store_true", help="report what would be deleted, delete nothing"
+    )
+    retention.set_defaults(handler=_retention)
+
+    hold = commands.add_parser("legal-hold", help="keep a call's recording past its retention age")
+    hold.add_argument("call_id", type=int)
+    hold.add_argument("--release", action="store_true", help="release the hold")
+    hold.add_argument("--database", help="database URL (overrides the settings)")
+    hold.set_defaults(handler=_legal_hold)
+
+    calls = commands.add_parser("calls", help="list logged calls")
+    calls.add_argument("--database", help="database URL (overrides the settings)")
+    calls.add_argument("--json", action="store_true", help="one JSON object per line")
+    calls.add_argument("--limit", type=int, help="at most this many calls (oldest first)")
+    calls.set_defaults(handler=_calls)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from calltracking.config import load_settings
+
+    overrides: dict[str, Any] = {}
+    if getattr(args, "database", None):
+        overrides["database"] = {"url": args.database}
+    return load_settings(args.config, overrides=overrides)
+
+
+async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    async with _sessions(settings):
+        pass
+    print("database is up to date")
+    return EXIT_OK
+
+
+async def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from calltracking.app.serve import run_service
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await run_service(settings, stop)
+    return EXIT_OK
+
+
+async def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from calltracking.app.replay import ReplayIncomplete, replay_captures
+
+    captures = []
+    for path in args.files:
+        try:
+            captures.append(path.read_bytes())
+        except OSError as exc:
+            print(f"calltracking: cannot read {path}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    pbx = settings.pbx(args.pbx) if args.pbx else settings.pbxs[0]
+    if args.recordings_dir is not None:
+        pbx = pbx.model_copy(update={"recordings_dir": args.recordings_dir})
+    spool_dir = Path(tempfile.mkdtemp(prefix="calltracking-replay-spool-"))
+    try:
+        calls = await replay_captures(
+            captures,
+            pbx,
+            settings.database,
+            spool_dir,
+            timeout=args.timeout,
+            crm=settings.crm,
+            tracking=settings.tracking,
+            recordings=settings.recordings,
+        )
+    except ReplayIncomplete as exc:
+        print(f"calltracking: {exc}; unwritten calls are kept in {spool_dir}", file=sys.stderr)
+        return EXIT_FAILED
+    shutil.rmtree(spool_dir, ignore_errors=True)
+    print(f"replayed {len(captures)} capture(s): {calls} call(s) logged", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _import_crm(args: argparse.Namespace, settings: Settings) -> int:
+    from calltracking.crm.loading import check_csv_file, load_csv_file
+
+    check_csv_file(args.kind, args.file)
+    async with _sessions(settings) as sessions:
+        report = await load_csv_file(sessions, args.kind, args.file, settings.crm)
+    print(json.dumps(report.as_json()))
+    return EXIT_OK if report.rejected == 0 else EXIT_FAILED
+
+
+async def _calls(args: argparse.Namespace, settings: Settings) -> int:
+    from calltracking.calls.encoding import call_view, recording_fields
+    from calltracking.calls.repository import list_calls
+    from recordings.repository import recordings_of_calls
+
+    async with _sessions(settings) as sessions, sessions() as session:
+        stored = await list_calls(session, limit=args.limit)
+        recordings = await recordings_of_calls(session, [item.id for item in stored])
+    if args.json:
+        for item in stored:
+            view = call_view(item) | recording_fields(item, recordings.get(item.id))
+            sys.stdout.write(json.dumps(view, ensure_ascii=False) + "\n")
+    else:
+        _print_table(stored, sys.stdout)
+    return EXIT_OK
+
+
+async def _retention(args: argparse.Namespace, settings: Settings) -> int:
+    from recordings.retention import apply_retention
+    from recordings.storage import RecordingStore
+
+    days = args.days if args.days is not None else settings.recordings.retention_days
+    if days is None or days <= 0:
+        print(
+            "calltracking: no retention age: set [recordings] retention_days or pass --days", file=sys.stderr
+        )
+        return EXIT_USAGE
+    async with _sessions(settings) as sessions:
+        report = await apply_retention(
+            sessions,
+            RecordingStore(settings.recordings.storage_dir),
+            days,
+            now=datetime.now(UTC),
+            dry_run=args.dry_run,
+        )
+    print(json.dumps(report.as_json()))
+    return EXIT_OK
+
+
+async def _legal_hold(args: argparse.Namespace, settings: Settings) -> int:
+    import structlog
+
+    from recordings.repository import set_legal_hold
+
+    async with _sessions(settings) as sessions, sessions.begin() as session:
+        found = await set_legal_hold(session, args.call_id, not args.release)
+    if not found:
+        print(f"calltracking: no call {args.call_id}", file=sys.stderr)
+        return EXIT_FAILED
+    structlog.get_logger(__name__).info(
+        "legal_hold_changed", call_id=args.call_id, legal_hold=not args.release, by="cli"
+    )
+    print(f"call {args.call_id}: legal hold {'released' if args.release else 'set'}")
+    return EXIT_OK
+
+
+async def _token_create(args: argparse.Namespace, settings: Settings) -> int:
+    from calltracking.access.repository import create_token
+
+    role = Role(args.role)
+    manager = (args.manager or "").strip() or None
+    if role is Role.MANAGER and manager is None:
+        print("calltracking: a manager token needs --manager (the manager's extension)", file=sys.stderr)
+        return EXIT_USAGE
+    if role is not Role.MANAGER and manager is not None:
+        print("calltracking: --manager only applies to --role manager", file=sys.stderr)
+        return EXIT_USAGE
+    token = new_token()
+    async with _sessions(settings) as sessions, sessions.begin() as session:
+        token_id = await create_token(session, token, args.name[:128], role, manager)
+    print(
+        f"token {token_id} ({role.value}{', manager ' + manager if manager else ''}), prefix {token.prefix}:"
+    )
+    print(token.secret)
+    return EXIT_OK
+
+
+async def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from calltracking.access.repository import revoke_token
+
+    async with _sessions(settings) as sessions, sessions.begin() as session:
+        revoked = await revoke_token(session, args.token)
+    if not revoked:
+        print(f"calltracking: no active token {args.token!r}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"revoked {revoked} token(s)")
+    return EXIT_OK
+
+
+async def _token_list(args: argparse.Namespace, settings: Settings) -> int:
+    from calltracking.access.repository import list_tokens
+
+    async with _sessions(settings) as sessions, sessions() as session:
+        tokens = await list_tokens(session)
+    for info in tokens:
+        state = "revoked" if info.revoked_at else "active"
+        manager = f" manager={info.manager}" if info.manager else ""
+        print(f"{info.id}\t{info.prefix}\t{info.role.value}{manager}\t{state}\t{info.name}")
+    return EXIT_OK
+
+
+@contextlib.asynccontextmanager
+async def _sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """The database, migrated, for the length of one command."""
+    from calltracking.store.engine import create_engine, create_sessionmaker, migrate
+
+    engine = create_engine(settings.database.url)
+    try:
+        await migrate(engine)
+        yield create_sessionmaker(engine)
+    finally:
+        await engine.dispose()
+
+
+def _print_table(stored: Sequence[StoredCall], out: TextIO) -> None:
+    header = ("ID", "STARTED (UTC)", "DIR", "STATUS", "CALLER", "CALLEE", "MANAGER", "RING", "TALK")
+    rows = [
+        (
+            str(item.id),
+            item.call.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            item.call.direction.value,
+            item.call.status.value,
+            item.call.caller or "-",
+            item.call.callee or "-",
+            item.call.manager or "-",
+            f"{item.call.ring_seconds:.0f}s",
+            f"{item.call.talk_seconds:.0f}s",
+        )
+        for item in stored
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        out.write(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n"
+        )
+    out.write(f"{len(rows)} call(s)\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

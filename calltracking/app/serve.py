@@ -1,0 +1,168 @@
+"""`calltracking serve`: the long-running service for every configured PBX, and the REST API."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+
+import structlog
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ami.events import AmiEvent
+from ami.listener import PbxListener
+from api.app import create_app
+from api.schemas import call_payload
+from api.status import ServiceStatus
+from calltracking.app.runtime import call_pipeline
+from calltracking.calls.hub import CallEventHub
+from calltracking.calls.log import CallLog
+from calltracking.calls.record import CallCompleted, CallRecord
+from calltracking.calls.recording import RecordingState
+from calltracking.clicktocall.service import ClickToCallService
+from calltracking.config import Settings
+from calltracking.crm.call_webhooks import completed_queuer, progress_queuer
+from calltracking.crm.lookup import screen_pop_enricher
+from calltracking.crm.lookup_repository import open_lookup_reader
+from calltracking.errors import ConfigError
+from calltracking.metrics import ApiMetrics
+from calltracking.webhooks.delivery import WebhookDeliverer
+from recordings.retention import run_retention
+from recordings.service import RecordingWorker
+
+log = structlog.get_logger(__name__)
+SHUTDOWN_FLUSH_SECONDS = 10.0
+
+
+async def run_service(settings: Settings, stop: asyncio.Event) -> None:
+    async with call_pipeline(
+        settings.database, crm=settings.crm, tracking=settings.tracking, recordings=settings.recordings
+    ) as pipeline:
+        screen_pops = await open_lookup_reader(pipeline.sessionmaker)
+        hub = CallEventHub(enrich=screen_pop_enricher(screen_pops, settings, pipeline.sessionmaker))
+        metrics = ApiMetrics()
+        spool_dir = settings.database.spool_dir
+        listeners = [
+            PbxListener(
+                pbx,
+                pipeline.call_log,
+                checkpoint_path=spool_dir / f"live-calls-{pbx.name}.json",
+                progress_sink=hub.publish,
+                event_observer=_counting(metrics, pbx.name),
+            )
+            for pbx in settings.pbxs
+        ]
+        click_to_call = ClickToCallService(
+            pipeline.sessionmaker,
+            settings.pbxs,
+            {listener.pbx.name: listener.connection for listener in listeners},
+        )
+        wire_live_events(hub, pipeline.call_log, click_to_call)
+        wire_webhooks(hub, pipeline.call_log, pipeline.sessionmaker)
+        pipeline.call_log.add_commit_observer(lambda calls, _ids: _count_calls(metrics, calls))
+        recording_worker = RecordingWorker(
+            pipeline.sessionmaker,
+            settings.recordings,
+            settings.pbxs,
+            observe=lambda pbx, state: _count_recording(metrics, pbx, state),
+        )
+        pipeline.call_log.add_commit_observer(
+            lambda calls, _ids: recording_worker.wake() if any(c.recording_file for c in calls) else None
+        )
+        deliverer = WebhookDeliverer(pipeline.sessionmaker, metrics=metrics)
+        status = ServiceStatus(
+            pbx_connected=lambda: {listener.pbx.name: listener.connection.is_ready for listener in listeners},
+            spool_depth=lambda: pipeline.call_log.spool_depth,
+        )
+        app = create_app(
+            settings,
+            pipeline.sessionmaker,
+            status,
+            metrics=metrics,
+            click_to_call=click_to_call,
+            hub=hub,
+            recording_worker=recording_worker,
+        )
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.api.host, settings.api.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ConfigError(
+                f"the API cannot listen on {settings.api.host}:{settings.api.port}: {exc.strerror or exc}"
+            ) from exc
+        migrated = pipeline.call_log.migrated
+        workers = [
+            asyncio.create_task(hub.run()),
+            asyncio.create_task(_once(migrated, deliverer.run)),
+            asyncio.create_task(_once(migrated, recording_worker.run)),
+            asyncio.create_task(
+                _once(migrated, functools.partial(run_retention, pipeline.sessionmaker, settings.recordings))
+            ),
+        ]
+        for listener in listeners:
+            listener.start()
+        log.info(
+            "service_started",
+            pbxs=[pbx.name for pbx in settings.pbxs],
+            api=f"http://{settings.api.host}:{settings.api.port}",
+        )
+        try:
+            await stop.wait()
+        finally:
+            log.info("service_stopping")
+            await runner.cleanup()
+            for listener in listeners:
+                await listener.close()
+            try:
+                await asyncio.wait_for(pipeline.call_log.flush(), SHUTDOWN_FLUSH_SECONDS)
+            except TimeoutError:
+                log.warning("shutdown_with_spooled_calls", spool_depth=pipeline.call_log.spool_depth)
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            await screen_pops.close()
+
+
+async def _once(migrated: asyncio.Event, work: Callable[[], Awaitable[None]]) -> None:
+    """Start a worker that reads the database once the schema is there (it may be down at start)."""
+    await migrated.wait()
+    await work()
+
+
+def _counting(metrics: ApiMetrics, pbx: str) -> Callable[[AmiEvent], None]:
+    counter = metrics.ami_events.labels(pbx=pbx)
+    return lambda _event: counter.inc()
+
+
+def _count_calls(metrics: ApiMetrics, calls: Sequence[CallRecord]) -> None:
+    for call in calls:
+        metrics.calls.labels(pbx=call.pbx, status=call.status.value).inc()
+
+
+def _count_recording(metrics: ApiMetrics, pbx: str, state: RecordingState) -> None:
+    metrics.recordings.labels(pbx=pbx, state=state.value).inc()
+    if state is RecordingState.MISSING:
+        metrics.recordings_missing.labels(pbx=pbx).inc()
+
+
+def wire_live_events(hub: CallEventHub, call_log: CallLog, click_to_call: ClickToCallService) -> None:
+    """Who hears what: calls written to the database go out on the hub after the commit, behind the
+    progress events of the same calls; click-to-call requests follow both, in that order."""
+
+    def announce(calls: Sequence[CallRecord], ids: Sequence[int]) -> None:
+        for call, call_id in zip(calls, ids, strict=True):
+            hub.publish(CallCompleted(call_id=call_id, call=call))
+
+    hub.add_handler(click_to_call.on_event)
+    call_log.add_commit_observer(announce)
+
+
+def wire_webhooks(hub: CallEventHub, call_log: CallLog, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """call.completed is owed in the transaction that writes the call, in the API's call shape; ringing and
+    answered as they happen."""
+    call_log.add_stored_hook(completed_queuer(call_payload))
+    hub.add_handler(progress_queuer(sessions))

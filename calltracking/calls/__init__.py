@@ -1,0 +1,1 @@
+"""The call: its record, the log that makes it durable, live events, and its SQL."""

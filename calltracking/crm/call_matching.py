@@ -1,0 +1,314 @@
+"""Every completed call lands on a CRM entity, in the same transaction that writes it: its number is
+matched, an unknown caller gets a lead, a missed call opens a callback task and an answered one closes
+the task for its number. What this writes commits with the call, or not at all, and a call written
+twice (a replay, a retried batch) changes nothing the second time.
+
+Later CRM changes re-match the calls with the numbers they touch (`rematch`), so a lead the CRM creates
+after the call gets the call's history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calltracking.calls.record import CallRecord, EntityKind
+from calltracking.config import CrmSettings, TrackingSettings
+from calltracking.crm import callback_repository as callback_tasks
+from calltracking.crm.callbacks import (
+    callback_manager,
+    due_time,
+    is_missed,
+    is_return,
+    returned_at,
+    returned_by,
+)
+from calltracking.crm.leads import ManagerDirectory, lead_name, lead_owner, wants_lead
+from calltracking.crm.match_repository import (
+    NewMatch,
+    StoredMatch,
+    calls_with_numbers,
+    ensure_auto_lead,
+    find_candidates,
+    get_matches,
+    next_in_rotation,
+    save_matches,
+    set_lead_owner,
+    touch_activity,
+    update_match,
+)
+from calltracking.crm.matching import Candidate, Match, MatchedBy, choose_match
+from calltracking.crm.mirror import auto_lead_id
+from calltracking.crm.repository import list_managers
+from calltracking.numbers import Phone, reversed_digits
+from calltracking.webhooks.delivery import enqueue
+from calltracking.webhooks.subscription import WebhookEvent
+
+log = structlog.get_logger(__name__)
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Batch:
+    """What the matcher knows while it goes through one batch of calls, and what it still has to write:
+    the matches in one statement, and each entity's latest call once."""
+
+    candidates: dict[str, list[Candidate]]
+    directory: ManagerDirectory
+    known: dict[int, StoredMatch]
+    open_numbers: set[str]
+    matches: list[NewMatch] = field(default_factory=list)
+    activity: dict[int, datetime] = field(default_factory=dict)
+    # Tasks this batch opened or joined, by number; further misses of the number are counted here and
+    # written once (a caller who keeps redialling must not cost a statement per attempt).
+    open_tasks: dict[str, int] = field(default_factory=dict)
+    more_misses: dict[int, tuple[int, datetime]] = field(default_factory=dict)
+
+    def count_miss(self, task_id: int, at: datetime) -> None:
+        misses, latest = self.more_misses.get(task_id, (0, at))
+        self.more_misses[task_id] = (misses + 1, max(latest, at))
+
+    def add(self, new: NewMatch, at: datetime) -> None:
+        self.matches.append(new)
+        if new.match.entity is not None:
+            entity_id = new.match.entity.entity_id
+            self.activity[entity_id] = max(at, self.activity.get(entity_id, at))
+
+    async def flush(self, session: AsyncSession, now: datetime) -> None:
+        for task_id, (misses, latest) in sorted(self.more_misses.items()):
+            await callback_tasks.count_more_misses(session, task_id, misses, latest)
+        self.more_misses.clear()
+        await save_matches(session, self.matches, now)
+        for entity_id, at in sorted(self.activity.items()):
+            await touch_activity(session, entity_id, at)
+        self.matches.clear()
+        self.activity.clear()
+
+
+class CallMatcher:
+    """The call log's stored hook for CRM facts (see `CallLog.add_stored_hook`)."""
+
+    def __init__(self, crm: CrmSettings, tracking: TrackingSettings, clock: Clock = utc_now) -> None:
+        self._crm = crm
+        self._tracking = tracking
+        self._clock = clock
+
+    async def __call__(self, session: AsyncSession, calls: Sequence[CallRecord], ids: Sequence[int]) -> None:
+        # A call given twice in one batch is one call: its last version, handled once.
+        latest = {call_id: call for call, call_id in zip(calls, ids, strict=True) if call.external_number}
+        if not latest:
+            return
+        numbers = sorted({call.external_number for call in latest.values() if call.external_number})
+        batch = _Batch(
+            candidates=await find_candidates(session, numbers, self._crm.tail_digits),
+            directory=ManagerDirectory.of(await list_managers(session)),
+            known=await get_matches(session, list(latest)),
+            open_numbers=await callback_tasks.numbers_with_open_callbacks(session, numbers),
+        )
+        for call_id, call in latest.items():
+            await self._land(session, call, call_id, batch)
+        await batch.flush(session, self._clock())
+
+    async def _land(self, session: AsyncSession, call: CallRecord, call_id: int, batch: _Batch) -> None:
+        number = call.external_number
+        if number is None:
+            return
+        match = choose_match(batch.candidates[number], self._crm.match_priority)
+        lead_created = False
+        if match.is_unknown and wants_lead(call, self._crm.auto_leads):
+            # What this batch matched so far goes in first: the new lead re-matches the number's calls.
+            await batch.flush(session, self._clock())
+            lead, lead_created = await self._create_lead(session, call, call_id, number, batch.directory)
+            if lead is not None:
+                batch.candidates[number] = [lead]
+                match = choose_match(batch.candidates[number], self._crm.match_priority)
+        known = batch.known.get(call_id)
+        callback_id = None
+        if known is None or known.callback_id is None:
+            callback_id = await self._track_callback(session, call, call_id, number, match, batch)
+        batch.add(NewMatch(call_id, number, match, lead_created, callback_id), call.ended_at)
+        log.info(
+            "call_matched",
+            call_id=call_id,
+            entity_id=match.entity.entity_id if match.entity else None,
+            kind=match.entity.kind.value if match.entity else None,
+            candidates=len(match.candidates),
+            lead_created=lead_created,
+        )
+
+    async def _create_lead(
+        self,
+        session: AsyncSession,
+        call: CallRecord,
+        call_id: int,
+        number: str,
+        directory: ManagerDirectory,
+    ) -> tuple[Candidate | None, bool]:
+        """The number's lead (made now, or by an earlier call), or None when the CRM deleted it: a number
+        the CRM threw away (spam, a wrong number) gets no new lead."""
+        did = self._tracking.did(call.did)
+        owner = lead_owner(call, directory, did)
+        external_id = auto_lead_id(number)
+        phone = Phone(raw=number, e164=number, digits_reversed=reversed_digits(number))
+        lead = await ensure_auto_lead(
+            session,
+            external_id,
+            phone,
+            call_id,
+            owner,
+            lead_name(number, did),
+            (did.source, did.medium, did.campaign) if did else (None, None, None),
+            call.started_at,
+        )
+        if not lead.is_active:
+            return None, False
+        if lead.is_new and owner is None:
+            # Only the call that created the lead takes a turn: a writer that lost the race for this
+            # number (and found the lead made) must not skip a manager.
+            chosen = await next_in_rotation(session, directory.rotation)
+            if chosen is not None:
+                owner = chosen.external_id
+                await set_lead_owner(session, lead.entity_id, owner)
+                lead = replace(lead, owner=owner)
+        if lead.is_new:
+            log.info("lead_created", call_id=call_id, lead_id=lead.entity_id, owner=owner, did=call.did)
+            # Earlier calls with the number that made no lead (an outbound call, a switch that was off)
+            # belong to the new lead too.
+            await rematch(session, [phone], self._crm, self._clock())
+            await enqueue(
+                session,
+                WebhookEvent(
+                    event_id=f"lead.created:{lead.entity_id}",
+                    type="lead.created",
+                    occurred_at=call.started_at,
+                    data={
+                        "id": lead.entity_id,
+                        "external_id": external_id,
+                        "kind": EntityKind.LEAD.value,
+                        "phone": number,
+                        "owner": owner,
+                        "did": call.did,
+                        "source": did.source if did else None,
+                        "medium": did.medium if did else None,
+                        "campaign": did.campaign if did else None,
+                        "call_id": call_id,
+                    },
+                ),
+            )
+        candidate = Candidate(
+            entity_id=lead.entity_id,
+            kind=EntityKind.LEAD,
+            external_id=lead.external_id,
+            name=lead_name(number, did),
+            owner=lead.owner,
+            matched_by=MatchedBy.NUMBER,
+            last_activity_at=call.ended_at,
+        )
+        return candidate, lead.is_new
+
+    async def _track_callback(
+        self,
+        session: AsyncSession,
+        call: CallRecord,
+        call_id: int,
+        number: str,
+        match: Match,
+        batch: _Batch,
+    ) -> int | None:
+        """Open (or join) the number's task for a missed call, close it for an answered one; the task's id."""
+        if is_missed(call) and number in batch.open_tasks:
+            task_id = batch.open_tasks[number]
+            batch.count_miss(task_id, call.ended_at)
+            log.info("callback_opened", call_id=call_id, callback_id=task_id, is_new=False)
+            return task_id
+        if is_missed(call):
+            did = self._tracking.did(call.did)
+            owner = match.entity.owner if match.entity else None
+            manager = callback_manager(call, owner, batch.directory, did)
+            task_id, is_new = await callback_tasks.open_callback(
+                session,
+                number,
+                call_id,
+                call.ended_at,
+                due_time(call.ended_at, self._crm.callback_due_minutes),
+                manager,
+                match.entity.entity_id if match.entity else None,
+            )
+            batch.open_numbers.add(number)
+            batch.open_tasks[number] = task_id
+            if is_new:
+                await batch.flush(session, self._clock())
+                if await self._close_if_already_returned(
+                    session, task_id, number, call.ended_at, batch.directory
+                ):
+                    batch.open_numbers.discard(number)
+                    del batch.open_tasks[number]
+                await enqueue(
+                    session,
+                    WebhookEvent(
+                        event_id=f"callback.opened:{task_id}",
+                        type="callback.opened",
+                        occurred_at=call.ended_at,
+                        data={"id": task_id, "number": number, "manager": manager, "missed_call_id": call_id},
+                    ),
+                )
+            log.info("callback_opened", call_id=call_id, callback_id=task_id, manager=manager, is_new=is_new)
+            return task_id
+        if is_return(call) and number in batch.open_numbers:
+            await batch.flush(session, self._clock())
+            closed = await callback_tasks.close_callback(
+                session, number, returned_at(call), call_id, returned_by(call, batch.directory)
+            )
+            if closed is not None:
+                batch.open_numbers.discard(number)
+                batch.open_tasks.pop(number, None)
+                log.info("callback_closed", call_id=call_id, callback_id=closed)
+            return closed
+        return None
+
+    async def _close_if_already_returned(
+        self,
+        session: AsyncSession,
+        task_id: int,
+        number: str,
+        missed_at: datetime,
+        directory: ManagerDirectory,
+    ) -> bool:
+        row = await callback_tasks.answered_after(session, number, missed_at)
+        if row is None:
+            return False
+        extension = row.answered_by if row.direction == "inbound" else row.manager
+        await callback_tasks.close_with(
+            session, task_id, row.answered_at, row.id, directory.at_extension(extension) or extension
+        )
+        return True
+
+
+async def rematch(session: AsyncSession, phones: Iterable[Phone], crm: CrmSettings, now: datetime) -> int:
+    """Match again the calls whose numbers these phones share (the CRM added, changed or removed them).
+    Leads and callback tasks are facts of the moment of the call and are not redone; returns how many
+    calls changed entity."""
+    calls = await calls_with_numbers(session, phones, crm.tail_digits)
+    if not calls:
+        return 0
+    candidates = await find_candidates(session, set(calls.values()), crm.tail_digits)
+    known = await get_matches(session, list(calls))
+    changed = 0
+    for call_id, number in sorted(calls.items()):
+        match = choose_match(candidates[number], crm.match_priority)
+        before = known.get(call_id)
+        new_entity = match.entity.entity_id if match.entity else None
+        if before is not None and before.entity_id != new_entity:
+            changed += 1
+        await update_match(session, call_id, match, now)
+    if changed:
+        log.info("calls_rematched", calls=len(calls), changed=changed)
+    return changed

@@ -1,0 +1,218 @@
+"""SQL for callback tasks: open (or join) one for a missed call, close the open one for a number, read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, case, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calltracking.calls.record import CallStatus, Direction
+from calltracking.crm.callbacks import CallbackState, CallbackTask
+from calltracking.crm.match_repository import CALLS, MATCHES
+from calltracking.store.tables import CallbackRow
+from calltracking.store.times import from_db
+from calltracking.store.upserts import insert_for
+
+CALLBACKS = cast(Table, CallbackRow.__table__)
+
+
+async def open_callback(
+    session: AsyncSession,
+    number: str,
+    call_id: int,
+    missed_at: datetime,
+    due_at: datetime,
+    manager: str | None,
+    entity_id: int | None,
+) -> tuple[int, bool]:
+    """The open task for this number, created if there is none (returns its id and whether it is new),
+    in one statement: two writers missing the same number at once meet on the unique `open_number`, and
+    the second one counts its miss on the task the first one made."""
+    statement = insert_for(session, CALLBACKS).values(
+        number=number,
+        open_number=number,
+        state=CallbackState.OPEN.value,
+        missed_call_id=call_id,
+        missed_calls=1,
+        entity_id=entity_id,
+        manager=manager,
+        missed_at=missed_at,
+        last_missed_at=missed_at,
+        due_at=due_at,
+    )
+    # Misses of one number may be written out of order (concurrent writers, a reconciled call): the
+    # latest one stays the latest.
+    this_miss = statement.excluded.last_missed_at
+    upsert = statement.on_conflict_do_update(
+        index_elements=["open_number"],
+        set_={
+            "missed_calls": CALLBACKS.c.missed_calls + 1,
+            "last_missed_at": case(
+                (CALLBACKS.c.last_missed_at < this_miss, this_miss), else_=CALLBACKS.c.last_missed_at
+            ),
+        },
+    ).returning(CALLBACKS.c.id, CALLBACKS.c.missed_call_id, CALLBACKS.c.missed_calls)
+    row = (await session.execute(upsert)).one()
+    # Only the insert sets missed_call_id to this call (a task is opened by one call only).
+    return int(row.id), row.missed_call_id == call_id and row.missed_calls == 1
+
+
+async def close_callback(
+    session: AsyncSession,
+    number: str,
+    returned_at: datetime,
+    call_id: int,
+    returned_by: str | None,
+) -> int | None:
+    """Close the open task for this number if the call came after the miss; returns the task's id."""
+    row = (
+        await session.execute(
+            select(CALLBACKS.c.id, CALLBACKS.c.missed_at).where(CALLBACKS.c.open_number == number)
+        )
+    ).first()
+    if row is None or returned_at < from_db(row.missed_at):
+        return None
+    await _close(session, row.id, returned_at, call_id, returned_by, from_db(row.missed_at))
+    return int(row.id)
+
+
+async def _close(
+    session: AsyncSession,
+    task_id: int,
+    returned_at: datetime,
+    call_id: int,
+    returned_by: str | None,
+    missed_at: datetime,
+) -> None:
+    await session.execute(
+        update(CALLBACKS)
+        .where(CALLBACKS.c.id == task_id)
+        .values(
+            state=CallbackState.DONE.value,
+            open_number=None,
+            closed_at=returned_at,
+            closed_by_call_id=call_id,
+            returned_by=returned_by,
+            seconds_to_return=max((returned_at - missed_at).total_seconds(), 0.0),
+        )
+    )
+
+
+async def answered_after(session: AsyncSession, number: str, after: datetime) -> Any | None:
+    """The first answered call with this number after a miss, already in the database: a return call
+    written before the missed one (calls from two PBXs, or a reconciled call) still closes the task."""
+    row = (
+        await session.execute(
+            select(CALLS.c.id, CALLS.c.direction, CALLS.c.answered_at, CALLS.c.answered_by, CALLS.c.manager)
+            .join(MATCHES, MATCHES.c.call_id == CALLS.c.id)
+            .where(
+                MATCHES.c.number == number,
+                CALLS.c.status == CallStatus.ANSWERED.value,
+                CALLS.c.direction.in_([Direction.INBOUND.value, Direction.OUTBOUND.value]),
+                CALLS.c.answered_at >= after,
+            )
+            .order_by(CALLS.c.answered_at)
+            .limit(1)
+        )
+    ).first()
+    return row
+
+
+async def close_with(
+    session: AsyncSession, task_id: int, returned_at: datetime, call_id: int, returned_by: str | None
+) -> None:
+    missed_at = (
+        await session.execute(select(CALLBACKS.c.missed_at).where(CALLBACKS.c.id == task_id))
+    ).scalar_one()
+    await _close(session, task_id, returned_at, call_id, returned_by, from_db(missed_at))
+
+
+async def list_callbacks(
+    session: AsyncSession,
+    state: CallbackState | None,
+    due_before: datetime | None,
+    manager: str | None,
+    after_id: int | None,
+    limit: int,
+) -> list[CallbackTask]:
+    conditions: list[Any] = []
+    if state is not None:
+        conditions.append(CALLBACKS.c.state == state.value)
+    if due_before is not None:
+        conditions.append(CALLBACKS.c.due_at < due_before)
+    if manager is not None:
+        conditions.append(CALLBACKS.c.manager == manager)
+    if after_id is not None:
+        conditions.append(CALLBACKS.c.id > after_id)
+    statement = select(CALLBACKS).order_by(CALLBACKS.c.id).limit(limit)
+    if conditions:
+        statement = statement.where(and_(*conditions))
+    return [task_of(row) for row in (await session.execute(statement)).all()]
+
+
+async def callbacks_missed_between(
+    session: AsyncSession, start: datetime | None, end: datetime | None, manager: str | None
+) -> list[CallbackTask]:
+    """Every task whose first miss falls in the period, for the SLA report."""
+    conditions: list[Any] = []
+    if start is not None:
+        conditions.append(CALLBACKS.c.missed_at >= start)
+    if end is not None:
+        conditions.append(CALLBACKS.c.missed_at < end)
+    if manager is not None:
+        conditions.append(CALLBACKS.c.manager == manager)
+    statement = select(CALLBACKS).order_by(CALLBACKS.c.id)
+    if conditions:
+        statement = statement.where(and_(*conditions))
+    return [task_of(row) for row in (await session.execute(statement)).all()]
+
+
+def task_of(row: Any) -> CallbackTask:
+    return CallbackTask(
+        id=row.id,
+        number=row.number,
+        state=CallbackState(row.state),
+        manager=row.manager,
+        missed_call_id=row.missed_call_id,
+        missed_calls=row.missed_calls,
+        entity_id=row.entity_id,
+        missed_at=from_db(row.missed_at),
+        last_missed_at=from_db(row.last_missed_at),
+        due_at=from_db(row.due_at),
+        closed_at=from_db(row.closed_at) if row.closed_at else None,
+        closed_by_call_id=row.closed_by_call_id,
+        returned_by=row.returned_by,
+        seconds_to_return=row.seconds_to_return,
+    )
+
+
+async def numbers_with_open_callbacks(session: AsyncSession, numbers: Sequence[str]) -> set[str]:
+    """Which of these numbers have an open task: an answered call from any other number closes nothing,
+    so the matcher asks once per batch instead of once per call."""
+    if not numbers:
+        return set()
+    rows = await session.execute(
+        select(CALLBACKS.c.open_number).where(CALLBACKS.c.open_number.in_(list(numbers)))
+    )
+    return {str(number) for number in rows.scalars().all()}
+
+
+async def count_more_misses(
+    session: AsyncSession, task_id: int, misses: int, last_missed_at: datetime
+) -> None:
+    """Add misses of a number to its open task (the matcher counts a batch's misses first, then writes
+    them here once)."""
+    this_miss = literal(last_missed_at, CALLBACKS.c.last_missed_at.type)
+    await session.execute(
+        update(CALLBACKS)
+        .where(CALLBACKS.c.id == task_id)
+        .values(
+            missed_calls=CALLBACKS.c.missed_calls + misses,
+            last_missed_at=case(
+                (CALLBACKS.c.last_missed_at < this_miss, this_miss), else_=CALLBACKS.c.last_missed_at
+            ),
+        )
+    )

@@ -1,0 +1,1 @@
+"""What every capability shares about the database: the engine, the tables and their migrations."""

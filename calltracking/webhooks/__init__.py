@@ -1,0 +1,1 @@
+"""Webhooks: subscriptions, signatures and the durable delivery queue every capability publishes to."""
