@@ -10,8 +10,8 @@ Admins, integrations and supervisors see every call. A manager token sees:
   answer if it is the one who answers. Once someone else answers, it learns nothing more of the call;
 - the callback tasks assigned to it.
 
-The history's SQL asks for exactly `manager == call_manager` (see `calltracking/calls/repository.py`); everything
-decided in Python asks `sees_call`, which is that same comparison.
+The history's SQL asks for exactly `manager == call_manager` (see `calltracking/calls/repository.py`);
+everything decided in Python asks `sees_call`, which is that same comparison.
 """
 
 from __future__ import annotations
