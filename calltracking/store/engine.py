@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from alembic import command
 from alembic.config import Config
@@ -208,8 +208,9 @@ class _BoundedTransaction(_AsyncSessionContextManager[Any]):
 
 
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade, revision)
+    """Bring the schema to `revision` in one transaction: all of it, or (failed, killed) none of it."""
+    async with engine.connect() as connection:
+        await connection.run_sync(_upgrade_atomically, revision)
 
 
 async def migrate_database(settings: DatabaseSettings) -> None:
@@ -221,6 +222,25 @@ async def migrate_database(settings: DatabaseSettings) -> None:
         await migrate(engine)
     finally:
         await engine.dispose()
+
+
+def _upgrade_atomically(connection: Connection, revision: str) -> None:
+    if connection.dialect.name != "sqlite":
+        with connection.begin():
+            _upgrade(connection, revision)
+        return
+    # The sqlite3 module commits before every CREATE or ALTER on its own, so a service killed while it
+    # migrated left tables without their alembic_version, and every later start failed on "table already
+    # exists". For this one connection the driver leaves transactions to us: one BEGIN IMMEDIATE, one COMMIT.
+    driver = cast(Any, connection.connection.dbapi_connection)
+    previous = driver.isolation_level
+    driver.isolation_level = None
+    try:
+        with connection.begin():
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            _upgrade(connection, revision)
+    finally:
+        driver.isolation_level = previous
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
