@@ -82,7 +82,7 @@ async def _until_closed(socket: web.WebSocketResponse) -> None:
 
 
 def _message(event: LiveEvent, audience: Audience) -> dict[str, Any] | None:
-    """The event as this socket's audience may see it (calltracking/visibility.py), or None."""
+    """The event as this socket's audience may see it (api/visibility.py), or None."""
     if isinstance(event, CallCompleted):
         if not audience.sees_call(event.call):
             return None

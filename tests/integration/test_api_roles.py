@@ -121,7 +121,7 @@ async def test_a_body_that_is_not_json_is_a_422(api: ApiHarness) -> None:
     assert (response.status, (await response.json())["error"]["code"]) == (422, "invalid_request")
 
 
-# One visibility rule on every channel (calltracking/visibility.py): a manager sees, as JSON, as CSV, as
+# One visibility rule on every channel (api/visibility.py): a manager sees, as JSON, as CSV, as
 # audio and live, exactly the calls whose manager is its extension; of any other call only the ring at
 # its own phone.
 MANAGERS = [("manager", "101"), ("other_manager", "103")]
