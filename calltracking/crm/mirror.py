@@ -42,15 +42,30 @@ _RFC_3339 = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
 )
 
-# No database stores a NUL byte (PostgreSQL refuses one): free text says so in its schema too.
-NO_NUL = r"^[^\x00]*$"
+# What pydantic's strip_whitespace removes at either end: Unicode White_Space.
+_SPACE = r"\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def trimmed_text(min_length: int, max_length: int) -> str:
+    """A pattern for free text of `min_length` to `max_length` characters once white space is stripped
+    from both ends, without a NUL byte (no database stores one). The lengths are in the pattern, not in
+    minLength/maxLength, which the document would apply to the text before stripping."""
+    edge, inner = f"[^\\x00{_SPACE}]", r"[^\x00]"
+    core = edge if max_length == 1 else f"{edge}(?:{inner}{{0,{max_length - 2}}}{edge})?"
+    if min_length == 0:
+        core = f"(?:{core})?"
+    return f"^[{_SPACE}]*{core}[{_SPACE}]*$"
+
+
+def _text(min_length: int, max_length: int) -> StringConstraints:
+    return StringConstraints(strip_whitespace=True, pattern=trimmed_text(min_length, max_length))
+
+
 ExternalId = Annotated[str, StringConstraints(pattern=EXTERNAL_ID_PATTERN)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=256, pattern=NO_NUL)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=128, pattern=NO_NUL)]
-RawPhone = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=NO_NUL)
-]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64, pattern=NO_NUL)]
+Text = Annotated[str, _text(0, 256)]
+ShortText = Annotated[str, _text(0, 128)]
+RawPhone = Annotated[str, _text(1, 64)]
+Label = Annotated[str, _text(0, 64)]
 
 
 class EntityOrigin(StrEnum):
