@@ -27,6 +27,7 @@ from calltracking.crm.lookup import screen_pop_enricher
 from calltracking.crm.lookup_repository import open_lookup_reader
 from calltracking.errors import ConfigError
 from calltracking.metrics import ApiMetrics
+from calltracking.store.engine import with_deadline
 from calltracking.webhooks.delivery import WebhookDeliverer
 from recordings.retention import run_retention
 from recordings.service import RecordingWorker
@@ -54,7 +55,8 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
             for pbx in settings.pbxs
         ]
         click_to_call = ClickToCallService(
-            pipeline.sessionmaker,
+            # A click-to-call request waits on the database no longer than any other API request.
+            with_deadline(pipeline.sessionmaker, settings.api.database_timeout_seconds),
             settings.pbxs,
             {listener.pbx.name: listener.connection for listener in listeners},
         )
