@@ -207,9 +207,9 @@ class _Call:
 
     def local_partner(self, leg: _Leg) -> _Leg | None:
         """The other half of a Local channel pair (`...;1` <-> `...;2`)."""
-        if leg.kind is not LegKind.LOCAL or leg.channel[-2:] not in (";1", ";2"):
+        name = _partner_channel(leg)
+        if name is None:
             return None
-        name = leg.channel[:-1] + ("2" if leg.channel.endswith("1") else "1")
         return next((other for other in self.legs.values() if other.channel == name), None)
 
     def customer_legs(self) -> list[_Leg]:
@@ -717,12 +717,14 @@ class CallAssembler:
         customers = call.customer_legs()
         seen = {leg.uniqueid for leg in customers}
         frontier = list(seen)
+        # One index per walk: this runs on every bridge entry, so no scan of the legs per leg visited.
+        by_channel = {leg.channel: leg for leg in call.legs.values()}
         while frontier:
             leg = call.legs[frontier.pop()]
             neighbours: set[str] = set()
             for bridge_id in leg.bridges:
                 neighbours |= self._bridges.get(bridge_id, set())
-            partner = call.local_partner(leg)
+            partner = by_channel.get(_partner_channel(leg) or "")
             if partner is not None:
                 neighbours.add(partner.uniqueid)
             for uniqueid in neighbours:
@@ -815,6 +817,13 @@ def _leg_from_state(data: dict[str, Any]) -> _Leg:
 
 
 # --- from channels to a call record (pure) ------------------------------------------------------
+
+
+def _partner_channel(leg: _Leg) -> str | None:
+    """The channel name of a Local half's other half, or None for anything that is not one."""
+    if leg.kind is not LegKind.LOCAL or leg.channel[-2:] not in (";1", ";2"):
+        return None
+    return leg.channel[:-1] + ("2" if leg.channel.endswith("1") else "1")
 
 
 def _note_consultation(call: _Call, members: list[_Leg]) -> None:
