@@ -39,6 +39,7 @@ from ami.events import (
     OriginateResponded,
     QueueCallerAbandoned,
     QueueCallerJoined,
+    QueueCallerLeft,
     RecordingStarted,
     VariableSet,
     channel_endpoint,
@@ -164,6 +165,10 @@ class _Call:
     request_id: str | None = None
     queue: str | None = None
     abandoned_in_queue: bool = False
+    # When the caller first joined a queue, and when it then left the queue it was last put in (None while
+    # it waits there): the queue wait runs from the one to an agent's answer or, unanswered, to the other.
+    queue_joined_at: float | None = None
+    queue_left_at: float | None = None
     recording_file: str | None = None
     recording_channel: str | None = None
     recording_is_main: bool = False
@@ -257,6 +262,7 @@ class CallAssembler:
             ChannelHungUp: self._on_hung_up,
             QueueCallerJoined: self._on_queue_joined,
             QueueCallerAbandoned: self._on_queue_abandoned,
+            QueueCallerLeft: self._on_queue_left,
             CallPickedUp: self._on_picked_up,
             CallTransferred: self._on_transferred,
             OriginateResponded: self._on_originate_responded,
@@ -619,7 +625,12 @@ class CallAssembler:
     def _on_queue_joined(self, event: QueueCallerJoined) -> list[CallRecord]:
         found = self._locate(event.ref, event.at)
         if found is not None:
-            found[0].queue = found[0].queue or event.queue
+            call = found[0]
+            call.queue = call.queue or event.queue
+            if call.queue_joined_at is None:
+                call.queue_joined_at = event.at
+            # Back in a queue (after a timeout, into another one): it waits until it leaves this one.
+            call.queue_left_at = None
         return []
 
     def _on_queue_abandoned(self, event: QueueCallerAbandoned) -> list[CallRecord]:
@@ -628,6 +639,14 @@ class CallAssembler:
             call = found[0]
             call.queue = call.queue or event.queue
             call.abandoned_in_queue = True
+            _note_queue_left(call, event.at)
+        return []
+
+    def _on_queue_left(self, event: QueueCallerLeft) -> list[CallRecord]:
+        # Asterisk sends QueueCallerAbandon, then QueueCallerLeave: the wait ends at the first of the two.
+        found = self._locate(event.ref, event.at)
+        if found is not None:
+            _note_queue_left(found[0], event.at)
         return []
 
     def _on_originate_responded(self, event: OriginateResponded) -> list[CallRecord]:
@@ -695,6 +714,7 @@ class CallAssembler:
         keep.request_id = keep.request_id or gone.request_id
         keep.queue = keep.queue or gone.queue
         keep.abandoned_in_queue = keep.abandoned_in_queue or gone.abandoned_in_queue
+        _merge_queue_times(keep, gone)
         if not keep.recording_is_main and (gone.recording_is_main or keep.recording_file is None):
             keep.recording_file = gone.recording_file
             keep.recording_channel = gone.recording_channel
@@ -779,6 +799,41 @@ class CallAssembler:
         return [summarize_call(main, self._pbx)] + [
             _consultation_record(call, group, self._pbx) for group in consultations
         ]
+
+
+def _note_queue_left(call: _Call, at: float) -> None:
+    if call.queue_joined_at is not None and call.queue_left_at is None:
+        call.queue_left_at = at
+
+
+def _merge_queue_times(keep: _Call, gone: _Call) -> None:
+    """Two parts of one call that both queued: from the first join, to the last leave (still waiting if
+    either part is)."""
+    queued = [part for part in (keep, gone) if part.queue_joined_at is not None]
+    if len(queued) < 2:
+        if queued and queued[0] is gone:
+            keep.queue_joined_at, keep.queue_left_at = gone.queue_joined_at, gone.queue_left_at
+        return
+    keep.queue_joined_at = min(part.queue_joined_at for part in queued if part.queue_joined_at is not None)
+    lefts = [part.queue_left_at for part in queued if part.queue_left_at is not None]
+    keep.queue_left_at = max(lefts) if len(lefts) == len(queued) else None
+
+
+def _queue_wait(call: _Call, connected: dict[str, float], ended: float) -> float | None:
+    """Seconds from joining the queue to an agent's answer (the first connection since the join: a call
+    answered before it was put in the queue waits for the one who answers it there), else to leaving the
+    queue unanswered, else to the end of the call. None for a call never seen joining a queue."""
+    joined = call.queue_joined_at
+    if joined is None:
+        return None
+    answers = [at for at in connected.values() if at >= joined]
+    if answers:
+        until = min(answers)
+    elif call.queue_left_at is not None:
+        until = call.queue_left_at
+    else:
+        until = ended
+    return round(max(until - joined, 0.0), 3)
 
 
 # --- live state for a restart (pure) -------------------------------------------------------------
@@ -1003,6 +1058,7 @@ def summarize_call(call: _Call, pbx: PbxTopology) -> CallRecord:
         recording_file=call.recording_file,
         recording_channel=call.recording_channel,
         legs=tuple(_leg_record(leg) for leg in call.legs.values()),
+        queue_wait_seconds=_queue_wait(call, connected, ended),
     )
 
 

@@ -137,6 +137,15 @@ class QueueCallerAbandoned:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueCallerLeft:
+    """QueueCallerLeave: the caller is out of the queue, connected to an agent, abandoned or timed out."""
+
+    ref: ChannelRef
+    queue: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class CallPickedUp:
     """Pickup: `picker` took the call ringing on `target` (directed `**ext`, group `*8`, SIP pickup).
 
@@ -211,6 +220,7 @@ AmiEvent = (
     | ChannelHungUp
     | QueueCallerJoined
     | QueueCallerAbandoned
+    | QueueCallerLeft
     | CallPickedUp
     | CallTransferred
     | RecordingStarted
@@ -381,6 +391,10 @@ def _queue_abandoned(fields: Fields, at: float) -> QueueCallerAbandoned:
     return QueueCallerAbandoned(ref=_ref(fields), queue=_required(fields, "Queue"), at=at)
 
 
+def _queue_left(fields: Fields, at: float) -> QueueCallerLeft:
+    return QueueCallerLeft(ref=_ref(fields), queue=_required(fields, "Queue"), at=at)
+
+
 def _picked_up(fields: Fields, at: float) -> CallPickedUp:
     return CallPickedUp(picker=_ref(fields), target=_ref(fields, "Target"), at=at)
 
@@ -466,6 +480,7 @@ _PARSERS: dict[str, Callable[[Fields, float], AmiEvent | None]] = {
     "Hangup": _hung_up,
     "QueueCallerJoin": _queue_joined,
     "QueueCallerAbandon": _queue_abandoned,
+    "QueueCallerLeave": _queue_left,
     "Pickup": _picked_up,
     "BlindTransfer": _transferred,
     "AttendedTransfer": _transferred,

@@ -15,6 +15,9 @@ from ami.events import (
     DialBegan,
     DialEnded,
     HangupRequested,
+    QueueCallerAbandoned,
+    QueueCallerJoined,
+    QueueCallerLeft,
 )
 
 RING = 4
@@ -76,6 +79,18 @@ def hangup_request(r: ChannelRef, at: float, soft: bool = False) -> HangupReques
 
 def hangup(r: ChannelRef, at: float, cause: int = 16) -> ChannelHungUp:
     return ChannelHungUp(ref=r, cause=cause, at=at)
+
+
+def queue_join(r: ChannelRef, queue: str, at: float) -> QueueCallerJoined:
+    return QueueCallerJoined(ref=r, queue=queue, at=at)
+
+
+def queue_leave(r: ChannelRef, queue: str, at: float) -> QueueCallerLeft:
+    return QueueCallerLeft(ref=r, queue=queue, at=at)
+
+
+def queue_abandon(r: ChannelRef, queue: str, at: float) -> QueueCallerAbandoned:
+    return QueueCallerAbandoned(ref=r, queue=queue, at=at)
 
 
 def snapshot(

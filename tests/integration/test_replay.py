@@ -75,6 +75,26 @@ async def test_capture_replayed_over_tcp_logs_the_calls_that_happened(
     assert [matches_truth(r, t) for r, t in zip(records, expected, strict=True)] == [[] for _ in expected]
 
 
+# Worked out by hand from the event timestamps: QueueCallerJoin to the caller's BridgeEnter with the agent,
+# or to QueueCallerAbandon.
+QUEUE_WAITS = {
+    "inbound_queue_answered": 3.01,  # 1795349980.856335 -> 1795349983.866472
+    "inbound_queue_abandoned": 7.993,  # 1795349992.492278 -> 1795350000.484922
+}
+
+
+@pytest.mark.parametrize("name", sorted(QUEUE_WAITS))
+async def test_queue_capture_replayed_stores_how_long_the_caller_waited(
+    name: str, database_url: str, tmp_path: Path
+) -> None:
+    settings = database_settings(database_url, tmp_path)
+
+    await replay_captures([capture(name)], PBX, settings, tmp_path / "spool")
+
+    [stored] = await stored_calls(database_url)
+    assert (stored.call.queue, stored.call.queue_wait_seconds) == ("sales", QUEUE_WAITS[name])
+
+
 async def test_replaying_the_same_captures_twice_gives_the_same_rows(
     database_url: str, tmp_path: Path
 ) -> None:

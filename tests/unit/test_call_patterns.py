@@ -633,3 +633,89 @@ def test_answered_call_closed_after_a_disconnect_keeps_its_talk_time_up_to_the_l
     [call] = completed
     assert (call.status.value, call.answered_by, call.reconciled) == ("answered", "101", True)
     assert round(call.talk_seconds) == 48
+
+
+# --- queues: how long the caller waited ---------------------------------------------------------------------
+
+QUEUED = ev.ref("9.1", "PJSIP/provider-000000a1")
+QUEUE_AGENT = ev.ref("9.2", "PJSIP/102-000000a2", "9.1")
+
+
+def answered_by_the_pbx_and_queued(at: float) -> list[AmiEvent]:
+    """Answer() on the carrier leg, then Queue(sales): the PBX's answer is not a person's."""
+    return [
+        ev.created(QUEUED, at, exten="74951110003", caller="+79160000009", **TRUNK),
+        ev.state(QUEUED, ev.UP, at),
+        ev.queue_join(QUEUED, "sales", at + 0.5),
+    ]
+
+
+def agent_answers(at: float) -> list[AmiEvent]:
+    return [
+        ev.created(QUEUE_AGENT, at - 2.0, state=DOWN),
+        ev.dial(QUEUED, QUEUE_AGENT, at - 2.0, "PJSIP/102"),
+        ev.state(QUEUE_AGENT, ev.RINGING, at - 1.9),
+        ev.state(QUEUE_AGENT, ev.UP, at),
+        ev.dial_end(QUEUED, QUEUE_AGENT, "ANSWER", at),
+        ev.queue_leave(QUEUED, "sales", at),
+        ev.enter(QUEUE_AGENT, "queue", at + 0.001),
+        ev.enter(QUEUED, "queue", at + 0.002),
+    ]
+
+
+def test_caller_queued_twice_waits_from_the_first_join_to_the_agents_answer() -> None:
+    stream = [
+        *answered_by_the_pbx_and_queued(900.0),
+        # The first queue times out; the dialplan puts the caller in the overflow queue.
+        ev.queue_leave(QUEUED, "sales", 930.5),
+        ev.queue_join(QUEUED, "overflow", 931.0),
+        *agent_answers(941.0),
+        *hang_up_all(960.0, QUEUED, QUEUE_AGENT, first_by=QUEUED),
+    ]
+
+    [call] = assemble(stream)
+
+    assert (call.queue, call.status.value, call.answered_by) == ("sales", "answered", "102")
+    assert call.queue_wait_seconds == 40.502  # 900.5 -> 941.002, when the caller entered the agent's bridge
+
+
+def test_caller_leaving_the_queue_unanswered_waits_until_it_left_not_until_the_call_ends() -> None:
+    stream = [
+        *answered_by_the_pbx_and_queued(900.0),
+        # The queue's timeout: the dialplan goes on (a prompt) for another 25 s, then hangs up itself.
+        ev.queue_leave(QUEUED, "sales", 930.5),
+        ev.hangup_request(QUEUED, 955.5, soft=True),
+        ev.hangup(QUEUED, 955.5),
+    ]
+
+    [call] = assemble(stream)
+
+    assert (call.status.value, call.abandoned, call.queue_wait_seconds) == ("missed", False, 30.0)
+
+
+def test_abandon_ends_the_wait_before_the_leave_that_follows_it() -> None:
+    stream = [
+        *answered_by_the_pbx_and_queued(900.0),
+        ev.hangup_request(QUEUED, 912.0),
+        ev.queue_abandon(QUEUED, "sales", 912.25),
+        ev.queue_leave(QUEUED, "sales", 912.75),
+        ev.hangup(QUEUED, 913.0),
+    ]
+
+    [call] = assemble(stream)
+
+    assert (call.abandoned, call.queue_wait_seconds) == (True, 11.75)
+
+
+def test_caller_whose_leave_was_never_seen_waits_until_the_call_ends() -> None:
+    stream = [*answered_by_the_pbx_and_queued(900.0), ev.hangup(QUEUED, 920.0)]
+
+    [call] = assemble(stream)
+
+    assert call.queue_wait_seconds == 19.5
+
+
+def test_call_that_never_joined_a_queue_has_no_queue_wait() -> None:
+    [call] = assemble([*answered_by_101(), *hang_up_all(620.0, IN, AGENT, first_by=IN)])
+
+    assert (call.queue, call.queue_wait_seconds) == (None, None)
