@@ -116,10 +116,7 @@ class PbxSettings(_Frozen):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Moscow)") from exc
+        _zone(value)
         return value
 
     @property
@@ -197,10 +194,25 @@ class DidSettings(_Frozen):
     default_manager: str | None = Field(default=None, max_length=128)
 
 
+class PoolSettings(_Frozen):
+    """The website's dynamic number pool: each visit is shown a number of its own for `ttl_seconds` after
+    its last activity, so a call to it tells which visit (and which ad) brought the caller."""
+
+    numbers: tuple[str, ...] = ()
+    # Shown when every pool number is held by a visit: calls to it are counted, but not to one visit.
+    fallback_number: str | None = None
+    ttl_seconds: float = Field(default=1800.0, gt=0, le=7 * 24 * 3600)
+    # Per integration token, on top of the API's own limit: a website's traffic is bursty.
+    sessions_per_minute: int = Field(default=600, ge=1)
+
+
 class TrackingSettings(_Frozen):
     """Tracking numbers (DIDs) as the carrier delivers them, e.g. `[tracking.dids."74951110001"]`."""
 
     dids: dict[str, DidSettings] = Field(default_factory=dict)
+    pool: PoolSettings = PoolSettings()
+    # An inbound call is a target call when answered and talked longer than this.
+    target_talk_seconds: float = Field(default=30.0, ge=0)
 
     def did(self, did: str | None) -> DidSettings | None:
         """The settings of a DID, also when the carrier sends it in another format than configured."""
@@ -215,6 +227,40 @@ class TrackingSettings(_Frozen):
             if digits and (digits == other or same_tail):
                 return settings
         return None
+
+
+class StatsSettings(_Frozen):
+    """Reports: the zone their days are in, the business hours `business_hours=true` keeps, and the
+    queue service level."""
+
+    # Unset: the first PBX's zone.
+    timezone: str | None = None
+    business_hours_start: str = Field(default="09:00", pattern=r"^([01][0-9]|2[0-3]):(00|15|30|45)$")
+    business_hours_end: str = Field(default="18:00", pattern=r"^([01][0-9]|2[0-4]):(00|15|30|45)$")
+    # ISO weekdays (1 = Monday).
+    business_days: tuple[int, ...] = (1, 2, 3, 4, 5)
+    # A queue call answered within this many seconds of joining counts for the service level.
+    queue_service_level_seconds: float = Field(default=20.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            _zone(value)
+        return value
+
+    @field_validator("business_days")
+    @classmethod
+    def _weekdays(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(day < 1 or day > 7 for day in value):
+            raise ValueError("business days are ISO weekdays, 1 (Monday) to 7")
+        return value
+
+    @model_validator(mode="after")
+    def _hours_in_order(self) -> StatsSettings:
+        if self.business_hours_end <= self.business_hours_start:
+            raise ValueError("business_hours_end must be after business_hours_start")
+        return self
 
 
 class RecordingSettings(_Frozen):
@@ -271,6 +317,7 @@ class Settings(_Frozen):
     crm: CrmSettings = CrmSettings()
     tracking: TrackingSettings = TrackingSettings()
     recordings: RecordingSettings = RecordingSettings()
+    stats: StatsSettings = StatsSettings()
 
     @model_validator(mode="after")
     def _unique_pbx_names(self) -> Settings:
@@ -281,11 +328,23 @@ class Settings(_Frozen):
             raise ValueError("PBX names must be unique")
         return self
 
+    @property
+    def report_timezone(self) -> str:
+        """The zone reports count days in when the request names none: `[stats]`, else the first PBX's."""
+        return self.stats.timezone or (self.pbxs[0].timezone if self.pbxs else "UTC")
+
     def pbx(self, name: str) -> PbxSettings:
         for pbx in self.pbxs:
             if pbx.name == name:
                 return pbx
         raise ConfigError(f"no PBX named {name!r} in the settings")
+
+
+def _zone(value: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Moscow)") from exc
 
 
 def _region_code(value: str) -> str:

@@ -27,6 +27,9 @@ from calltracking.errors import CallNotJournaled
 
 log = structlog.get_logger(__name__)
 
+# Run inside the transaction, before the calls are written: returns them with what it adds (call tracking's
+# attribution), in the same order.
+Enricher = Callable[[AsyncSession, Sequence[CallRecord]], Awaitable[Sequence[CallRecord]]]
 # Run inside the transaction that writes the calls (so what they write commits with the calls, or not at all).
 StoredHook = Callable[[AsyncSession, Sequence[CallRecord], Sequence[int]], Awaitable[None]]
 # Told after the commit (real-time notifications); must not block.
@@ -45,6 +48,7 @@ class CallLog:
         self._sessionmaker = sessionmaker
         self._spool = spool
         self._settings = settings
+        self._enrichers: list[Enricher] = []
         self._stored_hooks: list[StoredHook] = []
         self._commit_observers: list[CommitObserver] = []
         # Run at start and retried like any write until it succeeds (the schema migration): a database
@@ -71,6 +75,9 @@ class CallLog:
     @property
     def is_database_up(self) -> bool:
         return self._failures == 0 and self._prepare is None
+
+    def add_enricher(self, enricher: Enricher) -> None:
+        self._enrichers.append(enricher)
 
     def add_stored_hook(self, hook: StoredHook) -> None:
         self._stored_hooks.append(hook)
@@ -161,8 +168,10 @@ class CallLog:
                 await self._isolate([entry], single)
 
     async def _write(self, chunk: list[SpoolEntry]) -> None:
-        calls = [entry.call for entry in chunk]
+        calls: Sequence[CallRecord] = [entry.call for entry in chunk]
         async with self._sessionmaker.begin() as session:
+            for enrich in self._enrichers:
+                calls = await enrich(session, calls)
             ids = await save_calls(session, calls)
             for hook in self._stored_hooks:
                 await hook(session, calls, ids)

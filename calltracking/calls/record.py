@@ -97,6 +97,16 @@ class CallRecord:
     recording_file: str | None = None
     recording_channel: str | None = None
     legs: tuple[CallLeg, ...] = field(default=())
+    # From joining the queue to an agent's answer, or to leaving it unanswered (None: never queued).
+    queue_wait_seconds: float | None = None
+    # Call tracking, stamped when the call is written (`CallAttribution`): where it came from and how it
+    # counts. None until then, and for calls that are not inbound.
+    source: str | None = None
+    medium: str | None = None
+    campaign: str | None = None
+    tracking_session_id: int | None = None
+    first_time_caller: bool | None = None
+    is_target: bool | None = None
 
     @property
     def external_number(self) -> str | None:

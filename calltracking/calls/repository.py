@@ -20,6 +20,8 @@ from calltracking.calls.record import (
     LegKind,
     StoredCall,
 )
+from calltracking.calls.rollup import RollupDelta
+from calltracking.calls.rollup_repository import apply_rollup
 from calltracking.store.tables import CallLegRow, CallMatchRow, CallRow, EntityRow, RecordingRow
 from calltracking.store.times import from_db
 from calltracking.store.upserts import insert_for
@@ -38,6 +40,7 @@ async def save_calls(session: AsyncSession, calls: Sequence[CallRecord]) -> list
     # One statement may not upsert the same key twice (PostgreSQL refuses): the latest version wins.
     latest = {(call.pbx, call.pbx_call_id): call for call in calls}
     unique_calls = list(latest.values())
+    previous = await _stored_versions(session, list(latest))
     rows = [_clamped(CallRow, _call_values(call)) for call in unique_calls]
     upsert = insert_for(session, CALLS)
     updated = {name: upsert.excluded[name] for name in rows[0] if name not in _CALL_KEY}
@@ -64,6 +67,11 @@ async def save_calls(session: AsyncSession, calls: Sequence[CallRecord]) -> list
         for row in found.all():
             ids_by_key[(row.pbx, row.pbx_call_id)] = row.id
     updated_ids = [ids_by_key[(call.pbx, call.pbx_call_id)] for call in unique_calls]
+    delta = RollupDelta.empty()
+    for key, call in latest.items():
+        if ids_by_key[key] in written:
+            delta.replace(previous.get(key), call)
+    await apply_rollup(session, delta)
     await session.execute(delete(LEGS).where(LEGS.c.call_id.in_(written)))
     legs = [
         _clamped(CallLegRow, _leg_values(call_id, leg))
@@ -74,6 +82,16 @@ async def save_calls(session: AsyncSession, calls: Sequence[CallRecord]) -> list
     if legs:
         await session.execute(insert(LEGS), legs)
     return [ids_by_key[(call.pbx, call.pbx_call_id)] for call in calls]
+
+
+async def _stored_versions(
+    session: AsyncSession, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], CallRecord]:
+    """The versions of these calls already stored, for what they contributed to the rollups."""
+    rows = (
+        await session.execute(select(CallRow).where(tuple_(CallRow.pbx, CallRow.pbx_call_id).in_(keys)))
+    ).scalars()
+    return {(row.pbx, row.pbx_call_id): _record(row, []) for row in rows}
 
 
 async def list_calls(session: AsyncSession, limit: int | None = None) -> list[StoredCall]:
@@ -207,6 +225,14 @@ def _call_values(call: CallRecord) -> dict[str, Any]:
         "failure_reason": call.failure_reason,
         "recording_file": call.recording_file,
         "recording_channel": call.recording_channel,
+        "customer_number": call.external_number,
+        "queue_wait_seconds": call.queue_wait_seconds,
+        "source": call.source,
+        "medium": call.medium,
+        "campaign": call.campaign,
+        "tracking_session_id": call.tracking_session_id,
+        "first_time_caller": call.first_time_caller,
+        "is_target": call.is_target,
     }
 
 
@@ -269,6 +295,13 @@ def _record(row: CallRow, legs: list[CallLegRow]) -> CallRecord:
         failure_reason=row.failure_reason,
         recording_file=row.recording_file,
         recording_channel=row.recording_channel,
+        queue_wait_seconds=row.queue_wait_seconds,
+        source=row.source,
+        medium=row.medium,
+        campaign=row.campaign,
+        tracking_session_id=row.tracking_session_id,
+        first_time_caller=row.first_time_caller,
+        is_target=row.is_target,
         legs=tuple(
             CallLeg(
                 channel_id=leg.channel_id,

@@ -48,6 +48,10 @@ class CallRow(Base):
         Index("ix_calls_caller", "caller"),
         Index("ix_calls_callee", "callee"),
         Index("ix_calls_request_id", "request_id"),
+        # Stats: a customer's calls in time order (first-time callers, unique customers, returns), a
+        # queue's calls in a period, and the calls a tracking session may have brought.
+        Index("ix_calls_customer_number_started_at", "customer_number", "started_at"),
+        Index("ix_calls_queue_started_at", "queue", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -80,6 +84,18 @@ class CallRow(Base):
     recording_channel: Mapped[str | None] = mapped_column(String(128))
     # Set by a supervisor: the recording is kept past its retention age until the hold is released.
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The customer's number in E.164 (the caller of an inbound call, the callee of an outbound one).
+    customer_number: Mapped[str | None] = mapped_column(String(32))
+    # From joining the queue to being answered, or to leaving it unanswered.
+    queue_wait_seconds: Mapped[float | None] = mapped_column(Float)
+    # Where the call came from (the DID's or the website visit's source), stamped when it is written.
+    source: Mapped[str | None] = mapped_column(String(128))
+    medium: Mapped[str | None] = mapped_column(String(128))
+    campaign: Mapped[str | None] = mapped_column(String(128))
+    tracking_session_id: Mapped[int | None] = mapped_column(Integer)
+    # Inbound only: no earlier call from this number; answered and talked past the target threshold.
+    first_time_caller: Mapped[bool | None] = mapped_column(Boolean)
+    is_target: Mapped[bool | None] = mapped_column(Boolean)
 
     legs: Mapped[list[CallLegRow]] = relationship(
         back_populates="call", cascade="all, delete-orphan", order_by="CallLegRow.created_at"
@@ -202,6 +218,7 @@ class ManagerRow(Base):
     external_id: Mapped[str] = mapped_column(String(128), unique=True)
     name: Mapped[str] = mapped_column(String(256))
     extensions: Mapped[list[str]] = mapped_column(JSON)
+    team: Mapped[str | None] = mapped_column(String(128))
     is_active: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -231,6 +248,8 @@ class EntityRow(Base):
     campaign: Mapped[str | None] = mapped_column(String(128))
     origin: Mapped[str] = mapped_column(String(16))
     first_call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    # A lead the CRM turned into a client: the contact's CRM id (see README "Stats", conversions).
+    converted_to: Mapped[str | None] = mapped_column(String(128))
     is_active: Mapped[bool] = mapped_column(Boolean)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("crm_entities.id", ondelete="SET NULL"))
     last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -270,6 +289,8 @@ class DealRow(Base):
         Index("ix_deals_company", "company"),
         Index("ix_deals_lead", "lead"),
         Index("ix_deals_owner", "owner"),
+        Index("ix_deals_opened_at", "opened_at"),
+        Index("ix_deals_closed_at", "closed_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -321,6 +342,7 @@ class CallbackRow(Base):
         Index("ix_callbacks_state_due_at", "state", "due_at"),
         Index("ix_callbacks_number", "number"),
         Index("ix_callbacks_manager", "manager"),
+        Index("ix_callbacks_missed_at", "missed_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -409,3 +431,82 @@ class RecordingDeletionRow(Base):
     call_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sha256: Mapped[str | None] = mapped_column(String(64))
     bytes: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ManagerRollupRow(Base):
+    """Per-extension call counts in 15-minute buckets (UTC, seconds since 1970), kept in the transaction
+    that writes each call: a month's per-manager report sums a few thousand rows instead of every call.
+    A quarter hour maps to one local hour in every time zone, so any zone's days and business hours are
+    whole buckets."""
+
+    __tablename__ = "manager_rollups"
+
+    pbx: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    extension: Mapped[str] = mapped_column(String(64), primary_key=True)
+    inbound_received: Mapped[int] = mapped_column(Integer)
+    inbound_answered: Mapped[int] = mapped_column(Integer)
+    inbound_missed: Mapped[int] = mapped_column(Integer)
+    outbound_made: Mapped[int] = mapped_column(Integer)
+    outbound_answered: Mapped[int] = mapped_column(Integer)
+    internal_calls: Mapped[int] = mapped_column(Integer)
+    talk_seconds: Mapped[float] = mapped_column(Float)
+    ring_seconds_answered: Mapped[float] = mapped_column(Float)
+
+
+class SourceRollupRow(Base):
+    """Inbound calls per source, medium and campaign in 15-minute buckets, kept like `ManagerRollupRow`.
+    An unattributed call has empty strings (a primary key cannot hold NULL)."""
+
+    __tablename__ = "source_rollups"
+
+    pbx: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source: Mapped[str] = mapped_column(String(128), primary_key=True)
+    medium: Mapped[str] = mapped_column(String(128), primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(128), primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer)
+    answered: Mapped[int] = mapped_column(Integer)
+    missed: Mapped[int] = mapped_column(Integer)
+    target: Mapped[int] = mapped_column(Integer)
+
+
+class TrackingSessionRow(Base):
+    """A website visit that was shown a pool number: whose visit, where it came from, and for how long the
+    number was theirs. Calls to `number` between `created_at` and `expires_at` are this visit's."""
+
+    __tablename__ = "tracking_sessions"
+    __table_args__ = (
+        Index("ix_tracking_sessions_number_created_at", "number", "created_at"),
+        Index("ix_tracking_sessions_visitor_id", "visitor_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    visitor_id: Mapped[str] = mapped_column(String(128))
+    number: Mapped[str] = mapped_column(String(32))
+    is_fallback: Mapped[bool] = mapped_column(Boolean)
+    utm_source: Mapped[str | None] = mapped_column(String(128))
+    utm_medium: Mapped[str | None] = mapped_column(String(128))
+    utm_campaign: Mapped[str | None] = mapped_column(String(128))
+    utm_content: Mapped[str | None] = mapped_column(String(128))
+    utm_term: Mapped[str | None] = mapped_column(String(128))
+    gclid: Mapped[str | None] = mapped_column(String(256))
+    yclid: Mapped[str | None] = mapped_column(String(256))
+    landing_page: Mapped[str | None] = mapped_column(String(2048))
+    referrer: Mapped[str | None] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PoolNumberRow(Base):
+    """A number of the website's dynamic pool, and which visit holds it until when. The least recently
+    reserved free number is handed out next."""
+
+    __tablename__ = "tracking_pool_numbers"
+    __table_args__ = (Index("ix_tracking_pool_numbers_reserved_until", "reserved_until", "last_reserved_at"),)
+
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    session_id: Mapped[int | None] = mapped_column(Integer)
+    reserved_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_reserved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
