@@ -54,6 +54,7 @@ class ManagerOut(BaseModel):
     external_id: str
     name: str
     extensions: list[str]
+    team: str | None
     is_active: bool
 
     @classmethod
@@ -63,6 +64,7 @@ class ManagerOut(BaseModel):
             external_id=manager.external_id,
             name=manager.name,
             extensions=list(manager.extensions),
+            team=manager.team,
             is_active=manager.is_active,
         )
 
@@ -78,6 +80,7 @@ class EntityOut(BaseModel):
     source: str | None
     medium: str | None
     campaign: str | None
+    converted_to: str | None
     origin: EntityOrigin
     is_active: bool
     merged_into_id: int | None
@@ -100,6 +103,7 @@ class EntityOut(BaseModel):
             source=entity.source,
             medium=entity.medium,
             campaign=entity.campaign,
+            converted_to=entity.converted_to,
             origin=entity.origin,
             is_active=entity.is_active,
             merged_into_id=entity.merged_into_id,

@@ -98,6 +98,7 @@ class ManagerIn(CrmInput):
     extensions: list[Annotated[str, StringConstraints(pattern=EXTENSION_PATTERN)]] = Field(
         default_factory=list, max_length=20
     )
+    team: ShortText | None = Field(default=None, description="the team or department, for team stats")
 
 
 class _PartyIn(CrmInput):
@@ -119,6 +120,9 @@ class LeadIn(_PartyIn):
     source: ShortText | None = None
     medium: ShortText | None = None
     campaign: ShortText | None = None
+    converted_to: ExternalId | None = Field(
+        default=None, description="the CRM id of the contact this lead became: the lead is converted"
+    )
 
 
 class DealIn(CrmInput):
@@ -197,6 +201,7 @@ class Manager:
     name: str
     extensions: tuple[str, ...]
     is_active: bool
+    team: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +224,7 @@ class Entity:
     medium: str | None = None
     campaign: str | None = None
     first_call_id: int | None = None
+    converted_to: str | None = None
     merged_into_id: int | None = None
     last_activity_at: datetime | None = None
 

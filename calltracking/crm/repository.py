@@ -56,6 +56,7 @@ async def upsert_managers(session: AsyncSession, items: Sequence[ManagerIn], now
                 "external_id": item.external_id,
                 "name": item.name,
                 "extensions": list(dict.fromkeys(item.extensions)),
+                "team": item.team,
                 "is_active": item.is_active,
                 "created_at": now,
                 "updated_at": now,
@@ -63,7 +64,7 @@ async def upsert_managers(session: AsyncSession, items: Sequence[ManagerIn], now
             for item in chunk
         ]
         await _upsert_by_external_id(
-            session, MANAGERS, rows, ("name", "extensions", "is_active", "updated_at"), result
+            session, MANAGERS, rows, ("name", "extensions", "team", "is_active", "updated_at"), result
         )
     return result
 
@@ -113,7 +114,7 @@ async def _upsert_kind(
 ) -> None:
     rows = [_party_values(kind, item, now) for item in items]
     statement = insert_for(session, ENTITIES)
-    updated_columns = ("name", "owner", "company", "status", "source", "medium", "campaign")
+    updated_columns = ("name", "owner", "company", "status", "source", "medium", "campaign", "converted_to")
     set_ = {name: statement.excluded[name] for name in updated_columns}
     # A merged entity stays merged: the CRM sending it again (a full re-sync) must not revive a duplicate.
     set_["is_active"] = case(
@@ -158,6 +159,7 @@ def _party_values(kind: EntityKind, item: PartyIn, now: datetime) -> dict[str, A
         "source": getattr(item, "source", None),
         "medium": getattr(item, "medium", None),
         "campaign": getattr(item, "campaign", None),
+        "converted_to": getattr(item, "converted_to", None),
         "origin": EntityOrigin.CRM.value,
         "first_call_id": None,
         "is_active": item.is_active,
@@ -273,6 +275,7 @@ def _manager(row: Any) -> Manager:
         external_id=row.external_id,
         name=row.name,
         extensions=tuple(row.extensions or ()),
+        team=row.team,
         is_active=row.is_active,
     )
 
@@ -337,6 +340,7 @@ async def _entities(session: AsyncSession, rows: list[Any]) -> list[Entity]:
             source=row.source,
             medium=row.medium,
             campaign=row.campaign,
+            converted_to=row.converted_to,
             first_call_id=row.first_call_id,
             merged_into_id=row.merged_into_id,
             last_activity_at=from_db(row.last_activity_at) if row.last_activity_at else None,
