@@ -1,0 +1,359 @@
+"""The per-manager report's SQL: call counts from the rollups, customers from the calls' index, callback
+tasks, leads and deals from the CRM mirror. A month of a large office is a few thousand rollup rows and
+index ranges, never a scan of every call; `managers.py` puts the figures together."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    case,
+    distinct,
+    exists,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calltracking.calls.rollup import ManagerCounts
+from calltracking.crm.mirror import Manager
+from calltracking.crm.repository import list_managers
+from calltracking.stats.managers import (
+    CallbackFigure,
+    DealFigures,
+    LeadFigures,
+    ManagerReport,
+    ReportInputs,
+    build_report,
+    unassigned_key,
+)
+from calltracking.stats.period import BusinessHours, Period, bucket_bounds
+from calltracking.store.tables import (
+    CallbackRow,
+    CallMatchRow,
+    CallRow,
+    DealRow,
+    EntityPhoneRow,
+    EntityRow,
+    ManagerRollupRow,
+)
+from calltracking.store.times import from_db
+
+CALLS = cast(Table, CallRow.__table__)
+ROLLUPS = cast(Table, ManagerRollupRow.__table__)
+CALLBACKS = cast(Table, CallbackRow.__table__)
+DEALS = cast(Table, DealRow.__table__)
+ENTITIES = cast(Table, EntityRow.__table__)
+PHONES = cast(Table, EntityPhoneRow.__table__)
+MATCHES = cast(Table, CallMatchRow.__table__)
+COUNT_NAMES = tuple(f.name for f in fields(ManagerCounts))
+
+
+@dataclass(frozen=True, slots=True)
+class ReportScope:
+    """What a report asks for besides its period."""
+
+    period: Period
+    business_hours: BusinessHours | None = None
+    pbx: str | None = None
+    team: str | None = None
+    # A manager token's own CRM id: their line alone.
+    only: str | None = None
+
+
+async def manager_report(session: AsyncSession, scope: ReportScope) -> ManagerReport:
+    managers = await list_managers(session)
+    ranges = scope.period.business_ranges(scope.business_hours) if scope.business_hours else None
+    calls, total = await _call_counts(session, scope, ranges)
+    unique, by_team, unique_total = await _unique_customers(session, scope, ranges, managers)
+    inputs = ReportInputs(
+        managers=managers,
+        calls=calls,
+        total_calls=total,
+        unique_customers=unique,
+        unique_customers_by_team=by_team,
+        unique_customers_total=unique_total,
+        callbacks=await _callbacks(session, scope, ranges),
+        leads=await _leads(session, scope.period),
+        deals=await _deals(session, scope.period),
+        won_deals_without_calls=await _won_deals_without_calls(session, scope.period),
+    )
+    return build_report(inputs, only=scope.only, team=scope.team)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    """A manager's calls in one local day, or in one hour of the day over the whole period."""
+
+    label: str
+    calls: ManagerCounts
+
+
+async def manager_series(
+    session: AsyncSession, scope: ReportScope, extensions: Sequence[str]
+) -> tuple[list[SeriesPoint], list[SeriesPoint]]:
+    """Per local day and per local hour of the day, from the extensions' rollup buckets."""
+    ranges = scope.period.business_ranges(scope.business_hours) if scope.business_hours else None
+    rows: Sequence[Any] = []
+    if extensions:
+        statement = (
+            select(ROLLUPS.c.bucket, *(func.sum(ROLLUPS.c[name]).label(name) for name in COUNT_NAMES))
+            .where(*_rollup_filter(scope, ranges), ROLLUPS.c.extension.in_(list(extensions)))
+            .group_by(ROLLUPS.c.bucket)
+        )
+        rows = (await session.execute(statement)).all()
+    days: dict[date, ManagerCounts] = {day: ManagerCounts() for day, _, _ in scope.period.days()}
+    hours = {hour: ManagerCounts() for hour in range(24)}
+    for row in rows:
+        local = scope.period.local(datetime.fromtimestamp(row.bucket, scope.period.start.tzinfo))
+        counts = _counts(row)
+        days[local.date()] = days.get(local.date(), ManagerCounts()).plus(counts)
+        hours[local.hour] = hours[local.hour].plus(counts)
+    return (
+        [SeriesPoint(day.isoformat(), counts) for day, counts in sorted(days.items())],
+        [SeriesPoint(f"{hour:02d}", counts) for hour, counts in sorted(hours.items())],
+    )
+
+
+def _rollup_filter(scope: ReportScope, ranges: list[tuple[datetime, datetime]] | None) -> list[Any]:
+    first, last = scope.period.buckets
+    conditions: list[Any] = [ROLLUPS.c.bucket >= first, ROLLUPS.c.bucket < last]
+    if scope.pbx is not None:
+        conditions.append(ROLLUPS.c.pbx == scope.pbx)
+    if ranges is not None:
+        bounds = bucket_bounds(ranges)
+        inside = [and_(ROLLUPS.c.bucket >= a, ROLLUPS.c.bucket < b) for a, b in bounds]
+        conditions.append(or_(*inside) if inside else false())
+    return conditions
+
+
+def _time_filter(
+    column: Any, scope: ReportScope, ranges: list[tuple[datetime, datetime]] | None
+) -> list[Any]:
+    conditions: list[Any] = [column >= scope.period.start, column < scope.period.end]
+    if ranges is not None:
+        conditions.append(or_(*(and_(column >= a, column < b) for a, b in ranges)) if ranges else false())
+    return conditions
+
+
+def _counts(row: Any) -> ManagerCounts:
+    values: dict[str, Any] = {
+        name: float(getattr(row, name) or 0) if name.endswith("seconds") else int(getattr(row, name) or 0)
+        for name in COUNT_NAMES
+    }
+    return ManagerCounts(**values)
+
+
+async def _call_counts(
+    session: AsyncSession, scope: ReportScope, ranges: list[tuple[datetime, datetime]] | None
+) -> tuple[dict[str, ManagerCounts], ManagerCounts]:
+    statement = (
+        select(ROLLUPS.c.extension, *(func.sum(ROLLUPS.c[name]).label(name) for name in COUNT_NAMES))
+        .where(*_rollup_filter(scope, ranges))
+        .group_by(ROLLUPS.c.extension)
+    )
+    by_extension = {row.extension: _counts(row) for row in (await session.execute(statement)).all()}
+    total = by_extension.pop("", ManagerCounts())
+    return by_extension, total
+
+
+async def _unique_customers(
+    session: AsyncSession,
+    scope: ReportScope,
+    ranges: list[tuple[datetime, datetime]] | None,
+    managers: Sequence[Manager],
+) -> tuple[dict[str, int], dict[str, int], int]:
+    """Customers talked to, each once per manager, per team and in total: one pass over the period's
+    answered calls (the pairs are read once and counted three ways)."""
+    holder: dict[str, str] = {}
+    team_of: dict[str, str] = {}
+    for manager in sorted(managers, key=lambda m: m.id):
+        for extension in manager.extensions:
+            holder.setdefault(extension, manager.external_id)
+            if manager.team:
+                team_of.setdefault(extension, manager.team)
+    unassigned = literal(unassigned_key("")) + CALLS.c.manager
+    who: ColumnElement[Any] = case(holder, value=CALLS.c.manager, else_=unassigned) if holder else unassigned
+    team: ColumnElement[Any] = case(team_of, value=CALLS.c.manager, else_=null()) if team_of else null()
+    conditions = _time_filter(CALLS.c.started_at, scope, ranges)
+    conditions += [
+        CALLS.c.status == "answered",
+        CALLS.c.customer_number.is_not(None),
+        CALLS.c.manager.is_not(None),
+    ]
+    if scope.pbx is not None:
+        conditions.append(CALLS.c.pbx == scope.pbx)
+    pairs = (
+        select(who.label("who"), team.label("team"), CALLS.c.customer_number.label("customer"))
+        .where(*conditions)
+        .distinct()
+        .cte("pairs")
+    )
+    statement = union_all(
+        select(
+            literal("manager").label("level"), pairs.c.who.label("name"), func.count().label("n")
+        ).group_by(pairs.c.who),
+        select(literal("team"), pairs.c.team, func.count(distinct(pairs.c.customer)))
+        .where(pairs.c.team.is_not(None))
+        .group_by(pairs.c.team),
+        select(literal("total"), literal(None), func.count(distinct(pairs.c.customer))),
+    )
+    per_manager: dict[str, int] = {}
+    per_team: dict[str, int] = {}
+    total = 0
+    for row in (await session.execute(statement)).all():
+        if row.level == "manager":
+            per_manager[row.name] = int(row.n)
+        elif row.level == "team":
+            per_team[row.name] = int(row.n)
+        else:
+            total = int(row.n)
+    return per_manager, per_team, total
+
+
+async def _callbacks(
+    session: AsyncSession, scope: ReportScope, ranges: list[tuple[datetime, datetime]] | None
+) -> list[CallbackFigure]:
+    statement = select(
+        CALLBACKS.c.manager,
+        CALLBACKS.c.state,
+        CALLBACKS.c.closed_at,
+        CALLBACKS.c.due_at,
+        CALLBACKS.c.seconds_to_return,
+    ).where(*_time_filter(CALLBACKS.c.missed_at, scope, ranges))
+    if scope.pbx is not None:
+        statement = statement.join(CALLS, CALLS.c.id == CALLBACKS.c.missed_call_id).where(
+            CALLS.c.pbx == scope.pbx
+        )
+    figures = []
+    for row in (await session.execute(statement)).all():
+        returned = row.state == "done" and row.closed_at is not None
+        figures.append(
+            CallbackFigure(
+                manager=row.manager,
+                returned=returned,
+                returned_in_time=returned and from_db(row.closed_at) <= from_db(row.due_at),
+                seconds_to_return=row.seconds_to_return,
+            )
+        )
+    return figures
+
+
+def is_converted() -> ColumnElement[bool]:
+    """How the CRM reports a lead's conversion (README "Stats"): it names the contact the lead became
+    (`converted_to`), or it sends a deal for the lead, or the lead was merged into a contact."""
+    survivor = ENTITIES.alias("survivor")
+    return or_(
+        ENTITIES.c.converted_to.is_not(None),
+        exists().where(DEALS.c.lead == ENTITIES.c.external_id),
+        exists().where(survivor.c.id == ENTITIES.c.merged_into_id, survivor.c.kind == "contact"),
+    )
+
+
+async def _leads(session: AsyncSession, period: Period) -> dict[str | None, LeadFigures]:
+    statement = (
+        select(
+            ENTITIES.c.owner,
+            func.count().label("created"),
+            func.sum(case((is_converted(), 1), else_=0)).label("converted"),
+        )
+        .where(
+            ENTITIES.c.kind == "lead",
+            # Made here for a caller (the CRM adopting it later keeps its first call).
+            ENTITIES.c.first_call_id.is_not(None),
+            ENTITIES.c.created_at >= period.start,
+            ENTITIES.c.created_at < period.end,
+        )
+        .group_by(ENTITIES.c.owner)
+    )
+    return {
+        row.owner: LeadFigures(created=int(row.created), converted=int(row.converted or 0))
+        for row in (await session.execute(statement)).all()
+    }
+
+
+async def _deals(session: AsyncSession, period: Period) -> dict[str | None, DealFigures]:
+    opened_rows = await session.execute(
+        select(DEALS.c.owner, func.count().label("n"))
+        .where(DEALS.c.is_active, DEALS.c.opened_at >= period.start, DEALS.c.opened_at < period.end)
+        .group_by(DEALS.c.owner)
+    )
+    opened = {row.owner: int(row.n) for row in opened_rows.all()}
+    won_rows = await session.execute(
+        select(
+            DEALS.c.owner,
+            DEALS.c.currency,
+            func.count().label("n"),
+            func.sum(DEALS.c.amount_minor).label("minor"),
+        )
+        .where(
+            DEALS.c.is_active,
+            DEALS.c.is_won.is_(True),
+            DEALS.c.closed_at >= period.start,
+            DEALS.c.closed_at < period.end,
+        )
+        .group_by(DEALS.c.owner, DEALS.c.currency)
+    )
+    won: dict[str | None, int] = {}
+    minor: dict[str | None, dict[str, int]] = {}
+    for row in won_rows.all():
+        won[row.owner] = won.get(row.owner, 0) + int(row.n)
+        amounts = minor.setdefault(row.owner, {})
+        amounts[row.currency or ""] = amounts.get(row.currency or "", 0) + int(row.minor or 0)
+    return {
+        owner: DealFigures(opened=opened.get(owner, 0), won=won.get(owner, 0), won_minor=minor.get(owner, {}))
+        for owner in set(opened) | set(won)
+    }
+
+
+async def _won_deals_without_calls(session: AsyncSession, period: Period) -> dict[str | None, list[str]]:
+    """Deals won in the period with no call, before the win, to or from any number of the deal's
+    contact, company or lead: sales made off the phone system (a personal mobile)."""
+    of_deal = or_(
+        and_(ENTITIES.c.kind == "contact", ENTITIES.c.external_id == DEALS.c.contact),
+        and_(ENTITIES.c.kind == "company", ENTITIES.c.external_id == DEALS.c.company),
+        and_(ENTITIES.c.kind == "lead", ENTITIES.c.external_id == DEALS.c.lead),
+    )
+    before_win = or_(DEALS.c.closed_at.is_(None), CALLS.c.started_at <= DEALS.c.closed_at)
+    by_number = (
+        select(1)
+        .select_from(ENTITIES.join(PHONES, PHONES.c.entity_id == ENTITIES.c.id))
+        .join(CALLS, CALLS.c.customer_number == PHONES.c.e164)
+        .where(of_deal, before_win)
+        .exists()
+    )
+    matches = MATCHES
+    by_match = (
+        select(1)
+        .select_from(ENTITIES.join(matches, matches.c.entity_id == ENTITIES.c.id))
+        .join(CALLS, CALLS.c.id == matches.c.call_id)
+        .where(of_deal, before_win)
+        .exists()
+    )
+    statement = (
+        select(DEALS.c.owner, DEALS.c.external_id)
+        .where(
+            DEALS.c.is_active,
+            DEALS.c.is_won.is_(True),
+            DEALS.c.closed_at >= period.start,
+            DEALS.c.closed_at < period.end,
+            ~by_number,
+            ~by_match,
+        )
+        .order_by(DEALS.c.external_id)
+    )
+    found: dict[str | None, list[str]] = {}
+    for row in (await session.execute(statement)).all():
+        found.setdefault(row.owner, []).append(row.external_id)
+    return found
