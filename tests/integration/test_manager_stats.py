@@ -37,7 +37,9 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def inbound(n: int, start: str, customer: str, by: str | None, ring: float, talk: float, **more: object) -> CallRecord:
+def inbound(
+    n: int, start: str, customer: str, by: str | None, ring: float, talk: float, **more: object
+) -> CallRecord:
     started = at(start)
     answered = started + timedelta(seconds=ring) if by else None
     ended = started + timedelta(seconds=ring + talk)
@@ -255,7 +257,8 @@ async def test_every_figure_of_a_month_in_moscow(october: async_sessionmaker[Asy
     dina = line(result, "m-dina")
     assert (dina.inactive, dina.deals_without_calls, dina.customer_calls) == (True, False, 0)
     unassigned = line(result, "ext:109")
-    assert (unassigned.manager_id, unassigned.extensions, unassigned.calls.outbound_answered) == (None, ("109",), 1)
+    assert (unassigned.manager_id, unassigned.extensions) == (None, ("109",))
+    assert unassigned.calls.outbound_answered == 1
     assert unassigned.unique_customers == 1
 
     assert result.total is not None
@@ -296,7 +299,9 @@ async def test_the_last_evening_of_a_month_is_next_month_further_east(
     assert (vladivostok.leads.created, vladivostok.leads.converted) == (2, 1)
 
 
-async def test_business_hours_keep_weekday_office_hours_only(october: async_sessionmaker[AsyncSession]) -> None:
+async def test_business_hours_keep_weekday_office_hours_only(
+    october: async_sessionmaker[AsyncSession],
+) -> None:
     hours = BusinessHours.of("09:00", "18:00", (1, 2, 3, 4, 5))
     result = await report(october, business_hours=hours)
     # Gone: the Saturday internal call and the 23:30 call on 31 October.
@@ -312,7 +317,9 @@ async def test_a_manager_sees_only_their_own_line(october: async_sessionmaker[As
     assert (result.teams, result.total) == ((), None)
 
 
-async def test_a_team_filter_keeps_its_managers_and_totals_them(october: async_sessionmaker[AsyncSession]) -> None:
+async def test_a_team_filter_keeps_its_managers_and_totals_them(
+    october: async_sessionmaker[AsyncSession],
+) -> None:
     result = await report(october, team="south")
     assert [item.key for item in result.managers] == ["m-dina", "m-gleb"]
     assert result.total is not None
@@ -345,4 +352,5 @@ async def test_a_call_written_again_counts_once(october: async_sessionmaker[Asyn
     reconciled = replace(CALLS[5], reconciled=True, talk_seconds=1.0, status=CallStatus.ANSWERED)
     async with october.begin() as session:
         await save_calls(session, [reconciled])
-    assert line(await report(october), "m-boris").calls.talk_seconds == line(before, "m-boris").calls.talk_seconds
+    boris_after = line(await report(october), "m-boris")
+    assert boris_after.calls.talk_seconds == line(before, "m-boris").calls.talk_seconds
