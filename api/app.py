@@ -10,7 +10,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api import docs
-from api.access import TokenAuthority
+from api.access import RateLimiter, TokenAuthority
 from api.errors import RETRY_AFTER, error_middleware
 from api.keys import (
     AUTHORITY,
@@ -18,6 +18,8 @@ from api.keys import (
     HUB,
     LOOKUP,
     METRICS,
+    NUMBER_POOL,
+    POOL_LIMITER,
     PROBES,
     RECORDING_WORKER,
     SESSIONS,
@@ -33,8 +35,11 @@ from api.routes import (
     events,
     health,
     lookup,
+    manager_stats,
     originate,
+    queue_stats,
     recordings,
+    tracking,
     webhooks,
 )
 from api.status import ServiceStatus
@@ -45,6 +50,7 @@ from calltracking.config import Settings
 from calltracking.crm.lookup_repository import open_lookup_reader
 from calltracking.metrics import ApiMetrics
 from calltracking.store.engine import with_deadline
+from calltracking.tracking.service import NumberPool
 from recordings.service import RecordingWorker
 
 API_VERSION = "1.0.0"
@@ -63,6 +69,9 @@ MODULES = (
     callbacks.api,
     duplicates.api,
     recordings.api,
+    queue_stats.api,
+    manager_stats.api,
+    tracking.api,
 )
 
 
@@ -82,6 +91,7 @@ def create_app(
     hub: CallEventHub | None = None,
     recording_worker: RecordingWorker | None = None,
     clock: Callable[[], float] = time.monotonic,
+    number_pool: NumberPool | None = None,
 ) -> web.Application:
     # aiohttp's own limit is the largest any operation takes; each operation holds its body to its own.
     largest = max(settings.api.max_body_bytes, settings.api.max_bulk_body_bytes)
@@ -97,6 +107,10 @@ def create_app(
     app[HUB] = hub or CallEventHub()
     if recording_worker is not None:
         app[RECORDING_WORKER] = recording_worker
+    app[NUMBER_POOL] = number_pool or NumberPool(
+        sessions, settings.tracking.pool, on_exhausted=app[METRICS].tracking_pool_exhausted.inc
+    )
+    app[POOL_LIMITER] = RateLimiter(settings.tracking.pool.sessions_per_minute, clock)
     app[AUTHORITY] = TokenAuthority(
         sessions, settings.api.token_cache_seconds, settings.api.rate_limit_per_minute, clock=clock
     )

@@ -128,7 +128,9 @@ class ManagerLine:
         return _ratio(self.customer_calls, self.deals.won)
 
     def amounts_won(self) -> dict[str, Decimal]:
-        return {currency: Decimal(minor) / 100 for currency, minor in sorted(self.deals.won_minor.items())}
+        return {
+            currency: Decimal(minor).scaleb(-2) for currency, minor in sorted(self.deals.won_minor.items())
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,3 +291,44 @@ def _sum_deals(figures: Iterable[DealFigures]) -> DealFigures:
 
 def _ratio(part: float, whole: float) -> float | None:
     return None if not whole else part / whole
+
+
+def line_columns(item: ManagerLine) -> dict[str, object]:
+    """A line as the report's flat columns: the JSON line, a CSV row, a spreadsheet row and the CLI
+    table all read these (amounts as a currency map, lists as lists)."""
+    return {
+        "key": item.key,
+        "manager_id": item.manager_id,
+        "name": item.name,
+        "team": item.team,
+        "extensions": list(item.extensions),
+        "inactive": item.inactive,
+        "deals_without_calls": item.deals_without_calls,
+        "inbound_received": item.calls.inbound_received,
+        "inbound_answered": item.calls.inbound_answered,
+        "inbound_missed": item.calls.inbound_missed,
+        "answer_rate": item.answer_rate,
+        "outbound_made": item.calls.outbound_made,
+        "outbound_answered": item.calls.outbound_answered,
+        "internal_calls": item.calls.internal_calls,
+        "talk_seconds": round(item.calls.talk_seconds, 3),
+        "average_talk_seconds": _rounded(item.average_talk_seconds),
+        "average_ring_seconds": _rounded(item.average_ring_seconds),
+        "unique_customers": item.unique_customers,
+        "callback_tasks": item.callback_tasks,
+        "callbacks_returned": item.callbacks_returned,
+        "callbacks_returned_in_time": item.callbacks_returned_in_time,
+        "median_seconds_to_return": _rounded(item.median_seconds_to_return),
+        "leads_created": item.leads.created,
+        "leads_converted": item.leads.converted,
+        "conversion_rate": item.conversion_rate,
+        "deals_opened": item.deals.opened,
+        "deals_won": item.deals.won,
+        "amount_won": {currency: f"{amount:.2f}" for currency, amount in item.amounts_won().items()},
+        "calls_per_won_deal": item.calls_per_won_deal,
+        "won_deals_without_calls": list(item.won_deals_without_calls),
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
