@@ -128,6 +128,21 @@ def _parser() -> argparse.ArgumentParser:
     calls.add_argument("--json", action="store_true", help="one JSON object per line")
     calls.add_argument("--limit", type=int, help="at most this many calls (oldest first)")
     calls.set_defaults(handler=_calls)
+
+    stats = commands.add_parser("stats", help="per-manager stats for a period (the API's report)")
+    stats.add_argument("--from", dest="start", help="a date (YYYY-MM-DD) or ISO time; default: this month")
+    stats.add_argument("--to", dest="end", help="a date (included) or ISO time; default: today")
+    stats.add_argument(
+        "--tz", help="the zone days are counted in (default: [stats] timezone, else the PBX's)"
+    )
+    stats.add_argument("--team", help="one team's managers")
+    stats.add_argument("--pbx", help="one PBX's calls")
+    stats.add_argument("--business-hours", action="store_true", help="only calls in [stats] business hours")
+    output = stats.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="one JSON object per line")
+    output.add_argument("--csv", action="store_true", help="CSV, as the API's text/csv")
+    stats.add_argument("--database", help="database URL (overrides the settings)")
+    stats.set_defaults(handler=_stats)
     return parser
 
 
@@ -218,6 +233,84 @@ async def _calls(args: argparse.Namespace, settings: Settings) -> int:
     else:
         _print_table(stored, sys.stdout)
     return EXIT_OK
+
+
+async def _stats(args: argparse.Namespace, settings: Settings) -> int:
+    from api.spreadsheet import csv_text
+    from calltracking.stats.manager_report import ReportScope, manager_report
+    from calltracking.stats.managers import line_columns
+    from calltracking.stats.period import BusinessHours, Period, parse_zone
+
+    zone = parse_zone(args.tz or settings.report_timezone)
+    period = Period.parse(args.start, args.end, zone.key, datetime.now(zone).date())
+    hours = settings.stats
+    scope = ReportScope(
+        period=period,
+        business_hours=BusinessHours.of(
+            hours.business_hours_start, hours.business_hours_end, hours.business_days
+        )
+        if args.business_hours
+        else None,
+        pbx=args.pbx,
+        team=args.team,
+    )
+    async with _sessions(settings) as sessions, sessions() as session:
+        report = await manager_report(session, scope)
+    lines = [*report.managers, *report.teams, *([report.total] if report.total else [])]
+    rows = [line_columns(line) for line in lines]
+    if args.json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+    elif args.csv:
+        sys.stdout.write(csv_text(rows))
+    else:
+        _print_stats(rows, period.view(), sys.stdout)
+    return EXIT_OK
+
+
+def _print_stats(rows: Sequence[dict[str, Any]], period: dict[str, str], out: TextIO) -> None:
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    header = (
+        "MANAGER",
+        "TEAM",
+        "IN",
+        "ANSWERED",
+        "MISSED",
+        "OUT",
+        "TALK",
+        "CUSTOMERS",
+        "LEADS",
+        "CONV",
+        "WON",
+        "AMOUNT",
+        "",
+    )
+    table = [
+        (
+            row["name"] or row["key"],
+            row["team"] or "-",
+            str(row["inbound_received"]),
+            f"{row['inbound_answered']} ({share(row['answer_rate'])})",
+            str(row["inbound_missed"]),
+            f"{row['outbound_made']}/{row['outbound_answered']}",
+            f"{row['talk_seconds'] / 60:.0f}m",
+            str(row["unique_customers"]),
+            str(row["leads_created"]),
+            share(row["conversion_rate"]),
+            str(row["deals_won"]),
+            " ".join(f"{amount} {currency}".strip() for currency, amount in row["amount_won"].items()) or "-",
+            "deals without calls" if row["deals_without_calls"] else "inactive" if row["inactive"] else "",
+        )
+        for row in rows
+    ]
+    out.write(f"{period['from']} .. {period['to']} ({period['tz']})\n")
+    widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
+    for cells in [header, *table]:
+        out.write(
+            "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip() + "\n"
+        )
 
 
 async def _retention(args: argparse.Namespace, settings: Settings) -> int:

@@ -139,3 +139,33 @@ def test_retention_without_an_age_and_hold_of_an_unknown_call_are_errors(
     assert "retention_days" in capsys.readouterr().err
     assert main(["legal-hold", "42", "--database", url]) == 1
     assert "no call 42" in capsys.readouterr().err
+
+
+def test_stats_prints_the_reports_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
+    captures = [str(TRACES / "inbound_group_answered.ami"), str(TRACES / "outbound_busy.ami")]
+    assert main(["replay", *captures, "--database", url]) == 0
+    capsys.readouterr()
+    november = ["--from", "2026-11-01", "--to", "2026-11-30", "--tz", "UTC", "--database", url]
+
+    assert main(["stats", *november, "--json"]) == 0
+    lines = {line["key"]: line for line in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert main(["stats", *november, "--csv"]) == 0
+    csv_keys = [row.split(",")[0] for row in capsys.readouterr().out.splitlines()[1:]]
+    assert main(["stats", *november]) == 0
+    table = capsys.readouterr().out.splitlines()
+
+    # 101 rang in the group call that 102 answered: it neither received nor missed it.
+    assert list(lines) == csv_keys == ["ext:102", "total"]
+    assert (lines["ext:102"]["inbound_answered"], lines["ext:102"]["outbound_made"]) == (1, 1)
+    assert table[0] == "2026-11-01T00:00:00+00:00 .. 2026-12-01T00:00:00+00:00 (UTC)"
+    assert table[1].split()[:3] == ["MANAGER", "TEAM", "IN"]
+    assert [row.split()[0] for row in table[2:]] == ["ext:102", "total"]
+
+
+def test_stats_with_a_period_it_cannot_read_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
+    assert main(["stats", "--from", "2026-11-30", "--to", "2026-11-01", "--database", url]) == 2
+    assert "`to` must be after `from`" in capsys.readouterr().err
