@@ -58,6 +58,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/calls/{call_id}/recording"): EVERYONE,
     ("PUT", "/api/v1/recordings/{pbx}/{linkedid}"): {ADMIN, INTEGRATION},
     ("PUT", "/api/v1/calls/{call_id}/legal-hold"): {ADMIN, SUPERVISOR},
+    ("GET", "/api/v1/stats/queues"): {ADMIN, INTEGRATION, SUPERVISOR},
 }
 # Probes (a load balancer, an orchestrator) carry no token; neither answer needs the database.
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
