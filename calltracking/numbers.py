@@ -79,3 +79,13 @@ def prefix_range(prefix: str) -> tuple[str, str | None]:
     if not stripped:
         return prefix, None
     return prefix, stripped[:-1] + str(int(stripped[-1]) + 1)
+
+
+def is_same_line(configured: str, dialed: str) -> bool:
+    """Whether a number as the carrier delivers it (`74951110001`, `+7 495 111-00-01`) is one configured
+    in another format: the same digits, or the same last ten (a national prefix added or dropped)."""
+    ours = "".join(c for c in configured if c.isdigit())
+    theirs = "".join(c for c in dialed if c.isdigit())
+    if not ours or not theirs:
+        return False
+    return ours == theirs or (min(len(ours), len(theirs)) >= 10 and ours[-10:] == theirs[-10:])

@@ -15,6 +15,7 @@ from calltracking.calls.spool import CallSpool
 from calltracking.config import CrmSettings, DatabaseSettings, RecordingSettings, TrackingSettings
 from calltracking.crm.call_matching import CallMatcher
 from calltracking.store.engine import create_sessionmaker, engine_for, migrate_database
+from calltracking.tracking.attributor import CallAttributor
 from recordings.service import recording_queuer
 
 
@@ -35,15 +36,19 @@ async def call_pipeline(
 ) -> AsyncIterator[CallPipeline]:
     """Engine + spool + the call log's writer task (which migrates before its first write), torn down in
     reverse order. The database may be down at start: calls are spooled until it comes up. Every call is
-    matched to the CRM mirror in the transaction that writes it (`CallMatcher`), here, so `serve` and
-    `replay` treat calls alike; so is each announced recording's job (`recording_queuer`)."""
+    attributed (`CallAttributor`) and matched to the CRM mirror (`CallMatcher`) in the transaction that
+    writes it, here, so `serve` and `replay` treat calls alike; so is each announced recording's job
+    (`recording_queuer`)."""
     engine = engine_for(settings)
     spool = await asyncio.to_thread(CallSpool, spool_dir or settings.spool_dir)
     # Every transaction is bounded, the call writer's included: a database that hangs fails the write
     # (the calls stay journaled, the write is retried) instead of stopping the writer.
     sessionmaker = create_sessionmaker(engine, settings.transaction_timeout_seconds)
     call_log = CallLog(sessionmaker, spool, settings, prepare=lambda: migrate_database(settings))
-    call_log.add_stored_hook(CallMatcher(crm or CrmSettings(), tracking or TrackingSettings()))
+    tracking = tracking or TrackingSettings()
+    # Attribution first: the matcher's leads and the rollups take the source it stamps on each call.
+    call_log.add_enricher(CallAttributor(tracking))
+    call_log.add_stored_hook(CallMatcher(crm or CrmSettings(), tracking))
     call_log.add_stored_hook(recording_queuer(recordings or RecordingSettings()))
     writer = asyncio.create_task(call_log.run())
     try:
