@@ -27,7 +27,7 @@ from calltracking.crm.callbacks import (
     returned_at,
     returned_by,
 )
-from calltracking.crm.leads import ManagerDirectory, lead_name, lead_owner, wants_lead
+from calltracking.crm.leads import ManagerDirectory, lead_name, lead_origin, lead_owner, wants_lead
 from calltracking.crm.match_repository import (
     NewMatch,
     StoredMatch,
@@ -156,6 +156,7 @@ class CallMatcher:
         the CRM threw away (spam, a wrong number) gets no new lead."""
         did = self._tracking.did(call.did)
         owner = lead_owner(call, directory, did)
+        source, medium, campaign = lead_origin(call, did)
         external_id = auto_lead_id(number)
         phone = Phone(raw=number, e164=number, digits_reversed=reversed_digits(number))
         lead = await ensure_auto_lead(
@@ -165,7 +166,7 @@ class CallMatcher:
             call_id,
             owner,
             lead_name(number, did),
-            (did.source, did.medium, did.campaign) if did else (None, None, None),
+            (source, medium, campaign),
             call.started_at,
         )
         if not lead.is_active:
@@ -196,9 +197,9 @@ class CallMatcher:
                         "phone": number,
                         "owner": owner,
                         "did": call.did,
-                        "source": did.source if did else None,
-                        "medium": did.medium if did else None,
-                        "campaign": did.campaign if did else None,
+                        "source": source,
+                        "medium": medium,
+                        "campaign": campaign,
                         "call_id": call_id,
                     },
                 ),

@@ -60,6 +60,14 @@ def lead_owner(call: CallRecord, directory: ManagerDirectory, did: DidSettings |
     return None
 
 
+def lead_origin(call: CallRecord, did: DidSettings | None) -> tuple[str | None, str | None, str | None]:
+    """The lead's source, medium and campaign: what call tracking stamped on the call (a website visit's
+    utm), else the DID's."""
+    if call.source or call.medium or call.campaign:
+        return call.source, call.medium, call.campaign
+    return (did.source, did.medium, did.campaign) if did else (None, None, None)
+
+
 def lead_name(number: str, did: DidSettings | None) -> str:
     source = f" ({did.source})" if did is not None and did.source else ""
     return f"Call from {number}{source}"
