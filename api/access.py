@@ -21,6 +21,31 @@ class _Bucket:
     updated: float
 
 
+class RateLimiter:
+    """A token bucket per key (a token's id): `rate_per_minute` on average, in bursts of up to a sixth of
+    it (at least 10). Over the limit: 429, saying when the next request would be taken."""
+
+    def __init__(self, rate_per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = rate_per_minute / 60.0
+        self._burst = float(max(rate_per_minute // 6, 10))
+        self._clock = clock
+        self._buckets: dict[int, _Bucket] = {}
+
+    def take(self, key: int) -> None:
+        now = self._clock()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(self._burst, now)
+        bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
+        bucket.updated = now
+        if bucket.tokens < 1.0:
+            raise TooManyRequests(
+                "too many requests for this token",
+                {"retry_after_seconds": round((1 - bucket.tokens) / self._rate, 2)},
+            )
+        bucket.tokens -= 1.0
+
+
 class TokenAuthority:
     def __init__(
         self,
@@ -31,11 +56,9 @@ class TokenAuthority:
     ) -> None:
         self._sessions = sessions
         self._cache_seconds = cache_seconds
-        self._rate = rate_per_minute / 60.0
-        self._burst = float(max(rate_per_minute // 6, 10))
         self._clock = clock
         self._cache: dict[str, tuple[float, Principal | None]] = {}
-        self._buckets: dict[int, _Bucket] = {}
+        self._limiter = RateLimiter(rate_per_minute, clock)
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """The principal behind an `Authorization: Bearer ...` header, or 401. A revoked token stops
@@ -63,19 +86,5 @@ class TokenAuthority:
             self._cache[digest] = (now, principal)
         if principal is None:
             raise Unauthorized("the API token is not valid")
-        self._take(principal)
+        self._limiter.take(principal.token_id)
         return principal
-
-    def _take(self, principal: Principal) -> None:
-        now = self._clock()
-        bucket = self._buckets.get(principal.token_id)
-        if bucket is None:
-            bucket = self._buckets[principal.token_id] = _Bucket(self._burst, now)
-        bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
-        bucket.updated = now
-        if bucket.tokens < 1.0:
-            raise TooManyRequests(
-                "too many requests for this token",
-                {"retry_after_seconds": round((1 - bucket.tokens) / self._rate, 2)},
-            )
-        bucket.tokens -= 1.0

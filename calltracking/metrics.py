@@ -44,3 +44,8 @@ class ApiMetrics:
             ["pbx"],
             registry=self.registry,
         )
+        self.tracking_pool_exhausted = Counter(
+            "calltracking_tracking_pool_exhausted_total",
+            "Number requests answered with the fallback number: every pool number was held (add numbers)",
+            registry=self.registry,
+        )

@@ -58,6 +58,10 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/calls/{call_id}/recording"): EVERYONE,
     ("PUT", "/api/v1/recordings/{pbx}/{linkedid}"): {ADMIN, INTEGRATION},
     ("PUT", "/api/v1/calls/{call_id}/legal-hold"): {ADMIN, SUPERVISOR},
+    # Call tracking: the website (through the CRM's or an admin's token) asks for numbers; reports are
+    # for whoever reads every call.
+    ("POST", "/api/v1/tracking/sessions"): {ADMIN, INTEGRATION},
+    ("GET", "/api/v1/reports/sources"): {ADMIN, INTEGRATION, SUPERVISOR},
     ("GET", "/api/v1/stats/queues"): {ADMIN, INTEGRATION, SUPERVISOR},
 }
 # Probes (a load balancer, an orchestrator) carry no token; neither answer needs the database.

@@ -1,0 +1,97 @@
+"""Call tracking: the website's number pool, and the report per traffic source."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from aiohttp import web
+
+from api.errors import Conflict
+from api.keys import NUMBER_POOL, POOL_LIMITER, SESSIONS, SETTINGS
+from api.operations import Api, Context
+from api.tracking_schemas import (
+    SourceLineOut,
+    SourceReportOut,
+    SourceReportQuery,
+    TrackingSessionIn,
+    TrackingSessionOut,
+)
+from calltracking.access.tokens import Role
+from calltracking.tracking.service import source_report
+from calltracking.tracking.sources import report_period
+
+api = Api()
+TAG = "tracking"
+CSV = "text/csv"
+
+
+@api.route(
+    "POST",
+    "/api/v1/tracking/sessions",
+    summary="A pool number for a website visit",
+    tag=TAG,
+    roles=(Role.ADMIN, Role.INTEGRATION),
+    body=TrackingSessionIn,
+    responses={200: TrackingSessionOut, 409: None},
+    description="The visitor's own number while it holds one: send the same `visitor_id` on every page "
+    "view to keep it (the answer is the same session, its expiry renewed to now + ttl_seconds). Otherwise "
+    "the free pool number reserved least recently. Every number held: the fallback number "
+    "(`is_fallback`), or 409 `tracking_pool_exhausted` when none is configured. Rate limited per token "
+    "at `[tracking.pool] sessions_per_minute`.",
+)
+async def reserve_number(request: web.Request, ctx: Context) -> web.StreamResponse:
+    request.app[POOL_LIMITER].take(ctx.caller.token_id)
+    reservation = await request.app[NUMBER_POOL].reserve(ctx.body_as(TrackingSessionIn).visit())
+    if reservation is None:
+        raise PoolExhausted("every pool number is held and no fallback_number is configured")
+    return web.json_response(text=TrackingSessionOut.of(reservation).model_dump_json())
+
+
+class PoolExhausted(Conflict):
+    code = "tracking_pool_exhausted"
+
+
+@api.route(
+    "GET",
+    "/api/v1/reports/sources",
+    summary="Calls, callers, leads and won deals per traffic source",
+    tag=TAG,
+    roles=(Role.ADMIN, Role.INTEGRATION, Role.SUPERVISOR),
+    query=SourceReportQuery,
+    responses={200: SourceReportOut},
+    extra_content={200: {CSV: {"schema": {"type": "string"}}}},
+    description="Inbound calls in [from, to) per source, medium and campaign (null: unattributed), and "
+    "the total. Bounds are in `tz`, taken in whole UTC quarter hours. Send `Accept: text/csv` for CSV.",
+)
+async def sources_report(request: web.Request, ctx: Context) -> web.StreamResponse:
+    query = ctx.query_as(SourceReportQuery)
+    zone = query.tz or request.app[SETTINGS].report_timezone
+    report = await source_report(request.app[SESSIONS], report_period(query.from_, query.to, zone), query.pbx)
+    out = SourceReportOut(
+        start=report.period.start,
+        end=report.period.end,
+        timezone=zone,
+        lines=[SourceLineOut.of(line) for line in report.lines],
+        total=SourceLineOut.of(report.total),
+    )
+    if CSV in request.headers.get("Accept", ""):
+        return _csv_response(out)
+    return web.json_response(text=out.model_dump_json())
+
+
+def _csv_response(report: SourceReportOut) -> web.Response:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(SourceLineOut.model_fields))
+    writer.writeheader()
+    for line in [*report.lines, report.total]:
+        writer.writerow({name: _csv_cell(value) for name, value in line.model_dump(mode="json").items()})
+    return web.Response(text=buffer.getvalue(), content_type=CSV)
+
+
+def _csv_cell(value: object) -> object:
+    """utm values come from any website visitor: one that starts like a formula is quoted as text, so a
+    spreadsheet shows it instead of running it."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

@@ -1,0 +1,120 @@
+"""The source report's SQL: four grouped reads over one period, each with the optional PBX filter."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calltracking.calls.record import Direction, EntityKind
+from calltracking.crm.mirror import EntityOrigin
+from calltracking.store.tables import CallMatchRow, CallRow, DealRow, EntityRow, SourceRollupRow
+from calltracking.tracking.sources import CallerRow, ReportPeriod, RollupLine, SourceKey, WonDeal
+
+CALLS = cast(Table, CallRow.__table__)
+ROLLUPS = cast(Table, SourceRollupRow.__table__)
+ENTITIES = cast(Table, EntityRow.__table__)
+MATCHES = cast(Table, CallMatchRow.__table__)
+DEALS = cast(Table, DealRow.__table__)
+
+
+async def rollup_lines(session: AsyncSession, period: ReportPeriod, pbx: str | None) -> list[RollupLine]:
+    conditions = [ROLLUPS.c.bucket >= period.first_bucket, ROLLUPS.c.bucket < period.end_bucket]
+    if pbx is not None:
+        conditions.append(ROLLUPS.c.pbx == pbx)
+    key = (ROLLUPS.c.source, ROLLUPS.c.medium, ROLLUPS.c.campaign)
+    rows = await session.execute(
+        select(
+            *key,
+            func.sum(ROLLUPS.c.calls).label("calls"),
+            func.sum(ROLLUPS.c.answered).label("answered"),
+            func.sum(ROLLUPS.c.missed).label("missed"),
+            func.sum(ROLLUPS.c.target).label("target"),
+        )
+        .where(*conditions)
+        .group_by(*key)
+    )
+    # The rollups hold "" for an unattributed part (a primary key cannot be NULL).
+    return [
+        RollupLine(
+            key=(row.source or None, row.medium or None, row.campaign or None),
+            calls=int(row.calls),
+            answered=int(row.answered),
+            missed=int(row.missed),
+            target=int(row.target),
+        )
+        for row in rows.all()
+    ]
+
+
+async def callers(session: AsyncSession, period: ReportPeriod, pbx: str | None) -> list[CallerRow]:
+    key = (CALLS.c.source, CALLS.c.medium, CALLS.c.campaign)
+    rows = await session.execute(
+        select(*key, CALLS.c.customer_number, CALLS.c.first_time_caller)
+        .where(*_inbound_in(period, pbx), CALLS.c.customer_number.is_not(None))
+        .distinct()
+    )
+    return [
+        CallerRow(key=_key(row), number=row.customer_number, first_time=bool(row.first_time_caller))
+        for row in rows.all()
+    ]
+
+
+async def leads_by_source(
+    session: AsyncSession, period: ReportPeriod, pbx: str | None
+) -> dict[SourceKey, int]:
+    """Leads the service created for the period's calls (their first call in it), by the lead's source."""
+    key = (ENTITIES.c.source, ENTITIES.c.medium, ENTITIES.c.campaign)
+    rows = await session.execute(
+        select(*key, func.count().label("leads"))
+        .select_from(ENTITIES.join(CALLS, CALLS.c.id == ENTITIES.c.first_call_id))
+        .where(
+            ENTITIES.c.kind == EntityKind.LEAD.value,
+            ENTITIES.c.origin == EntityOrigin.CALL.value,
+            *_calls_in(period, pbx),
+        )
+        .group_by(*key)
+    )
+    return {_key(row): int(row.leads) for row in rows.all()}
+
+
+async def won_deals(session: AsyncSession, period: ReportPeriod, pbx: str | None) -> list[WonDeal]:
+    """Won deals of the entities the period's inbound calls landed on, closed at or after such a call, once
+    per source."""
+    entity_deal = or_(
+        and_(ENTITIES.c.kind == EntityKind.CONTACT.value, DEALS.c.contact == ENTITIES.c.external_id),
+        and_(ENTITIES.c.kind == EntityKind.COMPANY.value, DEALS.c.company == ENTITIES.c.external_id),
+        and_(ENTITIES.c.kind == EntityKind.LEAD.value, DEALS.c.lead == ENTITIES.c.external_id),
+    )
+    rows = await session.execute(
+        select(CALLS.c.source, CALLS.c.medium, CALLS.c.campaign, DEALS.c.id, DEALS.c.amount_minor)
+        .select_from(
+            CALLS.join(MATCHES, MATCHES.c.call_id == CALLS.c.id)
+            .join(ENTITIES, ENTITIES.c.id == MATCHES.c.entity_id)
+            .join(DEALS, entity_deal)
+        )
+        .where(
+            *_inbound_in(period, pbx),
+            DEALS.c.is_won.is_(True),
+            DEALS.c.is_active.is_(True),
+            DEALS.c.closed_at >= CALLS.c.started_at,
+        )
+        .distinct()
+    )
+    return [WonDeal(key=_key(row), deal_id=row.id, amount_minor=row.amount_minor) for row in rows.all()]
+
+
+def _calls_in(period: ReportPeriod, pbx: str | None) -> list[Any]:
+    conditions = [CALLS.c.started_at >= period.start, CALLS.c.started_at < period.end]
+    if pbx is not None:
+        conditions.append(CALLS.c.pbx == pbx)
+    return conditions
+
+
+def _inbound_in(period: ReportPeriod, pbx: str | None) -> list[Any]:
+    return [CALLS.c.direction == Direction.INBOUND.value, *_calls_in(period, pbx)]
+
+
+def _key(row: Any) -> SourceKey:
+    return (row.source or None, row.medium or None, row.campaign or None)
