@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, BindParameter, DateTime, Table, bindparam, text
+from sqlalchemy import BigInteger, BindParameter, DateTime, Table, TextClause, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.calls.rollup import BUCKET_SECONDS, RollupDelta, bucket_of
@@ -113,10 +113,19 @@ async def rebuild_rollups(
     dialect = session.get_bind().dialect.name
     first = None if start is None else bucket_of(as_utc(start))
     last = None if end is None else -(-int(as_utc(end).timestamp()) // BUCKET_SECONDS) * BUCKET_SECONDS
+    for statement in rebuild_statements(dialect, first, last):
+        await session.execute(statement)
+
+
+def rebuild_statements(dialect: str, first: int | None = None, last: int | None = None) -> list[TextClause]:
+    """The statements of `rebuild_rollups` for buckets [first, last): also what migration 0008 runs to
+    count the calls logged before the rollups existed."""
     (buckets, bucket_bounds), (calls, call_bounds) = _ranges(first, last)
     bucket = _BUCKET[dialect]
-    for table in (MANAGER_ROLLUPS, SOURCE_ROLLUPS):
-        await session.execute(text(f"DELETE FROM {table.name} WHERE {buckets}").bindparams(*bucket_bounds))
+    statements = [
+        text(f"DELETE FROM {table.name} WHERE {buckets}").bindparams(*bucket_bounds)
+        for table in (MANAGER_ROLLUPS, SOURCE_ROLLUPS)
+    ]
     branches = " UNION ALL ".join(
         f"SELECT {'DISTINCT ' if is_rang else ''}c.id, c.pbx, {bucket} AS bucket,"
         f" {extension} AS extension, {_COUNTS}"
@@ -124,14 +133,14 @@ async def rebuild_rollups(
         for extension, is_rang, which in _MANAGER_BRANCHES
     )
     counts = ", ".join(f"sum(x.{name})" for name in _MANAGER_COUNTS)
-    await session.execute(
+    statements.append(
         text(
             f"INSERT INTO manager_rollups (pbx, bucket, extension, {', '.join(_MANAGER_COUNTS)})"
             f" SELECT x.pbx, x.bucket, x.extension, {counts} FROM ({branches}) AS x"
             " GROUP BY x.pbx, x.bucket, x.extension"
         ).bindparams(*call_bounds)
     )
-    await session.execute(
+    statements.append(
         text(
             "INSERT INTO source_rollups"
             " (pbx, bucket, source, medium, campaign, calls, answered, missed, target)"
@@ -144,6 +153,7 @@ async def rebuild_rollups(
             " GROUP BY 1, 2, 3, 4, 5"
         ).bindparams(*call_bounds)
     )
+    return statements
 
 
 Where = tuple[str, list[BindParameter[Any]]]

@@ -78,3 +78,61 @@ async def test_a_migration_that_fails_midway_leaves_no_part_of_itself(database_u
         assert differences == []
     finally:
         await engine.dispose()
+
+
+async def test_calls_logged_before_0008_count_in_the_rollups(database_url: str) -> None:
+    engine = create_engine(database_url)
+    started = datetime(2026, 10, 5, 7, 3, tzinfo=UTC)
+    calls = [
+        ("1", "inbound", "answered", "101", '["101"]', 30.0, 4.0),
+        ("2", "inbound", "missed", None, '["101", "102"]', 0.0, 20.0),
+        ("3", "outbound", "answered", "103", "[]", 50.0, 5.0),
+    ]
+    try:
+        await migrate(engine, "0007")
+        async with engine.begin() as connection:
+            for call_id, direction, status, manager, rang, talk, ring in calls:
+                await connection.execute(
+                    text(
+                        "INSERT INTO calls (pbx, pbx_call_id, direction, status, origin, caller, callee,"
+                        " manager, rang, transferred_to, abandoned, reconciled, started_at, ended_at,"
+                        " ring_seconds, talk_seconds, caller_number)"
+                        " VALUES ('office', :id, :direction, :status, 'pbx', '+79161234567', '101',"
+                        " :manager, :rang, '[]', false, false, :at, :at, :ring, :talk, '+79161234567')"
+                    ),
+                    {
+                        "id": call_id,
+                        "direction": direction,
+                        "status": status,
+                        "manager": manager,
+                        "rang": rang,
+                        "at": started,
+                        "ring": ring,
+                        "talk": talk,
+                    },
+                )
+        await migrate(engine)
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    text(
+                        "SELECT bucket, extension, inbound_received, inbound_missed, outbound_made,"
+                        " talk_seconds FROM manager_rollups ORDER BY extension"
+                    )
+                )
+            ).all()
+            customers = (
+                await connection.execute(text("SELECT customer_number FROM calls ORDER BY pbx_call_id"))
+            ).scalars()
+            customer_numbers = list(customers)
+    finally:
+        await engine.dispose()
+    bucket = int(datetime(2026, 10, 5, 7, 0, tzinfo=UTC).timestamp())
+    assert [tuple(row) for row in rows] == [
+        (bucket, "", 2, 1, 1, 80.0),
+        (bucket, "101", 2, 1, 0, 30.0),
+        (bucket, "102", 1, 1, 0, 0.0),
+        (bucket, "103", 0, 0, 1, 50.0),
+    ]
+    # The customer's number of an old inbound call is its caller's; the outbound one's callee was "101".
+    assert customer_numbers == ["+79161234567", "+79161234567", None]

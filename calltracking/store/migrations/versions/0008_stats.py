@@ -8,6 +8,8 @@ Revises: 0007
 import sqlalchemy as sa
 from alembic import op
 
+from calltracking.calls.rollup_repository import rebuild_statements
+
 revision = "0008"
 down_revision = "0007"
 branch_labels = None
@@ -103,6 +105,9 @@ def upgrade() -> None:
         "tracking_pool_numbers",
         ["reserved_until", "last_reserved_at"],
     )
+    # The calls logged before this revision count in the reports too.
+    for statement in rebuild_statements(op.get_bind().dialect.name):
+        op.execute(statement)
 
 
 def downgrade() -> None:
