@@ -187,7 +187,9 @@ def build_report(inputs: ReportInputs, only: str | None = None, team: str | None
     for owner in sorted(o for o in strangers if o is not None and o not in listed):
         lines.append(line(owner, None, ()))
     if only is not None:
-        return ManagerReport(managers=tuple(x for x in lines if x.manager_id == only), teams=(), total=None)
+        return ManagerReport(
+            managers=tuple(x for x in lines if only in (x.manager_id, x.key)), teams=(), total=None
+        )
     teams: dict[str, list[ManagerLine]] = {}
     for item in lines:
         if item.team:

@@ -160,6 +160,9 @@ async def test_a_manager_sees_only_their_own_line(october: async_sessionmaker[As
     result = await report(october, only="m-boris")
     assert [item.key for item in result.managers] == ["m-boris"]
     assert (result.teams, result.total) == ((), None)
+    # A manager token for an extension the CRM has not given to anyone sees that extension's line.
+    unassigned = await report(october, only="ext:109")
+    assert [item.key for item in unassigned.managers] == ["ext:109"]
 
 
 async def test_a_team_filter_keeps_its_managers_and_totals_them(
