@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field
 
-from api.stats_schemas import _PERIOD_BOUND, _ZONE_NAMES, PBX_PATTERN, PeriodOut, period_bound
+from api.stats_schemas import PeriodOut, ReportQuery
 from calltracking.crm.mirror import EXTERNAL_ID_PATTERN
 
 TEAM_PATTERN = r"^[^\x00-\x1f\x7f]{1,128}$"
 
 
-class ManagerStatsQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    from_: str | None = Field(
-        default=None,
-        alias="from",
-        json_schema_extra=_PERIOD_BOUND,
-        description="calls started at or after: a date (local midnight in `tz`) or an ISO 8601 date-time "
-        "with its zone, on a quarter hour; default: the first of this month",
-    )
-    to: str | None = Field(
-        default=None,
-        json_schema_extra=_PERIOD_BOUND,
-        description="a date, included (the period ends at the next local midnight), or an ISO 8601 "
-        "date-time on a quarter hour, not included; default: the end of today",
-    )
-    tz: str | None = Field(
-        default=None,
-        json_schema_extra=_ZONE_NAMES,
-        description="an IANA time zone; default: the `[stats] timezone` setting, else the first PBX's",
-    )
+class ManagerStatsQuery(ReportQuery):
     team: str | None = Field(default=None, pattern=TEAM_PATTERN, description="one team's managers")
-    pbx: str | None = Field(default=None, pattern=PBX_PATTERN, description="one PBX's calls")
     business_hours: bool = Field(
         default=False, description="only calls (and missed-call tasks) inside `[stats]` business hours"
     )
@@ -41,8 +20,6 @@ class ManagerStatsQuery(BaseModel):
         pattern=r"^(json|csv|xlsx)$",
         description="instead of the Accept header: `csv` or `xlsx` (Excel workbook)",
     )
-
-    _bounds = field_validator("from_", "to", mode="before")(period_bound)
 
 
 class ManagerLineOut(BaseModel):

@@ -13,9 +13,9 @@ from calltracking.stats.queues import AgentFigures, QueueFigures, QueueReport
 # The zones a report may be counted in, listed in the document so that it promises no name the server
 # refuses.
 TIME_ZONES = sorted(available_timezones())
-_ZONE_NAMES: JsonDict = {"enum": [zone for zone in TIME_ZONES]}
+ZONE_NAMES: JsonDict = {"enum": [zone for zone in TIME_ZONES]}
 # A day or an instant of a report's period: what `Period.parse` reads.
-_PERIOD_BOUND: JsonDict = {
+PERIOD_BOUND: JsonDict = {
     "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]
 }
 QUEUE_PATTERN = r"^[^\x00-\x1f\x7f]{1,128}$"
@@ -49,36 +49,30 @@ class PeriodOut(BaseModel):
     tz: str = Field(description="the zone whose days the period is counted in")
 
 
-class QueueStatsQuery(BaseModel):
+class ReportQuery(BaseModel):
+    """The period and PBX every report is asked for, read the same way by all of them."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     from_: str | None = Field(
         default=None,
         alias="from",
-        json_schema_extra=_PERIOD_BOUND,
+        json_schema_extra=PERIOD_BOUND,
         description="calls started at or after: a date (local midnight in `tz`) or an ISO 8601 date-time "
-        "with its zone; default: the first of this month",
+        "with its zone, on a quarter hour; default: the first of this month",
     )
     to: str | None = Field(
         default=None,
-        json_schema_extra=_PERIOD_BOUND,
-        description="calls started before: an ISO 8601 date-time, or a date, included (the period ends at "
-        "the next local midnight); default: the end of today",
+        json_schema_extra=PERIOD_BOUND,
+        description="calls started before: an ISO 8601 date-time on a quarter hour, or a date, included "
+        "(the period ends at the next local midnight); default: the end of today",
     )
     tz: str | None = Field(
         default=None,
-        json_schema_extra=_ZONE_NAMES,
+        json_schema_extra=ZONE_NAMES,
         description="an IANA time zone; default: the `[stats] timezone` setting, else the first PBX's",
     )
     pbx: str | None = Field(default=None, pattern=PBX_PATTERN, description="one PBX's calls")
-    queue: str | None = Field(default=None, pattern=QUEUE_PATTERN, description="one queue")
-    service_level_seconds: float | None = Field(
-        default=None,
-        gt=0,
-        le=86400,
-        description="answered within this many seconds counts for the service level; default: the "
-        "`[stats] queue_service_level_seconds` setting",
-    )
 
     @field_validator("from_", "to", mode="before")
     @classmethod
@@ -91,6 +85,17 @@ class QueueStatsQuery(BaseModel):
         if value is not None and value not in TIME_ZONES:
             raise ValueError("expected an IANA time zone, e.g. Europe/Moscow")
         return value
+
+
+class QueueStatsQuery(ReportQuery):
+    queue: str | None = Field(default=None, pattern=QUEUE_PATTERN, description="one queue")
+    service_level_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=86400,
+        description="answered within this many seconds counts for the service level; default: the "
+        "`[stats] queue_service_level_seconds` setting",
+    )
 
 
 class QueueAgentOut(BaseModel):

@@ -8,11 +8,12 @@ from decimal import Decimal
 from typing import Annotated
 from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
+from api.stats_schemas import PeriodOut, ReportQuery
 from calltracking.crm.mirror import trimmed_text
 from calltracking.tracking.pool import Reservation, Visit
-from calltracking.tracking.sources import BOUND_PATTERN, SourceLine
+from calltracking.tracking.sources import SourceLine
 
 
 def _text(max_length: int) -> StringConstraints:
@@ -78,28 +79,8 @@ class TrackingSessionOut(BaseModel):
         )
 
 
-class SourceReportQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    from_: str = Field(
-        alias="from",
-        pattern=BOUND_PATTERN,
-        description="start, included: a local date (2026-11-01) or date and time (2026-11-01T09:30)",
-    )
-    to: str = Field(pattern=BOUND_PATTERN, description="end, excluded, as `from`")
-    tz: str | None = Field(
-        default=None,
-        json_schema_extra={"enum": _ZONE_ENUM},
-        description="the IANA zone `from` and `to` are in (default: the service's report zone)",
-    )
-    pbx: str | None = Field(default=None, pattern=PBX_PATTERN, description="one PBX's calls only")
-
-    @field_validator("tz")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        if value is not None and value not in _KNOWN_ZONES:
-            raise ValueError("unknown time zone (an IANA name such as Europe/Moscow)")
-        return value
+class SourceReportQuery(ReportQuery):
+    pass
 
 
 class SourceLineOut(BaseModel):
@@ -137,8 +118,6 @@ class SourceLineOut(BaseModel):
 
 
 class SourceReportOut(BaseModel):
-    start: datetime = Field(description="the period's first instant, UTC")
-    end: datetime = Field(description="the instant after the period, UTC")
-    timezone: str
+    period: PeriodOut
     lines: list[SourceLineOut]
     total: SourceLineOut

@@ -10,6 +10,8 @@ from aiohttp import web
 from api.errors import Conflict
 from api.keys import NUMBER_POOL, POOL_LIMITER, SESSIONS, SETTINGS
 from api.operations import Api, Context
+from api.report_period import report_period
+from api.stats_schemas import PeriodOut
 from api.tracking_schemas import (
     SourceLineOut,
     SourceReportOut,
@@ -19,7 +21,7 @@ from api.tracking_schemas import (
 )
 from calltracking.access.tokens import Role
 from calltracking.tracking.service import source_report
-from calltracking.tracking.sources import report_period
+from calltracking.tracking.sources import ReportPeriod
 
 api = Api()
 TAG = "tracking"
@@ -61,17 +63,16 @@ class PoolExhausted(Conflict):
     query=SourceReportQuery,
     responses={200: SourceReportOut},
     extra_content={200: {CSV: {"schema": {"type": "string"}}}},
-    description="Inbound calls in [from, to) per source, medium and campaign (null: unattributed), and "
-    "the total. Bounds are in `tz`, taken in whole UTC quarter hours. Send `Accept: text/csv` for CSV.",
+    description="Inbound calls of the period per source, medium and campaign (null: unattributed), and "
+    "the total. The period is read as every report's (`from`, `to`, `tz`: see the per-manager report). "
+    "Send `Accept: text/csv` for CSV.",
 )
 async def sources_report(request: web.Request, ctx: Context) -> web.StreamResponse:
     query = ctx.query_as(SourceReportQuery)
-    zone = query.tz or request.app[SETTINGS].report_timezone
-    report = await source_report(request.app[SESSIONS], report_period(query.from_, query.to, zone), query.pbx)
+    period = report_period(query.from_, query.to, query.tz, request.app[SETTINGS].report_timezone)
+    report = await source_report(request.app[SESSIONS], ReportPeriod(period.start, period.end), query.pbx)
     out = SourceReportOut(
-        start=report.period.start,
-        end=report.period.end,
-        timezone=zone,
+        period=PeriodOut(from_=period.start, to=period.end, tz=period.zone.key),
         lines=[SourceLineOut.of(line) for line in report.lines],
         total=SourceLineOut.of(report.total),
     )

@@ -8,41 +8,25 @@ figures come from `report_repository.py`.
 - deals won and their amount: won deals of an entity a call of the source landed on, closed at or after
   that call. A deal counts once per source, and once in the total.
 
-A period is [from, to) in a zone, each bound a local date (its midnight) or a local date and time; it is
-taken in whole UTC quarter hours (a bound inside one counts from that quarter hour's start), the
-buckets' grain, so the rollups' and the calls' figures cover the same time.
+A period is [start, end) in UTC on quarter hours, the buckets' grain, so the rollups' and the calls'
+figures cover the same time: the API reads it like every report's (`api/report_period.py`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from calltracking.calls.rollup import bucket_of
-from calltracking.store.times import as_utc
 
 SourceKey = tuple[str | None, str | None, str | None]  # source, medium, campaign; None: unattributed
-
-# A calendar date that exists (leap years included) in years 1000-9999, then optionally a time of day
-# and a UTC offset: exactly what `local_bound` reads, so a request the pattern allows is never refused.
-_YEAR = r"[1-9][0-9]{3}"
-_LEAP_YEAR = r"(?:[1-9][0-9](?:0[48]|[2468][048]|[13579][26])|(?:[13579][26]|[2468][048])00)"
-_DAY = (
-    rf"(?:{_YEAR}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
-    rf"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|{_LEAP_YEAR}-02-29)"
-)
-_TIME = r"(?:T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?(?:Z|[+-](?:0[0-9]|1[0-3]):[0-5][0-9])?)?"
-BOUND_PATTERN = f"^{_DAY}{_TIME}$"
-_BOUND = re.compile(BOUND_PATTERN.removesuffix("$") + r"\Z")
 
 
 @dataclass(frozen=True, slots=True)
 class ReportPeriod:
-    """[start, end) in UTC, on quarter-hour boundaries; empty when `end` is not after `start`."""
+    """[start, end) in UTC, on quarter-hour boundaries."""
 
     start: datetime
     end: datetime
@@ -55,28 +39,6 @@ class ReportPeriod:
     def end_bucket(self) -> int:
         """The first bucket after the period."""
         return bucket_of(self.end)
-
-    @property
-    def is_empty(self) -> bool:
-        return self.end <= self.start
-
-
-def local_bound(text: str, zone: str) -> datetime:
-    """A bound as the report takes it: `2026-11-01` (local midnight) or `2026-11-01T09:30` in `zone` (an
-    explicit offset wins), in UTC, down to its quarter hour."""
-    if _BOUND.match(text) is None:
-        raise ValueError("expected a date (2026-11-01) or a date and time (2026-11-01T09:30)")
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=ZoneInfo(zone))
-    at = as_utc(parsed)
-    if at.year >= 9999:  # the last instants a datetime holds: no quarter hour starts after them
-        return at
-    return datetime.fromtimestamp(bucket_of(at), UTC)
-
-
-def report_period(from_: str, to: str, zone: str) -> ReportPeriod:
-    return ReportPeriod(local_bound(from_, zone), local_bound(to, zone))
 
 
 @dataclass(frozen=True, slots=True)

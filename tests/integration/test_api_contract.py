@@ -46,7 +46,7 @@ CONFIG = SchemathesisConfig.from_dict(
             {
                 # A report's period has rules JSON Schema cannot state: `to` after `from`, at most 400 days
                 # between them (`Period.parse`). A request that breaks them is refused 422, as documented.
-                "include-path-regex": "^/api/v1/stats/",
+                "include-path-regex": "^/api/v1/(stats|reports)/",
                 "checks": {
                     "positive_data_acceptance": {
                         "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]

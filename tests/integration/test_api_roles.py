@@ -63,6 +63,9 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/tracking/sessions"): {ADMIN, INTEGRATION},
     ("GET", "/api/v1/reports/sources"): {ADMIN, INTEGRATION, SUPERVISOR},
     ("GET", "/api/v1/stats/queues"): {ADMIN, INTEGRATION, SUPERVISOR},
+    # Managers too: their own line only (tests/integration/test_api_manager_stats.py).
+    ("GET", "/api/v1/stats/managers"): EVERYONE,
+    ("GET", "/api/v1/stats/managers/{manager_id}"): EVERYONE,
 }
 # Probes (a load balancer, an orchestrator) carry no token; neither answer needs the database.
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
@@ -85,6 +88,7 @@ async def test_each_role_is_let_in_or_turned_away(api: ApiHarness, method: str, 
     concrete = path.replace("{call_id}", "1").replace("{webhook_id}", "1").replace("{delivery_id}", "1")
     concrete = concrete.replace("{request_id}", "req-1").replace("{external_id}", "x-1")
     concrete = concrete.replace("{pbx}", "office").replace("{linkedid}", "1795349935.0")
+    concrete = concrete.replace("{manager_id}", "ext:101")
     answers = {}
     for role in sorted(EVERYONE):
         response = await api.client.request(method, concrete, headers=api.auth(role), json={})

@@ -452,12 +452,12 @@ async def test_the_source_report_counts_what_each_source_brought(open_site: Open
     await fill_report_data(site)
     response = await site.client.get(
         REPORT_PATH,
-        params={"from": "2026-11-22", "to": "2026-11-23", "tz": "UTC"},
+        params={"from": "2026-11-22", "to": "2026-11-22", "tz": "UTC"},
         headers=site.auth(SUPERVISOR),
     )
     assert response.status == 200, await response.text()
     report = await response.json()
-    assert (report["start"], report["end"]) == ("2026-11-22T00:00:00Z", "2026-11-23T00:00:00Z")
+    assert report["period"] == {"from": "2026-11-22T00:00:00Z", "to": "2026-11-23T00:00:00Z", "tz": "UTC"}
     assert report["lines"] == [
         line("yandex", "cpc", "brand", 2, 1, 1, 0.5, 1, 1, 1, 1, 1, "1000.00"),
         line("google", "cpc", "winter", 1, 1, 0, 0.0, 0, 1, 0, 0, 1, "500.00"),
@@ -469,7 +469,7 @@ async def test_the_source_report_counts_what_each_source_brought(open_site: Open
     # call, its lead, and both of Y's won deals closed after it.
     east = await site.client.get(
         REPORT_PATH,
-        params={"from": "2026-11-22", "to": "2026-11-23", "tz": "Pacific/Kiritimati"},
+        params={"from": "2026-11-22", "to": "2026-11-22", "tz": "Pacific/Kiritimati"},
         headers=site.auth(ADMIN),
     )
     assert (await east.json())["lines"] == [
@@ -477,7 +477,7 @@ async def test_the_source_report_counts_what_each_source_brought(open_site: Open
     ]
     other_pbx = await site.client.get(
         REPORT_PATH,
-        params={"from": "2026-11-01", "to": "2026-12-01", "pbx": "branch"},
+        params={"from": "2026-11-01", "to": "2026-11-30", "pbx": "branch"},
         headers=site.auth(ADMIN),
     )
     assert (await other_pbx.json())["lines"] == []
@@ -487,7 +487,7 @@ async def test_the_source_report_as_csv_and_who_may_read_it(open_site: OpenSite)
     site = await open_site(numbers=(P1,))
     await site.visit("visitor-x", utm_source="=HYPERLINK(1)")
     await site.write(make_call(1, did=P1, caller_number=X))
-    params = {"from": "2026-11-22T12:00", "to": "2026-11-22T12:15", "tz": "UTC"}
+    params = {"from": "2026-11-22T12:00Z", "to": "2026-11-22T12:15Z", "tz": "UTC"}
     response = await site.client.get(
         REPORT_PATH, params=params, headers={**site.auth(INTEGRATION), "Accept": "text/csv"}
     )
@@ -497,6 +497,11 @@ async def test_the_source_report_as_csv_and_who_may_read_it(open_site: OpenSite)
     forbidden = await site.client.get(REPORT_PATH, params=params, headers=site.auth(MANAGER))
     assert (forbidden.status, (await forbidden.json())["error"]["code"]) == (403, "forbidden")
     assert (await site.client.get(REPORT_PATH, params=params)).status == 401
-    for bad in ({**params, "from": "2026-02-30"}, {**params, "tz": "Mars/Olympus"}, {"to": "2026-11-23"}):
+    for bad in (
+        {**params, "from": "2026-02-30"},
+        {**params, "tz": "Mars/Olympus"},
+        {**params, "from": "2026-11-22T12:07Z"},
+        {"from": "2026-11-23", "to": "2026-11-22"},
+    ):
         refused = await site.client.get(REPORT_PATH, params=bad, headers=site.auth(ADMIN))
         assert (refused.status, (await refused.json())["error"]["code"]) == (422, "invalid_request")

@@ -5,15 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import pytest
-
 from calltracking.tracking.sources import (
     CallerRow,
     ReportPeriod,
     RollupLine,
     WonDeal,
-    local_bound,
-    report_period,
     source_report,
 )
 
@@ -22,27 +18,9 @@ NONE = (None, None, None)
 PERIOD = ReportPeriod(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
 
 
-def test_local_dates_are_midnights_in_the_zone() -> None:
-    period = report_period("2026-11-01", "2026-11-02", "Europe/Moscow")
-    assert (period.start, period.end) == (
-        datetime(2026, 10, 31, 21, 0, tzinfo=UTC),
-        datetime(2026, 11, 1, 21, 0, tzinfo=UTC),
-    )
-    assert period.end_bucket - period.first_bucket == 24 * 3600
-    assert local_bound("2026-11-01T09:40", "UTC") == datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
-    assert local_bound("2026-11-01T09:40+03:00", "Asia/Tokyo") == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
-    assert report_period("2026-11-02", "2026-11-01", "UTC").is_empty
-
-
-@pytest.mark.parametrize("text", ["2026-02-29", "2026-13-01", "2026-11-01T24:00", "1.5", "2026-11-01 09:00"])
-def test_a_bound_that_is_not_a_date_is_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="expected a date"):
-        local_bound(text, "UTC")
-
-
-def test_the_year_9999_in_a_zone_behind_utc_is_the_last_instant() -> None:
-    assert local_bound("9999-12-31T23:59", "America/New_York").year == 9999
-    assert local_bound("2024-02-29", "UTC") == datetime(2024, 2, 29, tzinfo=UTC)
+def test_a_period_is_its_quarter_hour_buckets() -> None:
+    assert PERIOD.end_bucket - PERIOD.first_bucket == 30 * 24 * 3600
+    assert PERIOD.first_bucket == int(PERIOD.start.timestamp())
 
 
 def test_lines_count_callers_leads_and_deals_once() -> None:
