@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from calltracking.errors import ConfigError
+from calltracking.numbers import is_same_line
 
 DEFAULT_DATA_DIR = Path("calltracking-data")
 
@@ -220,13 +221,7 @@ class TrackingSettings(_Frozen):
             return None
         if did in self.dids:
             return self.dids[did]
-        digits = "".join(c for c in did if c.isdigit())
-        for configured, settings in self.dids.items():
-            other = "".join(c for c in configured if c.isdigit())
-            same_tail = min(len(digits), len(other)) >= 10 and digits[-10:] == other[-10:]
-            if digits and (digits == other or same_tail):
-                return settings
-        return None
+        return next((settings for number, settings in self.dids.items() if is_same_line(number, did)), None)
 
 
 class StatsSettings(_Frozen):
