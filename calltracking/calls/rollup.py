@@ -1,5 +1,9 @@
 """What one call adds to the report rollups: counts per extension and per traffic source, in 15-minute
-buckets. Pure; `rollup_repository.py` applies it in the transaction that writes the call.
+buckets and in UTC days. Pure; `rollup_repository.py` applies it in the transaction that writes the call.
+
+A report reads whole UTC days inside its period from the daily rows (a month of 300 extensions is a
+few thousand of them) and only the edges, where a local day starts or ends, from the quarter hours
+(`period_cover`).
 
 A call rewritten (a replay, a reconciled call later seen whole) changes the rollups by the difference
 between its new and its old contribution, so every call counts once, as its latest version says.
@@ -21,6 +25,8 @@ from datetime import datetime
 from calltracking.calls.record import CallRecord, CallStatus, Direction
 
 BUCKET_SECONDS = 900
+DAY_SECONDS = 86400
+GRAINS = (BUCKET_SECONDS, DAY_SECONDS)
 TOTAL = ""
 
 
@@ -64,8 +70,29 @@ class SourceCounts:
         return all(getattr(self, f.name) == 0 for f in fields(self))
 
 
-ManagerKey = tuple[str, int, str]  # pbx, bucket, extension ("" for the PBX's totals)
-SourceKey = tuple[str, int, str, str, str]  # pbx, bucket, source, medium, campaign ("" when unknown)
+# pbx, grain (seconds), bucket (its start, seconds since 1970), extension ("" for the PBX's totals)
+ManagerKey = tuple[str, int, int, str]
+# pbx, grain, bucket, source, medium, campaign ("" when unknown)
+SourceKey = tuple[str, int, int, str, str, str]
+
+
+def day_of(bucket: int) -> int:
+    return bucket - bucket % DAY_SECONDS
+
+
+def period_cover(first: int, last: int) -> list[tuple[int, int, int]]:
+    """The buckets [first, last) (quarter-hour starts) as (grain, first, last) pieces: the whole UTC days
+    inside from the daily rows, the rest from the quarter hours."""
+    day_first = -(-first // DAY_SECONDS) * DAY_SECONDS
+    day_last = day_of(last)
+    if day_first >= day_last:
+        return [(BUCKET_SECONDS, first, last)] if first < last else []
+    pieces = [(DAY_SECONDS, day_first, day_last)]
+    if first < day_first:
+        pieces.insert(0, (BUCKET_SECONDS, first, day_first))
+    if day_last < last:
+        pieces.append((BUCKET_SECONDS, day_last, last))
+    return pieces
 
 
 def manager_contribution(call: CallRecord) -> dict[ManagerKey, ManagerCounts]:
@@ -100,14 +127,21 @@ def manager_contribution(call: CallRecord) -> dict[ManagerKey, ManagerCounts]:
         for extension in dict.fromkeys(e for e in (call.caller, call.manager) if e):
             parts[extension] = ManagerCounts(internal_calls=1)
         parts[TOTAL] = ManagerCounts(internal_calls=1)
-    return {(call.pbx, bucket, extension): counts for extension, counts in parts.items()}
+    return {(call.pbx, BUCKET_SECONDS, bucket, extension): counts for extension, counts in parts.items()}
 
 
 def source_contribution(call: CallRecord) -> dict[SourceKey, SourceCounts]:
     if call.direction is not Direction.INBOUND:
         return {}
     answered = call.status is CallStatus.ANSWERED
-    key = (call.pbx, bucket_of(call.started_at), call.source or "", call.medium or "", call.campaign or "")
+    key = (
+        call.pbx,
+        BUCKET_SECONDS,
+        bucket_of(call.started_at),
+        call.source or "",
+        call.medium or "",
+        call.campaign or "",
+    )
     return {
         key: SourceCounts(
             calls=1, answered=int(answered), missed=int(not answered), target=int(bool(call.is_target))
@@ -117,7 +151,8 @@ def source_contribution(call: CallRecord) -> dict[SourceKey, SourceCounts]:
 
 @dataclass
 class RollupDelta:
-    """What a batch of writes changes in the rollups: summed per key, zero changes dropped."""
+    """What a batch of writes changes in the rollups, at both grains: summed per key, zero changes
+    dropped."""
 
     managers: dict[ManagerKey, ManagerCounts]
     sources: dict[SourceKey, SourceCounts]
@@ -131,10 +166,18 @@ class RollupDelta:
         for sign, call in ((-1, old), (1, new)):
             if call is None:
                 continue
-            for key, counts in manager_contribution(call).items():
-                self.managers[key] = self.managers.get(key, ManagerCounts()).plus(counts, sign)
-            for skey, scounts in source_contribution(call).items():
-                self.sources[skey] = self.sources.get(skey, SourceCounts()).plus(scounts, sign)
+            for (pbx, _, bucket, extension), counts in manager_contribution(call).items():
+                for key in (
+                    (pbx, BUCKET_SECONDS, bucket, extension),
+                    (pbx, DAY_SECONDS, day_of(bucket), extension),
+                ):
+                    self.managers[key] = self.managers.get(key, ManagerCounts()).plus(counts, sign)
+            for (pbx, _, bucket, source, medium, campaign), scounts in source_contribution(call).items():
+                for skey in (
+                    (pbx, BUCKET_SECONDS, bucket, source, medium, campaign),
+                    (pbx, DAY_SECONDS, day_of(bucket), source, medium, campaign),
+                ):
+                    self.sources[skey] = self.sources.get(skey, SourceCounts()).plus(scounts, sign)
 
     def changes(self) -> tuple[dict[ManagerKey, ManagerCounts], dict[SourceKey, SourceCounts]]:
         return (

@@ -10,7 +10,7 @@ from typing import Any, cast
 from sqlalchemy import BigInteger, BindParameter, DateTime, Table, TextClause, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calltracking.calls.rollup import BUCKET_SECONDS, RollupDelta, bucket_of
+from calltracking.calls.rollup import BUCKET_SECONDS, DAY_SECONDS, RollupDelta, bucket_of, day_of
 from calltracking.store.tables import ManagerRollupRow, SourceRollupRow
 from calltracking.store.times import as_utc
 from calltracking.store.upserts import insert_for
@@ -23,17 +23,18 @@ async def apply_rollup(session: AsyncSession, delta: RollupDelta) -> None:
     managers, sources = delta.changes()
     if managers:
         rows = [
-            {"pbx": pbx, "bucket": bucket, "extension": extension, **asdict(counts)}
-            for (pbx, bucket, extension), counts in sorted(managers.items())
+            {"pbx": pbx, "grain": grain, "bucket": bucket, "extension": extension, **asdict(counts)}
+            for (pbx, grain, bucket, extension), counts in sorted(managers.items())
         ]
-        await _add(session, MANAGER_ROLLUPS, ("pbx", "bucket", "extension"), rows)
+        await _add(session, MANAGER_ROLLUPS, ("pbx", "grain", "bucket", "extension"), rows)
     if sources:
         rows = [
-            {"pbx": pbx, "bucket": bucket, "source": source, "medium": medium, "campaign": campaign}
+            {"pbx": pbx, "grain": grain, "bucket": bucket, "source": source, "medium": medium}
+            | {"campaign": campaign}
             | asdict(counts)
-            for (pbx, bucket, source, medium, campaign), counts in sorted(sources.items())
+            for (pbx, grain, bucket, source, medium, campaign), counts in sorted(sources.items())
         ]
-        await _add(session, SOURCE_ROLLUPS, ("pbx", "bucket", "source", "medium", "campaign"), rows)
+        await _add(session, SOURCE_ROLLUPS, ("pbx", "grain", "bucket", "source", "medium", "campaign"), rows)
 
 
 async def _add(session: AsyncSession, table: Table, key: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
@@ -119,13 +120,23 @@ async def rebuild_rollups(
 
 def rebuild_statements(dialect: str, first: int | None = None, last: int | None = None) -> list[TextClause]:
     """The statements of `rebuild_rollups` for buckets [first, last): also what migration 0008 runs to
-    count the calls logged before the rollups existed."""
+    count the calls logged before the rollups existed. The quarter hours come from the calls, then the
+    days that touch the range from their quarter hours."""
     (buckets, bucket_bounds), (calls, call_bounds) = _ranges(first, last)
+    day_first = None if first is None else day_of(first)
+    day_last = None if last is None else -(-last // DAY_SECONDS) * DAY_SECONDS
+    (days, day_bounds), _ = _ranges(day_first, day_last, prefix="day_")
     bucket = _BUCKET[dialect]
-    statements = [
-        text(f"DELETE FROM {table.name} WHERE {buckets}").bindparams(*bucket_bounds)
-        for table in (MANAGER_ROLLUPS, SOURCE_ROLLUPS)
-    ]
+    statements = []
+    for table in (MANAGER_ROLLUPS, SOURCE_ROLLUPS):
+        statements.append(
+            text(f"DELETE FROM {table.name} WHERE grain = {BUCKET_SECONDS} AND {buckets}").bindparams(
+                *bucket_bounds
+            )
+        )
+        statements.append(
+            text(f"DELETE FROM {table.name} WHERE grain = {DAY_SECONDS} AND {days}").bindparams(*day_bounds)
+        )
     branches = " UNION ALL ".join(
         f"SELECT {'DISTINCT ' if is_rang else ''}c.id, c.pbx, {bucket} AS bucket,"
         f" {extension} AS extension, {_COUNTS}"
@@ -135,35 +146,48 @@ def rebuild_statements(dialect: str, first: int | None = None, last: int | None 
     counts = ", ".join(f"sum(x.{name})" for name in _MANAGER_COUNTS)
     statements.append(
         text(
-            f"INSERT INTO manager_rollups (pbx, bucket, extension, {', '.join(_MANAGER_COUNTS)})"
-            f" SELECT x.pbx, x.bucket, x.extension, {counts} FROM ({branches}) AS x"
+            f"INSERT INTO manager_rollups (pbx, grain, bucket, extension, {', '.join(_MANAGER_COUNTS)})"
+            f" SELECT x.pbx, {BUCKET_SECONDS}, x.bucket, x.extension, {counts} FROM ({branches}) AS x"
             " GROUP BY x.pbx, x.bucket, x.extension"
         ).bindparams(*call_bounds)
     )
     statements.append(
         text(
             "INSERT INTO source_rollups"
-            " (pbx, bucket, source, medium, campaign, calls, answered, missed, target)"
-            f" SELECT c.pbx, {bucket}, coalesce(c.source, ''), coalesce(c.medium, ''),"
+            " (pbx, grain, bucket, source, medium, campaign, calls, answered, missed, target)"
+            f" SELECT c.pbx, {BUCKET_SECONDS}, {bucket}, coalesce(c.source, ''), coalesce(c.medium, ''),"
             " coalesce(c.campaign, ''), count(*),"
             " sum(CASE WHEN c.status = 'answered' THEN 1 ELSE 0 END),"
             " sum(CASE WHEN c.status <> 'answered' THEN 1 ELSE 0 END),"
             " sum(CASE WHEN c.is_target THEN 1 ELSE 0 END)"
             f" FROM calls AS c WHERE {calls} AND c.direction = 'inbound'"
-            " GROUP BY 1, 2, 3, 4, 5"
+            " GROUP BY 1, 2, 3, 4, 5, 6"
         ).bindparams(*call_bounds)
     )
+    day = f"bucket - bucket % {DAY_SECONDS}"
+    for table, key, names in (
+        (MANAGER_ROLLUPS, "extension", _MANAGER_COUNTS),
+        (SOURCE_ROLLUPS, "source, medium, campaign", ("calls", "answered", "missed", "target")),
+    ):
+        statements.append(
+            text(
+                f"INSERT INTO {table.name} (pbx, grain, bucket, {key}, {', '.join(names)})"
+                f" SELECT pbx, {DAY_SECONDS}, {day}, {key}, {', '.join(f'sum({n})' for n in names)}"
+                f" FROM {table.name} WHERE grain = {BUCKET_SECONDS} AND {days}"
+                f" GROUP BY pbx, {day}, {key}"
+            ).bindparams(*day_bounds)
+        )
     return statements
 
 
 Where = tuple[str, list[BindParameter[Any]]]
 
 
-def _ranges(first: int | None, last: int | None) -> tuple[Where, Where]:
+def _ranges(first: int | None, last: int | None, prefix: str = "") -> tuple[Where, Where]:
     """The conditions on the buckets, and on the calls, of [first, last), with their parameters."""
     buckets: Where = ("1 = 1", [])
     calls: Where = ("1 = 1", [])
-    for name, value, operator in (("first", first, ">="), ("last", last, "<")):
+    for name, value, operator in ((f"{prefix}first", first, ">="), (f"{prefix}last", last, "<")):
         if value is None:
             continue
         buckets = (

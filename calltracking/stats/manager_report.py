@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calltracking.calls.rollup import ManagerCounts
+from calltracking.calls.rollup import BUCKET_SECONDS, ManagerCounts, period_cover
 from calltracking.crm.mirror import Manager
 from calltracking.crm.repository import list_managers
 from calltracking.stats.managers import (
@@ -109,7 +109,7 @@ async def manager_series(
     if extensions:
         statement = (
             select(ROLLUPS.c.bucket, *(func.sum(ROLLUPS.c[name]).label(name) for name in COUNT_NAMES))
-            .where(*_rollup_filter(scope, ranges), ROLLUPS.c.extension.in_(list(extensions)))
+            .where(*_rollup_filter(scope, ranges, days=False), ROLLUPS.c.extension.in_(list(extensions)))
             .group_by(ROLLUPS.c.bucket)
         )
         rows = (await session.execute(statement)).all()
@@ -126,15 +126,24 @@ async def manager_series(
     )
 
 
-def _rollup_filter(scope: ReportScope, ranges: list[tuple[datetime, datetime]] | None) -> list[Any]:
-    first, last = scope.period.buckets
-    conditions: list[Any] = [ROLLUPS.c.bucket >= first, ROLLUPS.c.bucket < last]
+def _rollup_filter(
+    scope: ReportScope, ranges: list[tuple[datetime, datetime]] | None, days: bool = True
+) -> list[Any]:
+    """The rollup rows of the period (or of its business hours): whole UTC days from the daily rows, the
+    rest from the quarter hours; `days=False` reads quarter hours only (for local series)."""
+    spans = [scope.period.buckets] if ranges is None else bucket_bounds(ranges)
+    pieces = (
+        [piece for first, last in spans for piece in period_cover(first, last)]
+        if days
+        else [(BUCKET_SECONDS, first, last) for first, last in spans if first < last]
+    )
+    inside = [
+        and_(ROLLUPS.c.grain == grain, ROLLUPS.c.bucket >= first, ROLLUPS.c.bucket < last)
+        for grain, first, last in pieces
+    ]
+    conditions: list[Any] = [or_(*inside) if inside else false()]
     if scope.pbx is not None:
         conditions.append(ROLLUPS.c.pbx == scope.pbx)
-    if ranges is not None:
-        bounds = bucket_bounds(ranges)
-        inside = [and_(ROLLUPS.c.bucket >= a, ROLLUPS.c.bucket < b) for a, b in bounds]
-        conditions.append(or_(*inside) if inside else false())
     return conditions
 
 

@@ -62,7 +62,13 @@ def create_engine(
             pool_size=5,
             max_overflow=5,
             pool_timeout=pool_timeout_seconds,
-            connect_args={"timeout": connect_timeout_seconds, "command_timeout": statement_timeout_seconds},
+            connect_args={
+                "timeout": connect_timeout_seconds,
+                "command_timeout": statement_timeout_seconds,
+                # The JIT compiles a report's expressions anew on every run, for seconds, to save
+                # milliseconds (bench/README.md "Stats reports at 10M calls"): never worth it here.
+                "server_settings": {"jit": "off"},
+            },
         )
     raise ConfigError(
         f"unsupported database {parsed.get_backend_name()!r}: use sqlite+aiosqlite or postgresql+asyncpg"

@@ -434,14 +434,16 @@ class RecordingDeletionRow(Base):
 
 
 class ManagerRollupRow(Base):
-    """Per-extension call counts in 15-minute buckets (UTC, seconds since 1970), kept in the transaction
-    that writes each call: a month's per-manager report sums a few thousand rows instead of every call.
+    """Per-extension call counts per UTC day and per 15-minute bucket (`grain` 86400 or 900 seconds;
+    `bucket` its start, seconds since 1970), kept in the transaction that writes each call: a month's
+    per-manager report sums its whole days, and the quarter hours at its edges, instead of every call.
     A quarter hour maps to one local hour in every time zone, so any zone's days and business hours are
     whole buckets."""
 
     __tablename__ = "manager_rollups"
 
     pbx: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grain: Mapped[int] = mapped_column(Integer, primary_key=True)
     bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     extension: Mapped[str] = mapped_column(String(64), primary_key=True)
     inbound_received: Mapped[int] = mapped_column(Integer)
@@ -455,12 +457,14 @@ class ManagerRollupRow(Base):
 
 
 class SourceRollupRow(Base):
-    """Inbound calls per source, medium and campaign in 15-minute buckets, kept like `ManagerRollupRow`.
+    """Inbound calls per source, medium and campaign per day and per quarter hour, kept like
+    `ManagerRollupRow`.
     An unattributed call has empty strings (a primary key cannot hold NULL)."""
 
     __tablename__ = "source_rollups"
 
     pbx: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grain: Mapped[int] = mapped_column(Integer, primary_key=True)
     bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     source: Mapped[str] = mapped_column(String(128), primary_key=True)
     medium: Mapped[str] = mapped_column(String(128), primary_key=True)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, or_, select
+from sqlalchemy import Table, and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.calls.record import Direction, EntityKind
+from calltracking.calls.rollup import period_cover
 from calltracking.crm.mirror import EntityOrigin
 from calltracking.store.tables import CallMatchRow, CallRow, DealRow, EntityRow, SourceRollupRow
 from calltracking.tracking.sources import CallerRow, ReportPeriod, RollupLine, SourceKey, WonDeal
@@ -20,7 +21,11 @@ DEALS = cast(Table, DealRow.__table__)
 
 
 async def rollup_lines(session: AsyncSession, period: ReportPeriod, pbx: str | None) -> list[RollupLine]:
-    conditions = [ROLLUPS.c.bucket >= period.first_bucket, ROLLUPS.c.bucket < period.end_bucket]
+    inside = [
+        and_(ROLLUPS.c.grain == grain, ROLLUPS.c.bucket >= first, ROLLUPS.c.bucket < last)
+        for grain, first, last in period_cover(period.first_bucket, period.end_bucket)
+    ]
+    conditions = [or_(*inside) if inside else false()]
     if pbx is not None:
         conditions.append(ROLLUPS.c.pbx == pbx)
     key = (ROLLUPS.c.source, ROLLUPS.c.medium, ROLLUPS.c.campaign)

@@ -117,7 +117,7 @@ async def test_calls_logged_before_0008_count_in_the_rollups(database_url: str) 
                 await connection.execute(
                     text(
                         "SELECT bucket, extension, inbound_received, inbound_missed, outbound_made,"
-                        " talk_seconds FROM manager_rollups ORDER BY extension"
+                        " talk_seconds FROM manager_rollups WHERE grain = 900 ORDER BY extension"
                     )
                 )
             ).all()

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from calltracking.app.replay import replay_captures
 from calltracking.calls.record import CallRecord, CallStatus, Direction
 from calltracking.calls.repository import save_calls
-from calltracking.calls.rollup import BUCKET_SECONDS, bucket_of
+from calltracking.calls.rollup import BUCKET_SECONDS, DAY_SECONDS, bucket_of
 from calltracking.calls.rollup_repository import MANAGER_ROLLUPS, SOURCE_ROLLUPS, rebuild_rollups
 from calltracking.config import PbxSettings
 from calltracking.store.engine import create_engine, create_sessionmaker
@@ -24,7 +24,8 @@ from tests.helpers.factories import T0, make_call
 from tests.helpers.listening import database_settings
 
 Rollups = dict[str, dict[tuple[Any, ...], tuple[Any, ...]]]
-KEYS = {MANAGER_ROLLUPS.name: 3, SOURCE_ROLLUPS.name: 5}
+# pbx, grain, bucket and the rest of the key.
+KEYS = {MANAGER_ROLLUPS.name: 4, SOURCE_ROLLUPS.name: 6}
 
 
 def inbound_missed(n: int, rang: tuple[str, ...], **changes: Any) -> CallRecord:
@@ -164,12 +165,21 @@ async def test_a_rebuild_of_a_range_rewrites_its_whole_buckets_and_nothing_else(
         rebuilt = await rollups(session)
 
     def inside(rows: dict[tuple[Any, ...], tuple[Any, ...]], is_inside: bool) -> dict[Any, Any]:
-        return {key: counts for key, counts in rows.items() if (first <= key[1] < last) is is_inside}
+        quarters = {key: counts for key, counts in rows.items() if key[1] == BUCKET_SECONDS}
+        return {key: counts for key, counts in quarters.items() if (first <= key[2] < last) is is_inside}
 
     for name in KEYS:
         assert inside(kept[name], True)
         assert inside(rebuilt[name], True) == inside(kept[name], True)
         assert inside(rebuilt[name], False) == inside(damaged[name], False) != inside(kept[name], False)
+        # The day the range is in is summed again from its quarter hours, damaged ones included.
+        days: dict[tuple[Any, ...], list[float]] = {}
+        for (pbx, grain, bucket, *rest), counts in rebuilt[name].items():
+            if grain == BUCKET_SECONDS:
+                day = (pbx, DAY_SECONDS, bucket - bucket % DAY_SECONDS, *rest)
+                days[day] = [a + b for a, b in zip(days.get(day, [0.0] * len(counts)), counts, strict=True)]
+        rebuilt_days = {key: counts for key, counts in rebuilt[name].items() if key[1] == DAY_SECONDS}
+        assert rebuilt_days == {key: tuple(round(v, 6) for v in counts) for key, counts in days.items()}
 
 
 async def test_rebuilt_rollups_equal_the_kept_ones_after_replaying_the_story_captures(
@@ -186,7 +196,11 @@ async def test_rebuilt_rollups_equal_the_kept_ones_after_replaying_the_story_cap
     finally:
         await engine.dispose()
 
-    totals = [counts for (_, _, extension), counts in kept[MANAGER_ROLLUPS.name].items() if extension == ""]
+    totals = [
+        counts
+        for (_, grain, _, extension), counts in kept[MANAGER_ROLLUPS.name].items()
+        if extension == "" and grain == BUCKET_SECONDS
+    ]
     logged = sum(inbound + outbound + internal for inbound, _, _, outbound, _, internal, *_ in totals)
     assert logged == len(captures)  # one call each
     assert rebuilt == kept

@@ -43,6 +43,7 @@ def upgrade() -> None:
     op.create_table(
         "manager_rollups",
         sa.Column("pbx", sa.String(length=64), nullable=False),
+        sa.Column("grain", sa.Integer(), nullable=False),
         sa.Column("bucket", sa.BigInteger(), nullable=False),
         sa.Column("extension", sa.String(length=64), nullable=False),
         sa.Column("inbound_received", sa.Integer(), nullable=False),
@@ -53,11 +54,12 @@ def upgrade() -> None:
         sa.Column("internal_calls", sa.Integer(), nullable=False),
         sa.Column("talk_seconds", sa.Float(), nullable=False),
         sa.Column("ring_seconds_answered", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("pbx", "bucket", "extension", name=op.f("pk_manager_rollups")),
+        sa.PrimaryKeyConstraint("pbx", "grain", "bucket", "extension", name=op.f("pk_manager_rollups")),
     )
     op.create_table(
         "source_rollups",
         sa.Column("pbx", sa.String(length=64), nullable=False),
+        sa.Column("grain", sa.Integer(), nullable=False),
         sa.Column("bucket", sa.BigInteger(), nullable=False),
         sa.Column("source", sa.String(length=128), nullable=False),
         sa.Column("medium", sa.String(length=128), nullable=False),
@@ -67,7 +69,7 @@ def upgrade() -> None:
         sa.Column("missed", sa.Integer(), nullable=False),
         sa.Column("target", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "pbx", "bucket", "source", "medium", "campaign", name=op.f("pk_source_rollups")
+            "pbx", "grain", "bucket", "source", "medium", "campaign", name=op.f("pk_source_rollups")
         ),
     )
     op.create_table(
