@@ -5,16 +5,17 @@ index ranges, never a scan of every call; `managers.py` puts the figures togethe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Float,
+    String,
     Table,
     and_,
     case,
-    distinct,
     exists,
     false,
     func,
@@ -30,12 +31,13 @@ from calltracking.calls.rollup import BUCKET_SECONDS, ManagerCounts, period_cove
 from calltracking.crm.mirror import Manager
 from calltracking.crm.repository import list_managers
 from calltracking.stats.managers import (
-    CallbackFigure,
+    CallbackFigures,
     DealFigures,
     LeadFigures,
     ManagerReport,
     ReportInputs,
     build_report,
+    median,
     unassigned_key,
 )
 from calltracking.stats.period import BusinessHours, Period, bucket_bounds
@@ -47,8 +49,8 @@ from calltracking.store.tables import (
     EntityPhoneRow,
     EntityRow,
     ManagerRollupRow,
+    ManagerRow,
 )
-from calltracking.store.times import from_db
 
 CALLS = cast(Table, CallRow.__table__)
 ROLLUPS = cast(Table, ManagerRollupRow.__table__)
@@ -57,6 +59,7 @@ DEALS = cast(Table, DealRow.__table__)
 ENTITIES = cast(Table, EntityRow.__table__)
 PHONES = cast(Table, EntityPhoneRow.__table__)
 MATCHES = cast(Table, CallMatchRow.__table__)
+MANAGERS = cast(Table, ManagerRow.__table__)
 COUNT_NAMES = tuple(f.name for f in fields(ManagerCounts))
 
 
@@ -77,6 +80,7 @@ async def manager_report(session: AsyncSession, scope: ReportScope) -> ManagerRe
     ranges = scope.period.business_ranges(scope.business_hours) if scope.business_hours else None
     calls, total = await _call_counts(session, scope, ranges)
     unique, by_team, unique_total = await _unique_customers(session, scope, ranges, managers)
+    callbacks = await _callbacks(session, scope, ranges)
     inputs = ReportInputs(
         managers=managers,
         calls=calls,
@@ -84,7 +88,9 @@ async def manager_report(session: AsyncSession, scope: ReportScope) -> ManagerRe
         unique_customers=unique,
         unique_customers_by_team=by_team,
         unique_customers_total=unique_total,
-        callbacks=await _callbacks(session, scope, ranges),
+        callbacks=callbacks.by_manager,
+        callbacks_by_team=callbacks.by_team,
+        callbacks_total=callbacks.total,
         leads=await _leads(session, scope.period),
         deals=await _deals(session, scope.period),
         won_deals_without_calls=await _won_deals_without_calls(session, scope.period),
@@ -183,18 +189,13 @@ async def _unique_customers(
     ranges: list[tuple[datetime, datetime]] | None,
     managers: Sequence[Manager],
 ) -> tuple[dict[str, int], dict[str, int], int]:
-    """Customers talked to, each once per manager, per team and in total: one pass over the period's
-    answered calls (the pairs are read once and counted three ways)."""
-    holder: dict[str, str] = {}
-    team_of: dict[str, str] = {}
+    """Customers talked to, each once per manager, per team and in total: the period's answered calls
+    are read once, as distinct (manager, team, customer) triples, and counted three ways. Extensions are
+    mapped to their holders by a join on a small table of literals, not an expression per call."""
+    holder: dict[str, tuple[str, str | None]] = {}
     for manager in sorted(managers, key=lambda m: m.id):
         for extension in manager.extensions:
-            holder.setdefault(extension, manager.external_id)
-            if manager.team:
-                team_of.setdefault(extension, manager.team)
-    unassigned = literal(unassigned_key("")) + CALLS.c.manager
-    who: ColumnElement[Any] = case(holder, value=CALLS.c.manager, else_=unassigned) if holder else unassigned
-    team: ColumnElement[Any] = case(team_of, value=CALLS.c.manager, else_=null()) if team_of else null()
+            holder.setdefault(extension, (manager.external_id, manager.team))
     conditions = _time_filter(CALLS.c.started_at, scope, ranges)
     conditions += [
         CALLS.c.status == "answered",
@@ -203,20 +204,40 @@ async def _unique_customers(
     ]
     if scope.pbx is not None:
         conditions.append(CALLS.c.pbx == scope.pbx)
+    unassigned = literal(unassigned_key("")) + CALLS.c.manager
+    source: Any
+    who: ColumnElement[Any]
+    team: ColumnElement[Any]
+    if holder:
+        holders = union_all(
+            *(
+                select(
+                    literal(extension).label("extension"),
+                    literal(who).label("who"),
+                    literal(team, String).label("team"),
+                )
+                for extension, (who, team) in sorted(holder.items())
+            )
+        ).cte("holders")
+        source = CALLS.outerjoin(holders, holders.c.extension == CALLS.c.manager)
+        who, team = func.coalesce(holders.c.who, unassigned), holders.c.team
+    else:
+        source, who, team = CALLS, unassigned, null()
     pairs = (
         select(who.label("who"), team.label("team"), CALLS.c.customer_number.label("customer"))
+        .select_from(source)
         .where(*conditions)
         .distinct()
         .cte("pairs")
     )
+    by_team = select(pairs.c.team, pairs.c.customer).where(pairs.c.team.is_not(None)).distinct().subquery()
+    customers = select(pairs.c.customer).distinct().subquery()
     statement = union_all(
         select(
             literal("manager").label("level"), pairs.c.who.label("name"), func.count().label("n")
         ).group_by(pairs.c.who),
-        select(literal("team"), pairs.c.team, func.count(distinct(pairs.c.customer)))
-        .where(pairs.c.team.is_not(None))
-        .group_by(pairs.c.team),
-        select(literal("total"), literal(None), func.count(distinct(pairs.c.customer))),
+        select(literal("team"), by_team.c.team, func.count()).group_by(by_team.c.team),
+        select(literal("total"), literal(None, String), func.count()).select_from(customers),
     )
     per_manager: dict[str, int] = {}
     per_team: dict[str, int] = {}
@@ -231,32 +252,78 @@ async def _unique_customers(
     return per_manager, per_team, total
 
 
+@dataclass(frozen=True, slots=True)
+class _CallbackFigures:
+    by_manager: dict[str | None, CallbackFigures]
+    by_team: dict[str, CallbackFigures]
+    total: CallbackFigures
+
+
 async def _callbacks(
     session: AsyncSession, scope: ReportScope, ranges: list[tuple[datetime, datetime]] | None
-) -> list[CallbackFigure]:
-    statement = select(
-        CALLBACKS.c.manager,
-        CALLBACKS.c.state,
-        CALLBACKS.c.closed_at,
-        CALLBACKS.c.due_at,
-        CALLBACKS.c.seconds_to_return,
-    ).where(*_time_filter(CALLBACKS.c.missed_at, scope, ranges))
+) -> _CallbackFigures:
+    """Counted in SQL per manager, per team (the manager's, from the mirror) and in total; the median
+    by percentile_cont on PostgreSQL, and from the returned tasks' times on SQLite (which has none)."""
+    returned = and_(CALLBACKS.c.state == "done", CALLBACKS.c.closed_at.is_not(None))
+    in_time = and_(returned, CALLBACKS.c.closed_at <= CALLBACKS.c.due_at)
+    on_postgres = session.get_bind().dialect.name == "postgresql"
+    figures = [
+        func.count().label("tasks"),
+        func.sum(case((returned, 1), else_=0)).label("returned"),
+        func.sum(case((in_time, 1), else_=0)).label("in_time"),
+        (
+            func.percentile_cont(0.5).within_group(CALLBACKS.c.seconds_to_return).filter(returned)
+            if on_postgres
+            else literal(None, Float)
+        ).label("median"),
+    ]
+    source = CALLBACKS.outerjoin(MANAGERS, MANAGERS.c.external_id == CALLBACKS.c.manager)
+    conditions = _time_filter(CALLBACKS.c.missed_at, scope, ranges)
     if scope.pbx is not None:
-        statement = statement.join(CALLS, CALLS.c.id == CALLBACKS.c.missed_call_id).where(
-            CALLS.c.pbx == scope.pbx
+        source = source.join(CALLS, CALLS.c.id == CALLBACKS.c.missed_call_id)
+        conditions.append(CALLS.c.pbx == scope.pbx)
+
+    def read(row: Any) -> CallbackFigures:
+        median_seconds = None if row.median is None else float(row.median)
+        return CallbackFigures(int(row.tasks), int(row.returned or 0), int(row.in_time or 0), median_seconds)
+
+    base = select(*figures).select_from(source).where(*conditions)
+    by_manager = {
+        row.manager: read(row)
+        for row in (
+            await session.execute(base.add_columns(CALLBACKS.c.manager).group_by(CALLBACKS.c.manager))
         )
-    figures = []
-    for row in (await session.execute(statement)).all():
-        returned = row.state == "done" and row.closed_at is not None
-        figures.append(
-            CallbackFigure(
-                manager=row.manager,
-                returned=returned,
-                returned_in_time=returned and from_db(row.closed_at) <= from_db(row.due_at),
-                seconds_to_return=row.seconds_to_return,
+    }
+    by_team = {
+        row.team: read(row)
+        for row in await session.execute(
+            base.add_columns(MANAGERS.c.team).where(MANAGERS.c.team.is_not(None)).group_by(MANAGERS.c.team)
+        )
+    }
+    total = next(iter(read(row) for row in await session.execute(base)), CallbackFigures())
+    if not on_postgres:
+        times = (
+            await session.execute(
+                select(CALLBACKS.c.manager, MANAGERS.c.team, CALLBACKS.c.seconds_to_return)
+                .select_from(source)
+                .where(*conditions, returned, CALLBACKS.c.seconds_to_return.is_not(None))
             )
-        )
-    return figures
+        ).all()
+        by_manager = {
+            key: replace(
+                value,
+                median_seconds_to_return=median([t.seconds_to_return for t in times if t.manager == key]),
+            )
+            for key, value in by_manager.items()
+        }
+        by_team = {
+            key: replace(
+                value, median_seconds_to_return=median([t.seconds_to_return for t in times if t.team == key])
+            )
+            for key, value in by_team.items()
+        }
+        total = replace(total, median_seconds_to_return=median([t.seconds_to_return for t in times]))
+    return _CallbackFigures(by_manager, by_team, total)
 
 
 def is_converted() -> ColumnElement[bool]:

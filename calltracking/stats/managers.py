@@ -26,13 +26,18 @@ def unassigned_key(extension: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class CallbackFigure:
-    """One callback task of the period: whose, and whether and how fast it was returned."""
+class CallbackFigures:
+    """Callback tasks whose missed call fell in the period: how many, returned, in time, how fast."""
 
-    manager: str | None
-    returned: bool
-    returned_in_time: bool
-    seconds_to_return: float | None
+    tasks: int = 0
+    returned: int = 0
+    returned_in_time: int = 0
+    median_seconds_to_return: float | None = None
+
+
+def median(values: Sequence[float]) -> float | None:
+    """As PostgreSQL's percentile_cont(0.5): the middle value, or the mean of the two middle ones."""
+    return statistics.median(values) if values else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +64,9 @@ class ReportInputs:
     unique_customers: Mapping[str, int]  # by line key
     unique_customers_by_team: Mapping[str, int]
     unique_customers_total: int
-    callbacks: Sequence[CallbackFigure]
+    callbacks: Mapping[str | None, CallbackFigures]  # by manager (CRM id)
+    callbacks_by_team: Mapping[str, CallbackFigures]
+    callbacks_total: CallbackFigures
     leads: Mapping[str | None, LeadFigures]  # by owner (CRM id)
     deals: Mapping[str | None, DealFigures]  # by owner
     won_deals_without_calls: Mapping[str | None, Sequence[str]]  # owner -> deals' CRM ids
@@ -150,16 +157,13 @@ def build_report(inputs: ReportInputs, only: str | None = None, team: str | None
         manager = by_extension.get(extension)
         key = manager.external_id if manager else unassigned_key(extension)
         holders.setdefault(key, []).append(extension)
-    tasks: dict[str | None, list[CallbackFigure]] = {}
-    for task in inputs.callbacks:
-        tasks.setdefault(task.manager, []).append(task)
 
     def line(key: str, manager: Manager | None, extensions: Iterable[str]) -> ManagerLine:
         owner = manager.external_id if manager else (None if key.startswith(UNASSIGNED_PREFIX) else key)
         counts = ManagerCounts()
         for extension in extensions:
             counts = counts.plus(inputs.calls.get(extension, ManagerCounts()))
-        mine = tasks.get(owner, []) if owner else []
+        mine = inputs.callbacks.get(owner, CallbackFigures()) if owner else CallbackFigures()
         return _line(
             key=key,
             manager_id=owner,
@@ -195,7 +199,13 @@ def build_report(inputs: ReportInputs, only: str | None = None, team: str | None
         if item.team:
             teams.setdefault(item.team, []).append(item)
     team_lines = tuple(
-        _merged(f"team:{name}", name, members, inputs.unique_customers_by_team.get(name, 0), inputs.callbacks)
+        _merged(
+            f"team:{name}",
+            name,
+            members,
+            inputs.unique_customers_by_team.get(name, 0),
+            inputs.callbacks_by_team.get(name, CallbackFigures()),
+        )
         for name, members in sorted(teams.items())
     )
     if team is not None:
@@ -210,7 +220,7 @@ def build_report(inputs: ReportInputs, only: str | None = None, team: str | None
         extensions=(),
         calls=inputs.total_calls,
         unique_customers=inputs.unique_customers_total,
-        callbacks=list(inputs.callbacks),
+        callbacks=inputs.callbacks_total,
         leads=_sum_leads(inputs.leads.values()),
         deals=_sum_deals(inputs.deals.values()),
         without_calls=tuple(d for deals in inputs.won_deals_without_calls.values() for d in deals),
@@ -219,14 +229,13 @@ def build_report(inputs: ReportInputs, only: str | None = None, team: str | None
 
 
 def _merged(
-    key: str, team: str, members: list[ManagerLine], unique: int, callbacks: Sequence[CallbackFigure]
+    key: str, team: str, members: list[ManagerLine], unique: int, callbacks: CallbackFigures
 ) -> ManagerLine:
     """A team's line: its members' counts summed (a missed call that rang two members is missed by
     each), its customers counted once, its callback tasks pooled for the median."""
     counts = ManagerCounts()
     for member in members:
         counts = counts.plus(member.calls)
-    ids = {m.manager_id for m in members}
     return _line(
         key=key,
         manager_id=None,
@@ -235,7 +244,7 @@ def _merged(
         extensions=tuple(e for m in members for e in m.extensions),
         calls=counts,
         unique_customers=unique,
-        callbacks=[t for t in callbacks if t.manager in ids],
+        callbacks=callbacks,
         leads=_sum_leads(m.leads for m in members),
         deals=_sum_deals(m.deals for m in members),
         without_calls=tuple(d for m in members for d in m.won_deals_without_calls),
@@ -251,12 +260,11 @@ def _line(
     extensions: tuple[str, ...],
     calls: ManagerCounts,
     unique_customers: int,
-    callbacks: list[CallbackFigure],
+    callbacks: CallbackFigures,
     leads: LeadFigures,
     deals: DealFigures,
     without_calls: Sequence[str],
 ) -> ManagerLine:
-    returned = [t.seconds_to_return for t in callbacks if t.returned and t.seconds_to_return is not None]
     return ManagerLine(
         key=key,
         manager_id=manager_id,
@@ -265,10 +273,10 @@ def _line(
         extensions=extensions,
         calls=calls,
         unique_customers=unique_customers,
-        callback_tasks=len(callbacks),
-        callbacks_returned=sum(1 for t in callbacks if t.returned),
-        callbacks_returned_in_time=sum(1 for t in callbacks if t.returned_in_time),
-        median_seconds_to_return=statistics.median(returned) if returned else None,
+        callback_tasks=callbacks.tasks,
+        callbacks_returned=callbacks.returned,
+        callbacks_returned_in_time=callbacks.returned_in_time,
+        median_seconds_to_return=callbacks.median_seconds_to_return,
         leads=leads,
         deals=deals,
         won_deals_without_calls=tuple(sorted(without_calls)),
