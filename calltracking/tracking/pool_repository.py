@@ -10,7 +10,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import String, Table, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.store.tables import PoolNumberRow, TrackingSessionRow
@@ -32,6 +32,19 @@ async def add_pool_numbers(session: AsyncSession, numbers: Collection[str]) -> N
         for number in sorted(numbers)
     ]
     await session.execute(statement, rows)
+
+
+async def hold_visitor(session: AsyncSession, visitor_id: str) -> None:
+    """Serialise a visitor's requests until the transaction ends: two page views of a first visit at
+    the same moment must give one session, not two numbers. PostgreSQL: an advisory lock on the visitor;
+    SQLite: the database's writer lock, taken before anything is read."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            select(func.pg_advisory_xact_lock(func.hashtextextended(literal(visitor_id, String), 0)))
+        )
+        return
+    first = select(func.min(POOL.c.number)).scalar_subquery()
+    await session.execute(update(POOL).where(POOL.c.number == first).values(session_id=POOL.c.session_id))
 
 
 async def renew_held(

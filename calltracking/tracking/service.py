@@ -14,6 +14,7 @@ from calltracking.tracking.pool import Reservation, Visit, expiry
 from calltracking.tracking.pool_repository import (
     add_pool_numbers,
     claim_free_number,
+    hold_visitor,
     renew_fallback,
     renew_held,
     start_session,
@@ -55,6 +56,7 @@ class NumberPool:
         async with self._sessions.begin() as session:
             if not self._stocked:
                 await add_pool_numbers(session, self._numbers)
+            await hold_visitor(session, visit.visitor_id)
             reservation = await renew_held(session, visit.visitor_id, self._numbers, now, until)
             if reservation is None:
                 number = await claim_free_number(session, self._numbers, now, until)
@@ -70,6 +72,7 @@ class NumberPool:
         if fallback is None:
             return None
         async with self._sessions.begin() as session:
+            await hold_visitor(session, visit.visitor_id)
             reservation = await renew_fallback(session, visit.visitor_id, fallback, now, until)
             if reservation is None:
                 session_id = await start_session(session, visit, fallback, True, now, until)

@@ -29,6 +29,8 @@ from calltracking.crm.repository import upsert_deals
 from calltracking.metrics import ApiMetrics
 from calltracking.store.tables import CallRow, EntityRow
 from calltracking.tracking.attributor import CallAttributor
+from calltracking.tracking.pool import Visit
+from calltracking.tracking.pool_repository import claim_free_number, hold_visitor, start_session
 from calltracking.tracking.service import NumberPool
 from tests.helpers.api import tokens_for_every_role
 from tests.helpers.factories import T0, make_call
@@ -202,6 +204,29 @@ async def test_visitors_asking_at_once_never_share_a_number(open_site: OpenSite)
     pooled = sorted(answer["number"] for answer in given if not answer["is_fallback"])
     assert pooled == sorted(numbers)
     assert [answer["number"] for answer in given if answer["is_fallback"]] == [FALLBACK, FALLBACK]
+
+
+async def test_a_visitors_second_request_waits_for_its_first(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Two page views of a first visit at once must give one session: the second request waits until the
+    first has written its session, then finds it and keeps its number."""
+    settings = TrackingSettings.model_validate(tracking_settings((P1, P2)))
+    pool = NumberPool(sessions, settings.pool, clock=lambda: T0)
+    await pool.reserve(Visit(visitor_id="someone-else"))
+    until = T0 + timedelta(seconds=settings.pool.ttl_seconds)
+    async with sessions() as first, first.begin():
+        # The first request, half done: it holds the visitor and has claimed a number.
+        await hold_visitor(first, "visitor-x")
+        number = await claim_free_number(first, settings.pool.numbers, T0, until)
+        assert number is not None
+        session_id = await start_session(first, Visit(visitor_id="visitor-x"), number, False, T0, until)
+        second = asyncio.create_task(pool.reserve(Visit(visitor_id="visitor-x")))
+        done, _ = await asyncio.wait({second}, timeout=0.5)
+        assert not done, "the second request went ahead while the first held the visitor"
+    reservation = await second
+    assert reservation is not None
+    assert (reservation.session_id, reservation.number) == (session_id, number)
 
 
 async def test_an_exhausted_pool_shows_the_fallback_and_counts_it(open_site: OpenSite) -> None:
