@@ -1,9 +1,10 @@
 """The SQL of the queue report: each queue's calls in a period, counted in the database.
 
-Every query reads calls through `ix_calls_queue_started_at`: the queues are found by a seek per queue
-(the smallest name above the last one), then each queue's calls in the period are one range of the index.
-The 90th percentile waits are PostgreSQL's `percentile_cont`; SQLite has none, so there the waits are
-fetched (the embedded database is small) and `percentile_cont` in `queues.py` interpolates the same way.
+The queues are found by a seek per queue on `ix_calls_queue_started_at` (the smallest name above the last
+one); then the period's calls of those queues are read once, grouped per queue and answering extension
+(`_counted`). The 90th percentile waits are PostgreSQL's `percentile_cont`, in the same statement; SQLite
+has none, so there the waits are fetched in a second statement (the embedded database is small) and
+`percentile_cont` in `queues.py` interpolates the same way.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.calls.record import CallStatus
@@ -24,6 +25,7 @@ from calltracking.stats.queues import (
     QueueTally,
     WaitPercentiles,
     queue_report,
+    sum_tallies,
     wait_percentiles,
 )
 from calltracking.store.tables import CallRow
@@ -53,11 +55,10 @@ async def queue_report_between(
     ]
     if pbx is not None:
         where.append(CallRow.pbx == pbx)
-    tallies = await _tallies(session, where, service_level_seconds)
-    agents = await _agents(session, where)
     if session.get_bind().dialect.name == "postgresql":
-        percentiles = await _percentiles_in_sql(session, where)
+        tallies, agents, percentiles = await _counted(session, where, service_level_seconds, True)
     else:
+        tallies, agents, _ = await _counted(session, where, service_level_seconds, False)
         percentiles = await _percentiles_in_python(session, where)
     return queue_report(tallies, agents, percentiles, service_level_seconds)
 
@@ -80,73 +81,95 @@ def _total(condition: ColumnElement[bool], value: Any) -> ColumnElement[Any]:
     return func.coalesce(func.sum(case((condition, value), else_=0.0)), 0.0)
 
 
-async def _tallies(
-    session: AsyncSession, where: list[ColumnElement[bool]], service_level_seconds: float
-) -> list[QueueTally]:
+# The rows of `_counted`, by `grouping(queue, answered_by)`: one queue and one answering extension (or
+# none), one queue, every queue.
+_PER_AGENT, _PER_QUEUE, _ALL_QUEUES = 0, 1, 3
+
+
+async def _counted(
+    session: AsyncSession,
+    where: list[ColumnElement[bool]],
+    service_level_seconds: float,
+    with_percentiles: bool,
+) -> tuple[list[QueueTally], list[AgentTally], dict[str | None, WaitPercentiles]]:
+    """The tallies, the agents and (PostgreSQL) the p90 waits in one read of the period's queued calls.
+
+    The calls are counted per queue and answering extension, and a queue's tally is the sum of its rows
+    (`answered_by` is NULL for every call nobody answered). Percentiles do not add up: PostgreSQL gets
+    them per queue and over all queues from the same sort, as `ROLLUP(queue, answered_by)`; the rows per
+    extension compute one too, unused."""
     has_wait = _WAIT.is_not(None)
-    statement = (
-        select(
-            CallRow.queue,
-            func.count(),
-            _count(_ANSWERED),
-            _count(_ABANDONED),
-            _count(and_(_ABANDONED, _WAIT <= SHORT_ABANDON_SECONDS)),
-            _count(and_(_ANSWERED, CallRow.queue_wait_seconds <= service_level_seconds)),
-            _count(and_(_ANSWERED, has_wait)),
-            _total(and_(_ANSWERED, has_wait), _WAIT),
-            _count(and_(_ABANDONED, has_wait)),
-            _total(and_(_ABANDONED, has_wait), _WAIT),
-        )
-        .where(*where)
-        .group_by(CallRow.queue)
-    )
-    return [
-        QueueTally(
-            queue=str(row[0]),
-            offered=int(row[1]),
-            answered=int(row[2]),
-            abandoned=int(row[3]),
-            short_abandoned=int(row[4]),
-            answered_within_service_level=int(row[5]),
-            answered_waits=int(row[6]),
-            answered_wait_seconds=float(row[7]),
-            abandoned_waits=int(row[8]),
-            abandoned_wait_seconds=float(row[9]),
-        )
-        for row in await session.execute(statement)
+    columns = [
+        func.count().label("offered"),
+        _count(_ANSWERED).label("answered"),
+        _count(_ABANDONED).label("abandoned"),
+        _count(and_(_ABANDONED, _WAIT <= SHORT_ABANDON_SECONDS)).label("short_abandoned"),
+        _count(and_(_ANSWERED, CallRow.queue_wait_seconds <= service_level_seconds)).label(
+            "within_service_level"
+        ),
+        _count(and_(_ANSWERED, has_wait)).label("answered_waits"),
+        _total(and_(_ANSWERED, has_wait), _WAIT).label("answered_wait_seconds"),
+        _count(and_(_ABANDONED, has_wait)).label("abandoned_waits"),
+        _total(and_(_ABANDONED, has_wait), _WAIT).label("abandoned_wait_seconds"),
+        _total(_ANSWERED, CallRow.talk_seconds).label("talk_seconds"),
     ]
+    key = (CallRow.queue, CallRow.answered_by)
+    if with_percentiles:
+        statement = (
+            select(
+                *key,
+                func.grouping(*key).label("level"),
+                *columns,
+                _p90(_ANSWERED).label("answered_p90"),
+                _p90(_ABANDONED).label("abandoned_p90"),
+            )
+            .where(*where)
+            .group_by(func.rollup(*key))
+        )
+    else:
+        statement = select(*key, literal(_PER_AGENT).label("level"), *columns).where(*where).group_by(*key)
+    parts: dict[str, list[QueueTally]] = {}
+    agents: list[AgentTally] = []
+    percentiles: dict[str | None, WaitPercentiles] = {}
+    for row in await session.execute(statement):
+        if row.level == _PER_AGENT:
+            queue = str(row.queue)
+            parts.setdefault(queue, []).append(_tally(queue, row))
+            if row.answered_by is not None and row.answered:
+                agents.append(
+                    AgentTally(
+                        queue=queue,
+                        agent=str(row.answered_by),
+                        answered=int(row.answered),
+                        talk_seconds=float(row.talk_seconds),
+                    )
+                )
+        elif row.level == _PER_QUEUE:
+            percentiles[str(row.queue)] = WaitPercentiles(row.answered_p90, row.abandoned_p90)
+        elif row.level == _ALL_QUEUES:
+            percentiles[None] = WaitPercentiles(row.answered_p90, row.abandoned_p90)
+    tallies = [sum_tallies(queue, of_queue) for queue, of_queue in parts.items()]
+    return tallies, agents, percentiles
 
 
-async def _agents(session: AsyncSession, where: list[ColumnElement[bool]]) -> list[AgentTally]:
-    statement = (
-        select(CallRow.queue, CallRow.answered_by, func.count(), func.sum(CallRow.talk_seconds))
-        .where(*where, _ANSWERED, CallRow.answered_by.is_not(None))
-        .group_by(CallRow.queue, CallRow.answered_by)
+def _tally(queue: str, row: Any) -> QueueTally:
+    return QueueTally(
+        queue=queue,
+        offered=int(row.offered),
+        answered=int(row.answered),
+        abandoned=int(row.abandoned),
+        short_abandoned=int(row.short_abandoned),
+        answered_within_service_level=int(row.within_service_level),
+        answered_waits=int(row.answered_waits),
+        answered_wait_seconds=float(row.answered_wait_seconds),
+        abandoned_waits=int(row.abandoned_waits),
+        abandoned_wait_seconds=float(row.abandoned_wait_seconds),
     )
-    return [
-        AgentTally(
-            queue=str(row[0]), agent=str(row[1]), answered=int(row[2]), talk_seconds=float(row[3] or 0.0)
-        )
-        for row in await session.execute(statement)
-    ]
 
 
 def _p90(condition: ColumnElement[bool]) -> ColumnElement[Any]:
     # percentile_cont skips NULLs: the waits of other calls are left out.
     return func.percentile_cont(P90).within_group(case((condition, _WAIT)))
-
-
-async def _percentiles_in_sql(
-    session: AsyncSession, where: list[ColumnElement[bool]]
-) -> dict[str | None, WaitPercentiles]:
-    columns = (_p90(_ANSWERED), _p90(_ABANDONED))
-    per_queue = await session.execute(select(CallRow.queue, *columns).where(*where).group_by(CallRow.queue))
-    percentiles: dict[str | None, WaitPercentiles] = {
-        row[0]: WaitPercentiles(answered=row[1], abandoned=row[2]) for row in per_queue
-    }
-    total = (await session.execute(select(*columns).where(*where))).one()
-    percentiles[None] = WaitPercentiles(answered=total[0], abandoned=total[1])
-    return percentiles
 
 
 async def _percentiles_in_python(

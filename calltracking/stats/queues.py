@@ -145,7 +145,7 @@ def queue_report(
         _figures(tally.queue, tally, by_queue.get(tally.queue, []), percentiles.get(tally.queue))
         for tally in sorted(tallies, key=lambda tally: tally.queue)
     )
-    total = _figures(None, _sum_tallies(tallies), _agents_over_queues(agents), percentiles.get(None))
+    total = _figures(None, sum_tallies("", tallies), _agents_over_queues(agents), percentiles.get(None))
     return QueueReport(service_level_seconds=service_level_seconds, queues=queues, total=total)
 
 
@@ -181,11 +181,12 @@ def _figures(
     )
 
 
-def _sum_tallies(tallies: Iterable[QueueTally]) -> QueueTally:
-    total = QueueTally("", 0, 0, 0, 0, 0, 0, 0.0, 0, 0.0)
+def sum_tallies(queue: str, tallies: Iterable[QueueTally]) -> QueueTally:
+    """The tallies added up under the name `queue`: a queue's from its parts, or the total's."""
+    total = QueueTally(queue, 0, 0, 0, 0, 0, 0, 0.0, 0, 0.0)
     for tally in tallies:
         total = QueueTally(
-            queue="",
+            queue=queue,
             offered=total.offered + tally.offered,
             answered=total.answered + tally.answered,
             abandoned=total.abandoned + tally.abandoned,
