@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, false, func, or_, select
+from sqlalchemy import Table, and_, case, distinct, false, func, null, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.calls.record import Direction, EntityKind
 from calltracking.calls.rollup import period_cover
 from calltracking.crm.mirror import EntityOrigin
 from calltracking.store.tables import CallMatchRow, CallRow, DealRow, EntityRow, SourceRollupRow
-from calltracking.tracking.sources import CallerRow, ReportPeriod, RollupLine, SourceKey, WonDeal
+from calltracking.tracking.sources import (
+    CallerCounts,
+    Callers,
+    ReportPeriod,
+    RollupLine,
+    SourceKey,
+    WonDeal,
+)
 
 CALLS = cast(Table, CallRow.__table__)
 ROLLUPS = cast(Table, SourceRollupRow.__table__)
@@ -53,17 +60,32 @@ async def rollup_lines(session: AsyncSession, period: ReportPeriod, pbx: str | N
     ]
 
 
-async def callers(session: AsyncSession, period: ReportPeriod, pbx: str | None) -> list[CallerRow]:
-    key = (CALLS.c.source, CALLS.c.medium, CALLS.c.campaign)
-    rows = await session.execute(
-        select(*key, CALLS.c.customer_number, CALLS.c.first_time_caller)
-        .where(*_inbound_in(period, pbx), CALLS.c.customer_number.is_not(None))
-        .distinct()
+async def callers(session: AsyncSession, period: ReportPeriod, pbx: str | None) -> CallerCounts:
+    """Distinct customer numbers of the period's inbound calls per source and over all sources, and those
+    of them with their first call ever in the period, counted in the database: a month holds hundreds of
+    thousands. Two aggregates of the same calls, which PostgreSQL runs side by side (`Parallel Append`)."""
+    number = CALLS.c.customer_number
+    first_time = case((CALLS.c.first_time_caller.is_(True), number))
+    counts = (func.count(distinct(number)), func.count(distinct(first_time)))
+    # "" for an unattributed part, as in the rollups: a NULL and a "" source are one line (`_key`).
+    key = (
+        func.coalesce(CALLS.c.source, "").label("source"),
+        func.coalesce(CALLS.c.medium, "").label("medium"),
+        func.coalesce(CALLS.c.campaign, "").label("campaign"),
     )
-    return [
-        CallerRow(key=_key(row), number=row.customer_number, first_time=bool(row.first_time_caller))
-        for row in rows.all()
-    ]
+    inbound = (*_inbound_in(period, pbx), number.is_not(None))
+    by_source = select(*key, *counts).where(*inbound).group_by(*key)
+    # The total's row: NULL where a source's row has "" at least.
+    total = select(null(), null(), null(), *counts).where(*inbound)
+    by_key: dict[SourceKey, Callers] = {}
+    in_total = Callers()
+    for row in await session.execute(union_all(by_source, total)):
+        figures = Callers(unique=int(row[3]), first_time=int(row[4]))
+        if row[0] is None:
+            in_total = figures
+        else:
+            by_key[_key(row)] = figures
+    return CallerCounts(by_source=by_key, total=in_total)
 
 
 async def leads_by_source(
@@ -77,6 +99,11 @@ async def leads_by_source(
         .where(
             ENTITIES.c.kind == EntityKind.LEAD.value,
             ENTITIES.c.origin == EntityOrigin.CALL.value,
+            # A lead the service made is created at its first call's start (`ensure_auto_lead` is given
+            # `call.started_at`), so this is the calls' bound again; it reads the period's leads from
+            # `ix_crm_entities_kind_created_at` instead of every lead.
+            ENTITIES.c.created_at >= period.start,
+            ENTITIES.c.created_at < period.end,
             *_calls_in(period, pbx),
         )
         .group_by(*key)
@@ -104,6 +131,9 @@ async def won_deals(session: AsyncSession, period: ReportPeriod, pbx: str | None
             DEALS.c.is_won.is_(True),
             DEALS.c.is_active.is_(True),
             DEALS.c.closed_at >= CALLS.c.started_at,
+            # Implied by `closed_at >= started_at` and `started_at >= period.start`: lets
+            # `ix_deals_closed_at` keep the deals closed since the period started, not every won deal.
+            DEALS.c.closed_at >= period.start,
         )
         .distinct()
     )

@@ -3,7 +3,9 @@ figures come from `report_repository.py`.
 
 - calls, answered, missed, target calls: the source rollups (15-minute buckets), so a month costs a few
   thousand rows, not every call;
-- unique callers and first-time callers: distinct customer numbers of the period's inbound calls;
+- unique callers and first-time callers: distinct customer numbers of the period's inbound calls, counted
+  in the database (a month holds hundreds of thousands), per source and in total: a number calling
+  through two sources is one caller of the total;
 - leads: leads the service created for the period's calls, by the lead's own source;
 - deals won and their amount: won deals of an entity a call of the source landed on, closed at or after
   that call. A deal counts once per source, and once in the total.
@@ -51,13 +53,18 @@ class RollupLine:
 
 
 @dataclass(frozen=True, slots=True)
-class CallerRow:
-    """A customer number that called through a source in the period, and whether one of those calls was
-    its first ever."""
+class Callers:
+    """Distinct customer numbers that called in the period, and how many of them made their first call
+    ever in it."""
 
-    key: SourceKey
-    number: str
-    first_time: bool
+    unique: int = 0
+    first_time: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CallerCounts:
+    by_source: Mapping[SourceKey, Callers]
+    total: Callers
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +104,7 @@ class SourceReport:
 def source_report(
     period: ReportPeriod,
     rollups: Iterable[RollupLine],
-    callers: Iterable[CallerRow],
+    callers: CallerCounts,
     leads: Mapping[SourceKey, int],
     deals: Iterable[WonDeal],
 ) -> SourceReport:
@@ -106,22 +113,15 @@ def source_report(
         summed = counts.setdefault(line.key, [0, 0, 0, 0])
         for index, value in enumerate((line.calls, line.answered, line.missed, line.target)):
             summed[index] += value
-    numbers: dict[SourceKey, set[str]] = {}
-    first: dict[SourceKey, set[str]] = {}
-    for caller in callers:
-        numbers.setdefault(caller.key, set()).add(caller.number)
-        if caller.first_time:
-            first.setdefault(caller.key, set()).add(caller.number)
     won: dict[SourceKey, dict[int, int]] = {}
     for deal in deals:
         won.setdefault(deal.key, {})[deal.deal_id] = deal.amount_minor or 0
-    keys = set(counts) | set(numbers) | {key for key, count in leads.items() if count} | set(won)
+    keys = set(counts) | set(callers.by_source) | {key for key, count in leads.items() if count} | set(won)
     lines = [
         _line(
             key,
             counts.get(key, [0, 0, 0, 0]),
-            numbers.get(key, set()),
-            first.get(key, set()),
+            callers.by_source.get(key, Callers()),
             leads.get(key, 0),
             won.get(key, {}),
         )
@@ -137,8 +137,7 @@ def source_report(
             sum(line.missed for line in lines),
             sum(line.target_calls for line in lines),
         ],
-        set().union(*numbers.values()),
-        set().union(*first.values()),
+        callers.total,
         sum(leads.values()),
         every_deal,
     )
@@ -146,7 +145,7 @@ def source_report(
 
 
 def _line(
-    key: SourceKey, counts: list[int], numbers: set[str], first: set[str], leads: int, deals: dict[int, int]
+    key: SourceKey, counts: list[int], callers: Callers, leads: int, deals: dict[int, int]
 ) -> SourceLine:
     calls, answered, missed, target = counts
     return SourceLine(
@@ -157,8 +156,8 @@ def _line(
         answered=answered,
         missed=missed,
         target_calls=target,
-        unique_callers=len(numbers),
-        first_time_callers=len(first),
+        unique_callers=callers.unique,
+        first_time_callers=callers.first_time,
         leads=leads,
         deals_won=len(deals),
         amount_won=Decimal(sum(deals.values())).scaleb(-2),

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from calltracking.tracking.sources import (
-    CallerRow,
+    CallerCounts,
+    Callers,
     ReportPeriod,
     RollupLine,
     WonDeal,
@@ -31,12 +32,11 @@ def test_lines_count_callers_leads_and_deals_once() -> None:
             RollupLine(GOOGLE, calls=1, answered=0, missed=1, target=0),
             RollupLine(NONE, calls=2, answered=2, missed=0, target=2),
         ],
-        callers=[
-            CallerRow(GOOGLE, "+1", first_time=True),
-            CallerRow(GOOGLE, "+1", first_time=False),
-            CallerRow(GOOGLE, "+2", first_time=False),
-            CallerRow(NONE, "+2", first_time=False),
-        ],
+        # +1 (its first call ever) and +2 through google, +2 again unattributed: two callers in total.
+        callers=CallerCounts(
+            by_source={GOOGLE: Callers(unique=2, first_time=1), NONE: Callers(unique=1, first_time=0)},
+            total=Callers(unique=2, first_time=1),
+        ),
         leads={GOOGLE: 1, ("yandex", None, None): 1},
         deals=[
             WonDeal(GOOGLE, 10, 150_050),
