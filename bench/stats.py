@@ -544,11 +544,16 @@ def abridged(text: str, limit: int) -> str:
 
 async def explain(engine: AsyncEngine, name: str, statements: list[tuple[str, Any, float]]) -> None:
     print(f"\n=== EXPLAIN (ANALYZE, BUFFERS): {name}, {len(statements)} statements ===")
-    for number, (statement, parameters, seconds) in enumerate(statements, 1):
-        print(f"\n--- {name} #{number}: {seconds * 1000:.1f} ms in the last round ---")
-        print(abridged(" ".join(statement.split()), 1200))
-        print(abridged(f"parameters: {parameters}", 300))
-        async with engine.connect() as connection:
+    # One connection and transaction for them all, as the report has: a `SET LOCAL` it makes (work_mem)
+    # holds for the statements after it, and is run as it is (there is no plan of a SET).
+    async with engine.connect() as connection, connection.begin():
+        for number, (statement, parameters, seconds) in enumerate(statements, 1):
+            print(f"\n--- {name} #{number}: {seconds * 1000:.1f} ms in the last round ---")
+            print(abridged(" ".join(statement.split()), 1200))
+            print(abridged(f"parameters: {parameters}", 300))
+            if statement.lstrip().upper().startswith("SET "):
+                await connection.exec_driver_sql(statement, parameters)
+                continue
             plan = await connection.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) {statement}", parameters)
             print("\n".join(abridged(row[0], 200) for row in plan.all()))
 

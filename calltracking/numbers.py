@@ -36,6 +36,11 @@ def normalize_number(raw: str, default_country: str) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def is_e164(number: str) -> bool:
+    """`+` and 1 to 15 digits: what `normalize_number` gives, and nothing an extension looks like."""
+    return len(number) <= 16 and number[:1] == "+" and number[1:].isdigit() and number[1:].isascii()
+
+
 def party_number(raw: str, default_country: str, is_extension: bool) -> str | None:
     """The comparable form of one side of a call: an extension stays an extension."""
     if is_extension:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from calltracking.numbers import is_e164
+
 
 class EntityKind(StrEnum):
     CONTACT = "contact"
@@ -116,6 +118,13 @@ class CallRecord:
         if self.direction is Direction.OUTBOUND:
             return self.callee_number
         return None
+
+    @property
+    def customer_number(self) -> str | None:
+        """The customer's number when it is a phone number (E.164): what stats and call tracking count
+        customers by. A caller ID that is an extension or not a number is no customer's."""
+        number = self.external_number
+        return number if number is not None and is_e164(number) else None
 
 
 @dataclass(frozen=True, slots=True)

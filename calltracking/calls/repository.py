@@ -225,7 +225,7 @@ def _call_values(call: CallRecord) -> dict[str, Any]:
         "failure_reason": call.failure_reason,
         "recording_file": call.recording_file,
         "recording_channel": call.recording_channel,
-        "customer_number": call.external_number,
+        "customer_number": call.customer_number,
         "queue_wait_seconds": call.queue_wait_seconds,
         "source": call.source,
         "medium": call.medium,

@@ -88,9 +88,9 @@ def is_target(call: CallRecord, target_talk_seconds: float) -> bool | None:
 def caller_numbers(calls: Iterable[CallRecord]) -> set[str]:
     """The customer numbers of the inbound calls: whose earlier calls decide the first-time flags."""
     return {
-        call.external_number
+        call.customer_number
         for call in calls
-        if call.direction is Direction.INBOUND and call.external_number is not None
+        if call.direction is Direction.INBOUND and call.customer_number is not None
     }
 
 
@@ -99,11 +99,11 @@ def first_times(calls: Sequence[CallRecord], earliest_stored: Mapping[str, datet
     the database other than the calls of this batch (whose versions here are the ones that count)."""
     starts: dict[str, list[tuple[datetime, CallKey]]] = {}
     for call in calls:
-        if call.direction is Direction.INBOUND and call.external_number is not None:
-            starts.setdefault(call.external_number, []).append((call.started_at, key_of(call)))
+        if call.direction is Direction.INBOUND and call.customer_number is not None:
+            starts.setdefault(call.customer_number, []).append((call.started_at, key_of(call)))
     flags: list[bool | None] = []
     for call in calls:
-        number = call.external_number
+        number = call.customer_number
         if call.direction is not Direction.INBOUND or number is None:
             flags.append(None)
             continue
@@ -120,7 +120,7 @@ def numbers_to_demote(calls: Iterable[CallRecord], earliest_stored: Mapping[str,
     earlier (written late: a spool drained after an outage, a replay of an older capture)."""
     demoted = set()
     for call in calls:
-        number = call.external_number
+        number = call.customer_number
         if call.direction is not Direction.INBOUND or number is None or number not in earliest_stored:
             continue
         if call.started_at < earliest_stored[number]:

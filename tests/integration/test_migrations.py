@@ -88,6 +88,8 @@ async def test_calls_logged_before_0008_count_in_the_rollups(database_url: str) 
         ("2", "inbound", "missed", None, '["101", "102"]', 0.0, 20.0),
         ("3", "outbound", "answered", "103", "[]", 50.0, 5.0),
     ]
+    # The missed call's caller ID is a short number, no customer's.
+    callers = {"1": "+79161234567", "2": "7777", "3": "+79161234567"}
     try:
         await migrate(engine, "0007")
         async with engine.begin() as connection:
@@ -98,7 +100,7 @@ async def test_calls_logged_before_0008_count_in_the_rollups(database_url: str) 
                         " manager, rang, transferred_to, abandoned, reconciled, started_at, ended_at,"
                         " ring_seconds, talk_seconds, caller_number)"
                         " VALUES ('office', :id, :direction, :status, 'pbx', '+79161234567', '101',"
-                        " :manager, :rang, '[]', false, false, :at, :at, :ring, :talk, '+79161234567')"
+                        " :manager, :rang, '[]', false, false, :at, :at, :ring, :talk, :caller_number)"
                     ),
                     {
                         "id": call_id,
@@ -109,6 +111,7 @@ async def test_calls_logged_before_0008_count_in_the_rollups(database_url: str) 
                         "at": started,
                         "ring": ring,
                         "talk": talk,
+                        "caller_number": callers[call_id],
                     },
                 )
         await migrate(engine)
@@ -135,4 +138,4 @@ async def test_calls_logged_before_0008_count_in_the_rollups(database_url: str) 
         (bucket, "103", 0, 0, 1, 50.0),
     ]
     # The customer's number of an old inbound call is its caller's; the outbound one's callee was "101".
-    assert customer_numbers == ["+79161234567", "+79161234567", None]
+    assert customer_numbers == ["+79161234567", None, None]

@@ -111,7 +111,10 @@ async def rollups(session: AsyncSession) -> Rollups:
     for table in (MANAGER_ROLLUPS, SOURCE_ROLLUPS):
         width = KEYS[table.name]
         rows = {}
-        for row in (await session.execute(select(table))).all():
+        # pbx, grain and bucket first, whatever order the table keeps them in.
+        first = [table.c.pbx, table.c.grain, table.c.bucket]
+        columns = first + [column for column in table.c if column.name not in {"pbx", "grain", "bucket"}]
+        for row in (await session.execute(select(*columns))).all():
             key, counts = tuple(row[:width]), tuple(round(value, 6) for value in row[width:])
             if any(counts):
                 rows[key] = counts

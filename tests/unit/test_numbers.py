@@ -6,12 +6,14 @@ from hypothesis import strategies as st
 
 from calltracking.numbers import (
     Phone,
+    is_e164,
     normalize_number,
     parse_phone,
     party_number,
     prefix_range,
     reversed_digits,
 )
+from tests.helpers.factories import make_call
 
 
 @pytest.mark.parametrize(
@@ -186,3 +188,21 @@ def test_reversed_digits_keep_only_the_digits_last_first(raw: str) -> None:
     digits = reversed_digits(raw)
     assert all(c.isdigit() for c in digits)
     assert digits == "".join(c for c in raw if c.isdigit())[::-1]
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"),
+    [
+        ("+79161234567", True),
+        ("+1", True),
+        ("101", False),
+        ("+", False),
+        ("+7916abc", False),
+        ("+٧٩١٦", False),
+        ("+1234567890123456", False),
+        ("anonymous", False),
+    ],
+)
+def test_only_e164_numbers_are_customers_numbers(number: str, expected: bool) -> None:
+    assert is_e164(number) is expected
+    assert make_call(caller_number=number).customer_number == (number if expected else None)

@@ -26,13 +26,26 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("tracking_session_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("first_time_caller", sa.Boolean(), nullable=True))
         batch_op.add_column(sa.Column("is_target", sa.Boolean(), nullable=True))
-    # Calls logged before this revision: their customer's number, from the direction.
-    op.execute(
-        "UPDATE calls SET customer_number = CASE direction WHEN 'inbound' THEN caller_number "
-        "WHEN 'outbound' THEN callee_number END"
+    # Calls logged before this revision: their customer's number, from the direction, when it is a phone
+    # number in E.164 (`CallRecord.customer_number`).
+    number = "CASE direction WHEN 'inbound' THEN caller_number WHEN 'outbound' THEN callee_number END"
+    is_e164 = (
+        f"({number}) ~ '^[+][0-9]{{1,15}}$'"
+        if op.get_bind().dialect.name == "postgresql"
+        else f"length({number}) <= 16 AND ({number}) GLOB '+[0-9]*'"
+        f" AND substr({number}, 2) NOT GLOB '*[^0-9]*'"
     )
+    op.execute(f"UPDATE calls SET customer_number = {number} WHERE {is_e164}")
     op.create_index("ix_calls_customer_number_started_at", "calls", ["customer_number", "started_at"])
     op.create_index("ix_calls_queue_started_at", "calls", ["queue", "started_at"])
+    talked = sa.text("status = 'answered' AND customer_number IS NOT NULL AND manager IS NOT NULL")
+    op.create_index(
+        "ix_calls_talked_customers",
+        "calls",
+        ["started_at", "manager", "customer_number"],
+        postgresql_where=talked,
+        sqlite_where=talked,
+    )
     with op.batch_alter_table("managers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("team", sa.String(length=128), nullable=True))
     with op.batch_alter_table("crm_entities", schema=None) as batch_op:
@@ -42,9 +55,9 @@ def upgrade() -> None:
     op.create_index("ix_callbacks_missed_at", "callbacks", ["missed_at"])
     op.create_table(
         "manager_rollups",
-        sa.Column("pbx", sa.String(length=64), nullable=False),
         sa.Column("grain", sa.Integer(), nullable=False),
         sa.Column("bucket", sa.BigInteger(), nullable=False),
+        sa.Column("pbx", sa.String(length=64), nullable=False),
         sa.Column("extension", sa.String(length=64), nullable=False),
         sa.Column("inbound_received", sa.Integer(), nullable=False),
         sa.Column("inbound_answered", sa.Integer(), nullable=False),
@@ -54,13 +67,13 @@ def upgrade() -> None:
         sa.Column("internal_calls", sa.Integer(), nullable=False),
         sa.Column("talk_seconds", sa.Float(), nullable=False),
         sa.Column("ring_seconds_answered", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("pbx", "grain", "bucket", "extension", name=op.f("pk_manager_rollups")),
+        sa.PrimaryKeyConstraint("grain", "bucket", "pbx", "extension", name=op.f("pk_manager_rollups")),
     )
     op.create_table(
         "source_rollups",
-        sa.Column("pbx", sa.String(length=64), nullable=False),
         sa.Column("grain", sa.Integer(), nullable=False),
         sa.Column("bucket", sa.BigInteger(), nullable=False),
+        sa.Column("pbx", sa.String(length=64), nullable=False),
         sa.Column("source", sa.String(length=128), nullable=False),
         sa.Column("medium", sa.String(length=128), nullable=False),
         sa.Column("campaign", sa.String(length=128), nullable=False),
@@ -69,7 +82,7 @@ def upgrade() -> None:
         sa.Column("missed", sa.Integer(), nullable=False),
         sa.Column("target", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "pbx", "grain", "bucket", "source", "medium", "campaign", name=op.f("pk_source_rollups")
+            "grain", "bucket", "pbx", "source", "medium", "campaign", name=op.f("pk_source_rollups")
         ),
     )
     op.create_table(
@@ -124,6 +137,7 @@ def downgrade() -> None:
         batch_op.drop_column("converted_to")
     with op.batch_alter_table("managers", schema=None) as batch_op:
         batch_op.drop_column("team")
+    op.drop_index("ix_calls_talked_customers", table_name="calls")
     op.drop_index("ix_calls_queue_started_at", table_name="calls")
     op.drop_index("ix_calls_customer_number_started_at", table_name="calls")
     with op.batch_alter_table("calls", schema=None) as batch_op:
