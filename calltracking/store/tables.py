@@ -355,7 +355,16 @@ class CallbackRow(Base):
         Index("ix_callbacks_state_due_at", "state", "due_at"),
         Index("ix_callbacks_number", "number"),
         Index("ix_callbacks_manager", "manager"),
-        Index("ix_callbacks_missed_at", "missed_at"),
+        # The per-manager report's callback figures of a period, read from the index alone.
+        Index(
+            "ix_callbacks_missed_at",
+            "missed_at",
+            "manager",
+            "state",
+            "closed_at",
+            "due_at",
+            "seconds_to_return",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

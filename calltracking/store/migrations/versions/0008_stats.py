@@ -52,7 +52,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("converted_to", sa.String(length=128), nullable=True))
     op.create_index("ix_deals_opened_at", "deals", ["opened_at"])
     op.create_index("ix_deals_closed_at", "deals", ["closed_at"])
-    op.create_index("ix_callbacks_missed_at", "callbacks", ["missed_at"])
+    op.create_index(
+        "ix_callbacks_missed_at",
+        "callbacks",
+        ["missed_at", "manager", "state", "closed_at", "due_at", "seconds_to_return"],
+    )
     op.create_table(
         "manager_rollups",
         sa.Column("grain", sa.Integer(), nullable=False),
