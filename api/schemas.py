@@ -177,6 +177,21 @@ class CallOut(BaseModel):
     talk_seconds: float
     hangup_by: str | None
     failure_reason: str | None
+    queue_wait_seconds: float | None = Field(
+        default=None, description="from joining the queue to an agent's answer, or to leaving unanswered"
+    )
+    source: str | None = Field(default=None, description="inbound: the DID's or the website visit's source")
+    medium: str | None = None
+    campaign: str | None = None
+    tracking_session_id: int | None = Field(
+        default=None, description="the website visit whose pool number was called (README: Call tracking)"
+    )
+    first_time_caller: bool | None = Field(
+        default=None, description="inbound: no earlier call from the number"
+    )
+    is_target: bool | None = Field(
+        default=None, description="inbound: answered and talked longer than `[tracking] target_talk_seconds`"
+    )
     has_recording: bool = Field(description="the recording's audio is stored and can be played")
     recording: RecordingOut | None = None
     recording_state: RecordingStateName = Field(
@@ -223,6 +238,13 @@ class CallOut(BaseModel):
             talk_seconds=call.talk_seconds,
             hangup_by=call.hangup_by,
             failure_reason=call.failure_reason,
+            queue_wait_seconds=call.queue_wait_seconds,
+            source=call.source,
+            medium=call.medium,
+            campaign=call.campaign,
+            tracking_session_id=call.tracking_session_id,
+            first_time_caller=call.first_time_caller,
+            is_target=call.is_target,
             has_recording=recording is not None and recording.is_ready,
             recording=RecordingOut.of(stored.id, recording),
             recording_state=cast(

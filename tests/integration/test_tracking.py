@@ -181,6 +181,15 @@ async def test_a_freed_number_goes_to_the_next_visitor_and_each_call_to_its_own_
         ("yandex", "cpc", "brand", second["session_id"]),
         (None, None, None, None),
     ]
+    # The call history shows where each call came from, and its flags.
+    shown = await site.client.get(f"/api/v1/calls/{rows[2].id}", headers=site.auth(SUPERVISOR))
+    view = await shown.json()
+    assert (view["source"], view["campaign"], view["tracking_session_id"]) == (
+        "yandex",
+        "brand",
+        second["session_id"],
+    )
+    assert (view["first_time_caller"], view["is_target"]) == (True, False)
 
 
 async def test_the_least_recently_reserved_free_number_is_handed_out(open_site: OpenSite) -> None:
