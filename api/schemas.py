@@ -192,6 +192,11 @@ class CallOut(BaseModel):
     is_target: bool | None = Field(
         default=None, description="inbound: answered and talked longer than `[tracking] target_talk_seconds`"
     )
+    unique_in_period: bool | None = Field(
+        default=None,
+        description="inbound, when the history is asked `from` a time: the caller's first call since then "
+        "(before `to`); the calls marked so are the period's unique callers",
+    )
     has_recording: bool = Field(description="the recording's audio is stored and can be played")
     recording: RecordingOut | None = None
     recording_state: RecordingStateName = Field(

@@ -14,8 +14,8 @@ from api.keys import SESSIONS, SETTINGS
 from api.operations import Api, Context
 from api.schemas import CallDetailOut, CallOut, CallPage, CallQuery
 from api.visibility import Audience
-from calltracking.calls.record import CallFilter
-from calltracking.calls.repository import get_call, search_calls
+from calltracking.calls.record import CallFilter, Direction, StoredCall
+from calltracking.calls.repository import first_inbound_calls, get_call, search_calls
 from calltracking.crm.match_repository import entity_refs, get_matches
 from calltracking.numbers import normalize_number
 from recordings.repository import recordings_of_calls
@@ -46,8 +46,20 @@ async def list_calls(request: web.Request, ctx: Context) -> web.StreamResponse:
         ids = [stored.id for stored in page[: query.limit]]
         entities = await entity_refs(session, ids)
         recordings = await recordings_of_calls(session, ids)
+        firsts = (
+            await first_inbound_calls(
+                session,
+                [s.call.customer_number for s in page if s.call.customer_number is not None],
+                query.from_,
+                query.to,
+            )
+            if query.from_ is not None
+            else None
+        )
     items = [
-        CallOut.of(stored, entities.get(stored.id), recordings.get(stored.id))
+        _unique_in_period(
+            CallOut.of(stored, entities.get(stored.id), recordings.get(stored.id)), stored, firsts
+        )
         for stored in page[: query.limit]
     ]
     next_cursor = CallCursor(items[-1].started_at, items[-1].id).encode() if len(page) > query.limit else None
@@ -138,3 +150,11 @@ def _csv_cell(value: object) -> object:
     if isinstance(value, dict):  # the matched entity
         return f"{value.get('kind')}:{value.get('external_id')}"
     return value
+
+
+def _unique_in_period(item: CallOut, stored: StoredCall, firsts: dict[str, datetime] | None) -> CallOut:
+    call = stored.call
+    if firsts is None or call.direction is not Direction.INBOUND or call.customer_number is None:
+        return item
+    item.unique_in_period = firsts.get(call.customer_number) == call.started_at
+    return item

@@ -192,6 +192,28 @@ async def _with_legs(session: AsyncSession, rows: list[CallRow], with_legs: bool
     return [StoredCall(id=row.id, call=_record(row, legs_by_call[row.id])) for row in rows]
 
 
+async def first_inbound_calls(
+    session: AsyncSession, numbers: Sequence[str], started_from: datetime, started_before: datetime | None
+) -> dict[str, datetime]:
+    """Per customer number, when its first inbound call in the period started: a call that started then is
+    unique in the period (one per caller, however often they called)."""
+    if not numbers:
+        return {}
+    conditions = [
+        CALLS.c.customer_number.in_(sorted(set(numbers))),
+        CALLS.c.direction == Direction.INBOUND.value,
+        CALLS.c.started_at >= started_from,
+    ]
+    if started_before is not None:
+        conditions.append(CALLS.c.started_at < started_before)
+    rows = await session.execute(
+        select(CALLS.c.customer_number, func.min(CALLS.c.started_at).label("first"))
+        .where(*conditions)
+        .group_by(CALLS.c.customer_number)
+    )
+    return {row.customer_number: from_db(row.first) for row in rows.all()}
+
+
 async def count_calls(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count()).select_from(CallRow))).scalar_one())
 

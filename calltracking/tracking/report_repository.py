@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.calls.record import Direction, EntityKind
 from calltracking.calls.rollup import period_cover
-from calltracking.crm.mirror import EntityOrigin
 from calltracking.store.tables import CallMatchRow, CallRow, DealRow, EntityRow, SourceRollupRow
 from calltracking.tracking.sources import (
     CallerCounts,
@@ -97,8 +96,8 @@ async def leads_by_source(
         select(*key, func.count().label("leads"))
         .select_from(ENTITIES.join(CALLS, CALLS.c.id == ENTITIES.c.first_call_id))
         .where(
+            # Made here for a caller (joined on its first call): adopted by the CRM since, or not.
             ENTITIES.c.kind == EntityKind.LEAD.value,
-            ENTITIES.c.origin == EntityOrigin.CALL.value,
             # A lead the service made is created at its first call's start (`ensure_auto_lead` is given
             # `call.started_at`), so this is the calls' bound again; it reads the period's leads from
             # `ix_crm_entities_kind_created_at` instead of every lead.

@@ -24,8 +24,8 @@ from calltracking.calls.record import CallRecord, CallStatus, Direction
 from calltracking.calls.repository import save_calls
 from calltracking.config import CrmSettings, Settings, TrackingSettings, load_settings
 from calltracking.crm.call_matching import CallMatcher
-from calltracking.crm.mirror import DealIn
-from calltracking.crm.repository import upsert_deals
+from calltracking.crm.mirror import DealIn, LeadIn
+from calltracking.crm.repository import upsert_deals, upsert_parties
 from calltracking.metrics import ApiMetrics
 from calltracking.store.tables import CallRow, EntityRow
 from calltracking.tracking.attributor import CallAttributor
@@ -458,6 +458,16 @@ async def fill_report_data(site: Site) -> None:
     ]
     async with site.sessions.begin() as session:
         await upsert_deals(session, deals, T0)
+        # The CRM adopts X's lead (sends it back with its own fields): it is still a lead from a call.
+        adopted = LeadIn(
+            external_id="ct-79161110001",
+            name="X",
+            phones=[X],
+            source="yandex",
+            medium="cpc",
+            campaign="brand",
+        )
+        await upsert_parties(session, [adopted], "RU", T0)
 
 
 def line(source: str | None, medium: str | None, campaign: str | None, *figures: Any) -> dict[str, Any]:
@@ -479,6 +489,27 @@ def line(source: str | None, medium: str | None, campaign: str | None, *figures:
         "campaign": campaign,
         **dict(zip(names, figures, strict=True)),
     }
+
+
+async def test_the_history_marks_each_callers_first_call_of_the_period(open_site: OpenSite) -> None:
+    site = await open_site(numbers=(P1,))
+    await fill_report_data(site)
+    november_22 = {"from": "2026-11-22T00:00:00Z", "to": "2026-11-23T00:00:00Z", "sort": "started_at"}
+    response = await site.client.get("/api/v1/calls", params=november_22, headers=site.auth(SUPERVISOR))
+    calls = (await response.json())["items"]
+    customer = {"inbound": "caller_number", "outbound": "callee_number"}
+    marks = [(c["direction"], c[customer[c["direction"]]], c["unique_in_period"]) for c in calls]
+    # X twice (its first call of the day is unique), Y once (its call the day before is another period's),
+    # Z once; the outbound call is no caller's.
+    assert marks == [
+        ("inbound", X, True),
+        ("inbound", X, False),
+        ("inbound", Y, True),
+        ("inbound", Z, True),
+        ("outbound", X, None),
+    ]
+    unbounded = await site.client.get("/api/v1/calls", headers=site.auth(SUPERVISOR))
+    assert {c["unique_in_period"] for c in (await unbounded.json())["items"]} == {None}
 
 
 async def test_the_source_report_counts_what_each_source_brought(open_site: OpenSite) -> None:
