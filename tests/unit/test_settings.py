@@ -82,3 +82,25 @@ def test_bad_settings_are_a_clear_error(tmp_path: Path, content: str, environ: d
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml", environ={})
+
+
+@pytest.mark.parametrize(
+    ("stats", "message"),
+    [
+        ({"timezone": "Mars/Olympus"}, "unknown time zone"),
+        ({"business_hours_start": "18:00", "business_hours_end": "09:00"}, "after business_hours_start"),
+        ({"business_hours_start": "09:10"}, "business_hours_start"),
+        ({"business_days": [0, 8]}, "ISO weekdays"),
+        ({"queue_service_level_seconds": 0}, "queue_service_level_seconds"),
+    ],
+)
+def test_bad_report_settings_say_which(stats: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(environ={}, overrides={"stats": stats})
+
+
+def test_reports_count_days_in_the_first_pbxs_zone_unless_told() -> None:
+    pbx = {"pbxs": [{"name": "office", "timezone": "Asia/Vladivostok"}]}
+    assert load_settings(environ={}, overrides=pbx).report_timezone == "Asia/Vladivostok"
+    told = pbx | {"stats": {"timezone": "Europe/Moscow"}}
+    assert load_settings(environ={}, overrides=told).report_timezone == "Europe/Moscow"
