@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +24,8 @@ from calltracking.errors import ConfigError
 from calltracking.numbers import is_same_line
 
 DEFAULT_DATA_DIR = Path("calltracking-data")
+# A language as the transcription models are keyed: "ru", "en-us", "pt-br".
+LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$"
 
 
 class _Frozen(BaseModel):
@@ -88,6 +91,8 @@ class PbxSettings(_Frozen):
     # A `.raw`/`.sln` recording is MixMonitor's option D stream (stereo: rx left, tx right); set false if
     # this PBX records mono signed linear.
     raw_is_stereo: bool = True
+    # The language its calls are spoken in, a key of `[transcription] models` (unset: the default one).
+    language: str | None = Field(default=None, pattern=LANGUAGE_PATTERN)
     ping_interval_seconds: float = Field(default=10.0, gt=0)
     ping_timeout_seconds: float = Field(default=5.0, gt=0)
     login_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -291,6 +296,27 @@ class RecordingSettings(_Frozen):
     retention_interval_seconds: float = Field(default=3600.0, gt=0)
 
 
+class TranscriptionSettings(_Frozen):
+    """Offline speech recognition with vosk: a model directory per language, e.g.
+    `models = {ru = "/opt/vosk/ru"}` (models from https://alphacephei.com/vosk/models)."""
+
+    models: dict[str, Path] = Field(default_factory=dict)
+    # The language of a PBX that names none; unset: such calls are not transcribed.
+    default_language: str | None = Field(default=None, pattern=LANGUAGE_PATTERN)
+    # Transcription workers `serve` runs in its own process (0: none; `calltracking worker` runs them).
+    workers: int = Field(default=0, ge=0, le=64)
+    # Audio is decoded and fed to the recognizer this many seconds at a time.
+    chunk_seconds: float = Field(default=0.25, gt=0, le=10)
+
+    @field_validator("models")
+    @classmethod
+    def _languages_are_codes(cls, value: dict[str, Path]) -> dict[str, Path]:
+        for language in value:
+            if not re.match(LANGUAGE_PATTERN, language):
+                raise ValueError(f"model language {language!r} must be a code such as 'ru' or 'en-us'")
+        return value
+
+
 class LogSettings(_Frozen):
     level: str = "info"
     # "auto": console renderer on a TTY, JSON lines otherwise.
@@ -313,6 +339,7 @@ class Settings(_Frozen):
     tracking: TrackingSettings = TrackingSettings()
     recordings: RecordingSettings = RecordingSettings()
     stats: StatsSettings = StatsSettings()
+    transcription: TranscriptionSettings = TranscriptionSettings()
 
     @model_validator(mode="after")
     def _unique_pbx_names(self) -> Settings:
@@ -323,10 +350,22 @@ class Settings(_Frozen):
             raise ValueError("PBX names must be unique")
         return self
 
+    @model_validator(mode="after")
+    def _languages_have_models(self) -> Settings:
+        named = [p.language for p in self.pbxs] + [self.transcription.default_language]
+        for language in named:
+            if language is not None and language not in self.transcription.models:
+                raise ValueError(f"language {language!r} has no model in [transcription] models")
+        return self
+
     @property
     def report_timezone(self) -> str:
         """The zone reports count days in when the request names none: `[stats]`, else the first PBX's."""
         return self.stats.timezone or (self.pbxs[0].timezone if self.pbxs else "UTC")
+
+    def transcription_language(self, pbx: str) -> str | None:
+        """The language a PBX's calls are transcribed in: its own, else `[transcription]`'s default."""
+        return self.pbx(pbx).language or self.transcription.default_language
 
     def pbx(self, name: str) -> PbxSettings:
         for pbx in self.pbxs:

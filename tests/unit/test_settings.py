@@ -104,3 +104,42 @@ def test_reports_count_days_in_the_first_pbxs_zone_unless_told() -> None:
     assert load_settings(environ={}, overrides=pbx).report_timezone == "Asia/Vladivostok"
     told = pbx | {"stats": {"timezone": "Europe/Moscow"}}
     assert load_settings(environ={}, overrides=told).report_timezone == "Europe/Moscow"
+
+
+def test_transcription_models_per_language_and_a_pbx_picks_its_own(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        """
+[transcription]
+models = {ru = "/opt/vosk/ru", en-us = "/opt/vosk/en"}
+default_language = "ru"
+
+[[pbx]]
+name = "office"
+
+[[pbx]]
+name = "london"
+language = "en-us"
+"""
+    )
+    settings = load_settings(config, environ={})
+    assert settings.transcription.models == {"ru": Path("/opt/vosk/ru"), "en-us": Path("/opt/vosk/en")}
+    assert settings.transcription.workers == 0
+    assert settings.transcription_language("office") == "ru"
+    assert settings.transcription_language("london") == "en-us"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"transcription": {"models": {"Russian": "/opt/vosk/ru"}}}, "must be a code"),
+        ({"transcription": {"default_language": "ru"}}, "'ru' has no model"),
+        ({"pbxs": [{"name": "a", "language": "ko"}], "transcription": {"models": {"ru": "/m"}}}, "'ko'"),
+        ({"pbxs": [{"name": "a", "language": "Korean"}]}, "language"),
+        ({"transcription": {"chunk_seconds": 0}}, "chunk_seconds"),
+        ({"transcription": {"workers": -1}}, "workers"),
+    ],
+)
+def test_bad_transcription_settings_say_which(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(environ={}, overrides=overrides)
