@@ -19,3 +19,11 @@ class SpoolCorrupt(CalltrackingError):
 
 class CallNotJournaled(CalltrackingError):
     """A completed call could not be written to the spool's journal (disk full, I/O error)."""
+
+
+class TranscriptionUnavailable(CalltrackingError):
+    """No speech model serves a language (missing or broken model directory): jobs wait, not crash."""
+
+
+class QualityConfigInvalid(CalltrackingError):
+    """The call-quality checklist file cannot be used: not YAML, or a field missing or wrong (named)."""

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import math
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -67,6 +67,11 @@ LEASE = timedelta(minutes=30)
 IDLE_POLL_SECONDS = 30.0
 
 
+# Run in the transaction that marks a recording ready, with the stored recording and its call's id: what
+# is owed to new audio is written with it or not at all (a transcription job).
+ReadyHook = Callable[[AsyncSession, Recording, int, datetime], Awaitable[None]]
+
+
 class RecordingWorker:
     def __init__(
         self,
@@ -76,6 +81,7 @@ class RecordingWorker:
         *,
         clock: Clock = utc_now,
         observe: Observer | None = None,
+        on_ready: Sequence[ReadyHook] = (),
     ) -> None:
         self._sessions = sessions
         self._settings = settings
@@ -83,6 +89,7 @@ class RecordingWorker:
         self._store = RecordingStore(settings.storage_dir)
         self._clock = clock
         self._observe = observe
+        self._on_ready = tuple(on_ready)
         self._slots = asyncio.Semaphore(settings.workers)
         self._wake = asyncio.Event()
         self._options = EncodeOptions(settings.bitrate, settings.complexity, FORMATS[settings.format])
@@ -303,6 +310,8 @@ class RecordingWorker:
             if outcome.state is RecordingState.READY and job.call_id is not None:
                 done = (await recordings_of_calls(session, [job.call_id]))[job.call_id]
                 await enqueue(session, ready_event(done, job.call_id, now), now=now)
+                for hook in self._on_ready:
+                    await hook(session, done, job.call_id, now)
         if self._observe is not None:
             self._observe(job.pbx, outcome.state)
         return True

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
     false,
     text,
@@ -537,3 +538,36 @@ class PoolNumberRow(Base):
     session_id: Mapped[int | None] = mapped_column(Integer)
     reserved_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_reserved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TranscriptionJobRow(Base):
+    """A stored recording owed a transcript: written in the transaction that marks the recording ready,
+    taken by a worker (`FOR UPDATE SKIP LOCKED` on PostgreSQL), retried with growing delays, then `dead`;
+    `unavailable` while no model serves its language."""
+
+    __tablename__ = "transcription_jobs"
+    __table_args__ = (Index("ix_transcription_jobs_state_next_attempt_at", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"), unique=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    language: Mapped[str | None] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TranscriptRow(Base):
+    """A call's transcript: its utterances (`Transcript.view()`) and their text, for search."""
+
+    __tablename__ = "transcripts"
+
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"), index=True)
+    language: Mapped[str] = mapped_column(String(16))
+    utterances: Mapped[dict[str, object]] = mapped_column(JSON)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
