@@ -571,3 +571,25 @@ class TranscriptRow(Base):
     utterances: Mapped[dict[str, object]] = mapped_column(JSON)
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class QualityScoreRow(Base):
+    """A call's quality figures from its transcript and the checklist in force (`checklist_sha256`):
+    written when the transcript is stored, written again by `calltracking quality rescore`."""
+
+    __tablename__ = "quality_scores"
+    __table_args__ = (
+        Index("ix_quality_scores_started_at", "started_at"),
+        Index("ix_quality_scores_manager_started_at", "manager", "started_at"),
+    )
+
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
+    # Copied from the call, so a period's report per manager reads this table alone.
+    manager: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    score: Mapped[float] = mapped_column(Float)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    metrics: Mapped[dict[str, object]] = mapped_column(JSON)
+    checklist: Mapped[dict[str, object]] = mapped_column(JSON)
+    checklist_sha256: Mapped[str] = mapped_column(String(64))
+    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
