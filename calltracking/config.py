@@ -317,6 +317,13 @@ class TranscriptionSettings(_Frozen):
         return value
 
 
+class QualitySettings(_Frozen):
+    """Call quality: the supervisor's checklist (`calltracking/quality/checklist.example.yaml` shows every
+    field; its silence threshold and fillers are the metrics' settings too). Unset: the shipped example."""
+
+    checklist: Path | None = None
+
+
 class LogSettings(_Frozen):
     level: str = "info"
     # "auto": console renderer on a TTY, JSON lines otherwise.
@@ -340,6 +347,7 @@ class Settings(_Frozen):
     recordings: RecordingSettings = RecordingSettings()
     stats: StatsSettings = StatsSettings()
     transcription: TranscriptionSettings = TranscriptionSettings()
+    quality: QualitySettings = QualitySettings()
 
     @model_validator(mode="after")
     def _unique_pbx_names(self) -> Settings:
