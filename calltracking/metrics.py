@@ -49,3 +49,20 @@ class ApiMetrics:
             "Number requests answered with the fallback number: every pool number was held (add numbers)",
             registry=self.registry,
         )
+        self.transcription_jobs = Gauge(
+            "calltracking_transcription_jobs",
+            "Transcription jobs by state (pending, done, dead, unavailable): the backlog, read from the database",
+            ["state"],
+            registry=self.registry,
+        )
+        self.transcriptions = Counter(
+            "calltracking_transcriptions_total",
+            "Transcription attempts by outcome (done, retry, dead, unavailable) in this process",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.transcription_audio_seconds = Counter(
+            "calltracking_transcription_audio_seconds_total",
+            "Seconds of recorded audio transcribed by this process (throughput)",
+            registry=self.registry,
+        )
