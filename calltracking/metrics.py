@@ -51,7 +51,7 @@ class ApiMetrics:
         )
         self.transcription_jobs = Gauge(
             "calltracking_transcription_jobs",
-            "Transcription jobs by state (pending, done, dead, unavailable): the backlog, read from the database",
+            "Transcription jobs by state (pending, done, dead, unavailable), read from the database",
             ["state"],
             registry=self.registry,
         )
