@@ -3,7 +3,7 @@ so the same code path serves `calltracking migrate`, `serve` and the tests, on S
 
 from alembic import context
 
-from calltracking.store.tables import Base
+from calltracking.store.tables import Base, is_modelled
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -14,6 +14,7 @@ context.configure(
     target_metadata=Base.metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_name=is_modelled,
 )
 with context.begin_transaction():
     context.run_migrations()
