@@ -1,5 +1,5 @@
 """The transcription worker: takes due jobs, transcribes each recording's sides off the event loop, and
-writes the transcript with the job's end in one transaction.
+writes the transcript, its quality score and the job's end in one transaction.
 
 Several workers (processes, machines) share the queue: a job is leased while it runs and falls due again
 if its worker dies. A failure is retried with growing delays, then the job is `dead`; a language no model
@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 
 import structlog
@@ -22,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from calltracking.calls.recording import Recording, Side
 from calltracking.calls.transcript import Speaker, Transcript
 from calltracking.errors import TranscriptionUnavailable
+from calltracking.quality.checklist import ChecklistInForce, checklist_in_force
+from calltracking.quality.repository import score_transcript
 from recordings.repository import recordings_of_calls
 from recordings.storage import RecordingStore
 from transcription.jobs import JobState, TranscriptionJob, job_failed, save_transcript, take_jobs
@@ -34,6 +37,24 @@ Transcribe = Callable[[Mapping[Speaker, Path], str], Transcript]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class Outcome(StrEnum):
+    """How one attempt at a job ended, as the metrics count it."""
+
+    DONE = "done"
+    RETRY = "retry"
+    DEAD = "dead"
+    UNAVAILABLE = "unavailable"
+
+
+# Told each attempt's outcome and the seconds of audio it transcribed (the recording's length when done).
+Observer = Callable[[Outcome, float], None]
+_OUTCOMES = {
+    JobState.PENDING: Outcome.RETRY,
+    JobState.DEAD: Outcome.DEAD,
+    JobState.UNAVAILABLE: Outcome.UNAVAILABLE,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +91,8 @@ class TranscriptionWorker:
         settings: WorkerSettings = WorkerSettings(),
         *,
         clock: Clock = utc_now,
-        observe: Callable[[str], None] | None = None,
+        checklist: ChecklistInForce | None = None,
+        observe: Observer | None = None,
     ) -> None:
         self._sessions = sessions
         self._store = store
@@ -78,22 +100,38 @@ class TranscriptionWorker:
         self._settings = settings
         self._clock = clock
         self._observe = observe
+        # Each stored transcript is scored against it (unset: the shipped example).
+        self._checklist = checklist or checklist_in_force(None)
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def wake(self) -> None:
         self._wake.set()
 
+    def stop(self) -> None:
+        """Take no further job: `run` returns once the job in hand is finished."""
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
-        while True:
+        """Take jobs until cancelled or `stop()`ped."""
+        while not self._stopping:
             try:
                 done = await self.run_once()
             except Exception:  # a database outage must not end the worker
                 log.exception("transcription_worker_failed")
                 done = 0
-            if not done:
+            if not done and not self._stopping:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._settings.idle_poll_seconds)
+
+    async def drain(self) -> int:
+        """Run every due job, one after the other, until none is due; returns how many ran."""
+        total = 0
+        while done := await self.run_once():
+            total += done
+        return total
 
     async def run_once(self) -> int:
         """Take one due job and finish it; 0 when none is due."""
@@ -116,6 +154,7 @@ class TranscriptionWorker:
                 raise TranscriptionUnavailable(
                     "no language for this call: set [transcription] default_language"
                 )
+            seconds = recording.duration_seconds or 0.0
             files = speaker_files(recording, self._store)
             transcript = await asyncio.to_thread(self._transcribe, files, language)
         except TranscriptionUnavailable as exc:
@@ -137,9 +176,10 @@ class TranscriptionWorker:
         now = self._clock()
         async with self._sessions.begin() as session:
             await save_transcript(session, job, transcript, now)
+            await score_transcript(session, job.call_id, transcript, self._checklist, now)
         bound.info("transcription_done", utterances=len(transcript.utterances), language=language)
         if self._observe is not None:
-            self._observe(JobState.DONE.value)
+            self._observe(Outcome.DONE, seconds)
 
     async def _fail(
         self, job: TranscriptionJob, state: JobState, error: str, retry_in: float, attempts: int | None = None
@@ -156,7 +196,7 @@ class TranscriptionWorker:
                 job.attempts if attempts is None else attempts,
             )
         if self._observe is not None:
-            self._observe(state.value)
+            self._observe(_OUTCOMES[state], 0.0)
 
 
 def _describe(exc: BaseException) -> str:

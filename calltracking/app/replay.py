@@ -17,7 +17,7 @@ from calltracking.config import (
     TrackingSettings,
 )
 from calltracking.errors import CalltrackingError
-from recordings.service import RecordingWorker
+from recordings.service import ReadyHook, RecordingWorker
 
 
 class ReplayIncomplete(CalltrackingError):
@@ -33,13 +33,15 @@ async def replay_captures(
     crm: CrmSettings | None = None,
     tracking: TrackingSettings | None = None,
     recordings: RecordingSettings | None = None,
+    on_ready: Sequence[ReadyHook] = (),
 ) -> int:
     """Play each capture on its own AMI connection, in order; returns how many calls were logged.
 
     Between two captures the client reconnects exactly as it would to a live PBX (CoreShowChannels, then
     reconciliation), and what is still open after the last one is closed as reconciled. Then every
     recording the calls announced is taken from `pbx`'s recordings directory and converted, at once: the
-    PBX is long done with the files, so there is no settle delay and a file not there is missing.
+    PBX is long done with the files, so there is no settle delay and a file not there is missing; each
+    recording made ready runs `on_ready` (a transcription job) as `serve` would.
     """
     offline = (recordings or RecordingSettings()).model_copy(
         update={"settle_seconds": 0.0, "missing_after_seconds": 0.0}
@@ -70,7 +72,7 @@ async def replay_captures(
                     f"{pipeline.call_log.spool_depth} call(s) not written to the database "
                     f"within {timeout:.0f}s"
                 ) from exc
-            worker = RecordingWorker(pipeline.sessionmaker, offline, [local])
+            worker = RecordingWorker(pipeline.sessionmaker, offline, [local], on_ready=on_ready)
             await asyncio.wait_for(worker.drain(), timeout)
             return listener.calls_completed
     except TimeoutError as exc:
