@@ -18,6 +18,7 @@ phrase the recognizer ran together ("досвидания") matches by its lette
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -195,6 +196,35 @@ def example_checklist() -> Checklist:
     return parse_checklist(text, source=EXAMPLE_CHECKLIST)
 
 
+@dataclass(frozen=True, slots=True)
+class ChecklistInForce:
+    """The checklist scores are counted against, and the sha256 of its file's bytes: stored with each
+    score, so a report can tell scores of an older checklist (and `quality rescore` what it replaced)."""
+
+    checklist: Checklist
+    sha256: str
+    source: str
+
+
+def checklist_in_force(path: Path | None) -> ChecklistInForce:
+    """The `[quality] checklist` file, or the shipped example when unset; `QualityConfigInvalid` names
+    what is wrong with a bad file. Read once per process, at start."""
+    if path is None:
+        data = resources.files("calltracking.quality").joinpath(EXAMPLE_CHECKLIST).read_bytes()
+        source = EXAMPLE_CHECKLIST
+    else:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise QualityConfigInvalid(f"checklist {path} cannot be read: {exc}") from exc
+        source = f"checklist {path}"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise QualityConfigInvalid(f"{source} is not UTF-8 text: {exc}") from exc
+    return ChecklistInForce(parse_checklist(text, source), hashlib.sha256(data).hexdigest(), source)
+
+
 def score_call(transcript: Transcript, talk_seconds: float, checklist: Checklist) -> CallQuality:
     metrics = measure_call(transcript, talk_seconds, checklist.metric_settings)
     required = tuple(
@@ -295,8 +325,13 @@ def _bound(metrics: CallMetrics, bound: MetricBound) -> BoundCheck:
 
 
 def _metric_value(metrics: CallMetrics, metric: Metric) -> float | None:
+    return metric_values(metrics)[metric]
+
+
+def metric_values(metrics: CallMetrics) -> dict[str, float | None]:
+    """The call's figures by the names a checklist's bounds (and the quality report) use."""
     monologue = metrics.longest_monologue
-    values: dict[str, float | None] = {
+    return {
         "manager_talk_share": metrics.manager.talk_share,
         "customer_talk_share": metrics.customer.talk_share,
         "silence_share": metrics.silence_share,
@@ -307,7 +342,6 @@ def _metric_value(metrics: CallMetrics, metric: Metric) -> float | None:
         "manager_first_word_seconds": metrics.manager_first_word_seconds,
         "manager_hesitations_per_minute": metrics.hesitations.per_minute,
     }
-    return values[metric]
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
