@@ -37,6 +37,7 @@ from api.routes import (
     lookup,
     manager_stats,
     originate,
+    quality_report,
     queue_stats,
     recordings,
     tracking,
@@ -71,6 +72,7 @@ MODULES = (
     recordings.api,
     queue_stats.api,
     manager_stats.api,
+    quality_report.api,
     tracking.api,
 )
 

@@ -109,12 +109,12 @@ async def rescore_batch(
 
 
 async def scores_in_period(
-    session: AsyncSession, start: datetime, end: datetime, extensions: Sequence[str] | None = None
+    session: AsyncSession, start: datetime, end: datetime, pbx: str | None = None
 ) -> list[ScoredCall]:
-    """The scores of calls started in [start, end), by the `started_at` index; `extensions`: only theirs."""
+    """The scores of calls started in [start, end), by the `started_at` index; `pbx`: one PBX's calls."""
     statement = select(SCORES).where(SCORES.c.started_at >= to_db(start), SCORES.c.started_at < to_db(end))
-    if extensions is not None:
-        statement = statement.where(SCORES.c.manager.in_(list(extensions)))
+    if pbx is not None:
+        statement = statement.join(CALLS, CALLS.c.id == SCORES.c.call_id).where(CALLS.c.pbx == pbx)
     rows = (await session.execute(statement.order_by(SCORES.c.started_at, SCORES.c.call_id))).all()
     return [_scored(row) for row in rows]
 
