@@ -143,7 +143,26 @@ def _parser() -> argparse.ArgumentParser:
     output.add_argument("--csv", action="store_true", help="CSV, as the API's text/csv")
     stats.add_argument("--database", help="database URL (overrides the settings)")
     stats.set_defaults(handler=_stats)
+
+    worker = commands.add_parser(
+        "worker",
+        help="transcribe stored recordings: take transcription jobs until SIGTERM/SIGINT",
+        description="Runs --processes transcription workers, each a process with its own vosk models, "
+        "sharing the queue with every other worker (`serve`'s too). Exit 2: a model is missing or broken.",
+    )
+    worker.add_argument("--processes", type=_positive, default=1, help="worker processes (default 1)")
+    worker.add_argument("--once", action="store_true", help="transcribe what is due, then exit")
+    worker.add_argument("--database", help="database URL (overrides the settings)")
+    worker.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    worker.set_defaults(handler=_worker)
     return parser
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -173,6 +192,14 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
         loop.add_signal_handler(signum, stop.set)
     await run_service(settings, stop)
     return EXIT_OK
+
+
+async def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from calltracking.app.worker import child_arguments, run_worker, run_workers
+
+    if args.child or args.processes == 1:
+        return await run_worker(settings, once=args.once, announce_ready=args.child)
+    return await run_workers(child_arguments(args.config, args.database, args.once), args.processes)
 
 
 async def _replay(args: argparse.Namespace, settings: Settings) -> int:

@@ -31,6 +31,7 @@ from calltracking.store.engine import with_deadline
 from calltracking.webhooks.delivery import WebhookDeliverer
 from recordings.retention import run_retention
 from recordings.service import RecordingWorker
+from transcription.service import InProcessTranscription, transcription_queuer
 
 log = structlog.get_logger(__name__)
 SHUTDOWN_FLUSH_SECONDS = 10.0
@@ -63,11 +64,13 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
         wire_live_events(hub, pipeline.call_log, click_to_call)
         wire_webhooks(hub, pipeline.call_log, pipeline.sessionmaker)
         pipeline.call_log.add_commit_observer(lambda calls, _ids: _count_calls(metrics, calls))
+        transcription = InProcessTranscription(pipeline.sessionmaker, settings, metrics)
         recording_worker = RecordingWorker(
             pipeline.sessionmaker,
             settings.recordings,
             settings.pbxs,
-            observe=lambda pbx, state: _count_recording(metrics, pbx, state),
+            observe=lambda pbx, state: _recording_done(metrics, transcription, pbx, state),
+            on_ready=[transcription_queuer(settings)],
         )
         pipeline.call_log.add_commit_observer(
             lambda calls, _ids: recording_worker.wake() if any(c.recording_file for c in calls) else None
@@ -101,6 +104,7 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
             asyncio.create_task(hub.run()),
             asyncio.create_task(_once(migrated, deliverer.run)),
             asyncio.create_task(_once(migrated, recording_worker.run)),
+            asyncio.create_task(_once(migrated, transcription.run)),
             asyncio.create_task(
                 _once(migrated, functools.partial(run_retention, pipeline.sessionmaker, settings.recordings))
             ),
@@ -143,6 +147,14 @@ def _counting(metrics: ApiMetrics, pbx: str) -> Callable[[AmiEvent], None]:
 def _count_calls(metrics: ApiMetrics, calls: Sequence[CallRecord]) -> None:
     for call in calls:
         metrics.calls.labels(pbx=call.pbx, status=call.status.value).inc()
+
+
+def _recording_done(
+    metrics: ApiMetrics, transcription: InProcessTranscription, pbx: str, state: RecordingState
+) -> None:
+    _count_recording(metrics, pbx, state)
+    if state is RecordingState.READY:
+        transcription.wake()
 
 
 def _count_recording(metrics: ApiMetrics, pbx: str, state: RecordingState) -> None:
