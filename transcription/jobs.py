@@ -12,10 +12,13 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.calls.transcript import Transcript
+from calltracking.calls.transcript_repository import search_vector
 from calltracking.store.leases import lease_due_rows
 from calltracking.store.tables import TranscriptionJobRow, TranscriptRow
 from calltracking.store.times import from_db
 from calltracking.store.upserts import insert_for
+from calltracking.webhooks.delivery import enqueue
+from transcription.events import transcript_ready_event
 
 JOBS = cast(Table, TranscriptionJobRow.__table__)
 TRANSCRIPTS = cast(Table, TranscriptRow.__table__)
@@ -86,6 +89,8 @@ async def take_jobs(
 async def save_transcript(
     session: AsyncSession, job: TranscriptionJob, transcript: Transcript, now: datetime
 ) -> None:
+    """Store the transcript (and its search index), finish the job and queue `transcript.ready`: all in
+    the caller's transaction."""
     upsert = insert_for(session, TRANSCRIPTS)
     values = {
         "call_id": job.call_id,
@@ -93,13 +98,18 @@ async def save_transcript(
         "language": transcript.language,
         "utterances": transcript.view(),
         "text": transcript.text,
+        "search_vector": search_vector(session.get_bind().dialect.name, transcript.language, transcript.text),
         "created_at": now,
     }
-    replaced = {name: upsert.excluded[name] for name in ("recording_id", "language", "utterances", "text")}
+    replaced = {
+        name: upsert.excluded[name]
+        for name in ("recording_id", "language", "utterances", "text", "search_vector")
+    }
     await session.execute(
         upsert.values(values).on_conflict_do_update(index_elements=["call_id"], set_=replaced)
     )
     await _set(session, job, JobState.DONE, job.attempts + 1, now, now, None)
+    await enqueue(session, transcript_ready_event(job.call_id, job.recording_id, transcript, now), now=now)
 
 
 async def job_failed(
