@@ -20,6 +20,9 @@ NUMBER_PATTERN = r"^\+?[ ()\-.]*(?:[0-9][ ()\-.]*){2,20}$"
 # What a customer's number may look like in a search: digits and the usual formatting.
 SEARCH_NUMBER_PATTERN = r"^[0-9+() .\-]{1,32}$"
 DID_PATTERN = r"^[0-9A-Za-z+*#_.\-]{1,64}$"
+# A transcript search: any text but control characters (NUL included), bounded.
+TRANSCRIPT_QUERY_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+TRANSCRIPT_QUERY_MAX = 200
 
 
 def iso_8601_utc(value: object) -> datetime | None:
@@ -95,6 +98,13 @@ class CallQuery(_Strict):
         default=None,
         pattern=r"^(contact|company|lead):[A-Za-z0-9._:@+\-]{1,128}$",
         description="calls of one CRM entity, as `kind:external_id`, e.g. `contact:c-100`",
+    )
+    text: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=TRANSCRIPT_QUERY_MAX,
+        pattern=TRANSCRIPT_QUERY_PATTERN,
+        description="words every one of which the call's transcript contains (full-text search)",
     )
     sort: Literal["started_at", "-started_at"] = "-started_at"
     limit: int = Field(default=50, ge=1, le=500)

@@ -33,7 +33,9 @@ CSV = "text/csv"
     responses={200: CallPage},
     extra_content={200: {CSV: {"schema": {"type": "string"}}}},
     description="Newest first by default. Pass `next_cursor` back as `cursor` for the next page. "
-    "Send `Accept: text/csv` for a CSV export of the page. A manager token sees only its own calls.",
+    "Send `Accept: text/csv` for a CSV export of the page. A manager token sees only its own calls. "
+    "`text` finds calls whose transcript has every one of its words (PostgreSQL: in the transcript "
+    "language's word forms; SQLite: as written); quotes and operators are only characters.",
 )
 async def list_calls(request: web.Request, ctx: Context) -> web.StreamResponse:
     query = ctx.query_as(CallQuery)
@@ -110,6 +112,7 @@ def _filter(query: CallQuery, audience: Audience, request: web.Request) -> CallF
         did=query.did,
         has_recording=query.has_recording,
         entity=_entity(query.entity),
+        text=query.text,
     )
 
 

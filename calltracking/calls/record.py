@@ -149,6 +149,8 @@ class CallFilter:
     has_recording: bool | None = None
     # A CRM entity as (kind, external_id): its calls, including those matched before the CRM sent it.
     entity: tuple[str, str] | None = None
+    # Words every one of which the call's transcript contains (full-text search).
+    text: str | None = None
 
 
 class ProgressKind(StrEnum):

@@ -22,6 +22,7 @@ from calltracking.calls.record import (
 )
 from calltracking.calls.rollup import RollupDelta
 from calltracking.calls.rollup_repository import apply_rollup
+from calltracking.calls.transcript_repository import transcript_matches
 from calltracking.store.tables import CallLegRow, CallMatchRow, CallRow, EntityRow, RecordingRow
 from calltracking.store.times import from_db
 from calltracking.store.upserts import insert_for
@@ -111,7 +112,7 @@ async def search_calls(
 ) -> list[StoredCall]:
     """One page of calls, ordered by start time then id; `after` is the last (started_at, id) seen."""
     statement = select(CallRow)
-    conditions = _filter_conditions(where)
+    conditions = _filter_conditions(where, session.get_bind().dialect.name)
     if after is not None:
         key = tuple_(CallRow.started_at, CallRow.id)
         conditions.append(key < tuple_(*after) if newest_first else key > tuple_(*after))
@@ -140,8 +141,10 @@ async def get_call(
     return stored
 
 
-def _filter_conditions(where: CallFilter) -> list[Any]:
+def _filter_conditions(where: CallFilter, dialect: str) -> list[Any]:
     conditions: list[Any] = []
+    if where.text is not None:
+        conditions.append(transcript_matches(dialect, where.text))
     if where.started_from is not None:
         conditions.append(CallRow.started_at >= where.started_from)
     if where.started_before is not None:
