@@ -1,5 +1,6 @@
 """Retention: the audio of calls older than `retention_days` is deleted (the call record stays), except
-for calls on legal hold. Each deletion is logged in the database and as a structured log line.
+for calls on legal hold; a call's transcript is deleted with its audio (and kept with it under a hold).
+Each deletion is logged in the database and as a structured log line (`transcript_deleted` as well).
 
 Rows are first marked `deleting` in a transaction (a hold set afterwards finds them so), then the files
 go, then the rows become `deleted` with their log entry. A run that dies half way leaves `deleting` rows,
@@ -16,6 +17,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.calls.recording import Recording
+from calltracking.calls.transcript_repository import delete_transcript
 from calltracking.config import RecordingSettings
 from calltracking.crm.call_matching import Clock, utc_now
 from recordings.repository import (
@@ -100,8 +102,14 @@ async def _delete(
             now=now,
             call_started_at=call_started_at,
         )
+        # What was said goes with the audio it was heard in, in the same transaction.
+        had_transcript = (
+            finished and recording.call_id is not None and await delete_transcript(session, recording.call_id)
+        )
     if not finished:  # another run got there first, and logged it
         return False
+    if had_transcript:
+        log.info("transcript_deleted", call_id=recording.call_id, reason=REASON)
     log.info(
         "recording_deleted",
         call_id=recording.call_id,
