@@ -41,6 +41,7 @@ from api.routes import (
     queue_stats,
     recordings,
     tracking,
+    transcripts,
     webhooks,
 )
 from api.status import ServiceStatus
@@ -70,6 +71,7 @@ MODULES = (
     callbacks.api,
     duplicates.api,
     recordings.api,
+    transcripts.api,
     queue_stats.api,
     manager_stats.api,
     quality_report.api,

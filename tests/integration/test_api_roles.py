@@ -56,6 +56,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     # Recordings: managers hear their own calls; a PBX pushes with the CRM's (or an admin's) token; a
     # supervisor decides what is kept for a dispute.
     ("GET", "/api/v1/calls/{call_id}/recording"): EVERYONE,
+    ("GET", "/api/v1/calls/{call_id}/transcript"): EVERYONE,
     ("PUT", "/api/v1/recordings/{pbx}/{linkedid}"): {ADMIN, INTEGRATION},
     ("PUT", "/api/v1/calls/{call_id}/legal-hold"): {ADMIN, SUPERVISOR},
     # Call tracking: the website (through the CRM's or an admin's token) asks for numbers; reports are
