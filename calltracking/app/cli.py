@@ -155,7 +155,30 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--database", help="database URL (overrides the settings)")
     worker.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     worker.set_defaults(handler=_worker)
+
+    quality = commands.add_parser("quality", help="call quality: scores of stored transcripts")
+    quality_commands = quality.add_subparsers(dest="quality_command", required=True)
+    rescore = quality_commands.add_parser(
+        "rescore",
+        help="score stored transcripts again with the current checklist; prints JSON",
+        description="Scores every stored transcript (or those of calls started at or after --since) again "
+        "against `[quality] checklist`, a few hundred per transaction, without transcribing again. "
+        "Running it twice writes the same scores.",
+    )
+    rescore.add_argument(
+        "--since", type=_since, help="only calls started at or after: a date (UTC midnight) or ISO time"
+    )
+    rescore.add_argument("--database", help="database URL (overrides the settings)")
+    rescore.set_defaults(handler=_quality_rescore)
     return parser
+
+
+def _since(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD) or an ISO time") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _positive(value: str) -> int:
@@ -185,7 +208,10 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     from calltracking.app.serve import run_service
+    from calltracking.quality.checklist import checklist_in_force
 
+    # A bad checklist stops the start with one message, not every transcript's scoring later.
+    checklist_in_force(settings.quality.checklist)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -361,6 +387,17 @@ async def _retention(args: argparse.Namespace, settings: Settings) -> int:
             dry_run=args.dry_run,
         )
     print(json.dumps(report.as_json()))
+    return EXIT_OK
+
+
+async def _quality_rescore(args: argparse.Namespace, settings: Settings) -> int:
+    from calltracking.quality.checklist import checklist_in_force
+    from calltracking.quality.service import rescore_transcripts
+
+    checklist = checklist_in_force(settings.quality.checklist)
+    async with _sessions(settings) as sessions:
+        summary = await rescore_transcripts(sessions, checklist, datetime.now(UTC), since=args.since)
+    print(json.dumps(summary.view(), ensure_ascii=False))
     return EXIT_OK
 
 

@@ -63,6 +63,8 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     # for whoever reads every call.
     ("POST", "/api/v1/tracking/sessions"): {ADMIN, INTEGRATION},
     ("GET", "/api/v1/reports/sources"): {ADMIN, INTEGRATION, SUPERVISOR},
+    # Managers too: their own line only (tests/integration/test_quality_report.py).
+    ("GET", "/api/v1/reports/quality"): EVERYONE,
     ("GET", "/api/v1/stats/queues"): {ADMIN, INTEGRATION, SUPERVISOR},
     # Managers too: their own line only (tests/integration/test_api_manager_stats.py).
     ("GET", "/api/v1/stats/managers"): EVERYONE,
