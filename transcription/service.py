@@ -18,6 +18,7 @@ from calltracking.calls.recording import Recording
 from calltracking.config import Settings
 from calltracking.errors import ConfigError, TranscriptionUnavailable
 from calltracking.metrics import ApiMetrics
+from calltracking.quality.checklist import checklist_in_force
 from recordings.service import ReadyHook
 from recordings.storage import RecordingStore
 from transcription.engine import Transcriber
@@ -97,6 +98,8 @@ class InProcessTranscription:
         self._metrics = metrics
         self._transcriber = transcriber or Transcriber.from_settings(settings.transcription)
         store = RecordingStore(settings.recordings.storage_dir)
+        # The supervisor's checklist: every transcript stored is scored against it.
+        checklist = checklist_in_force(settings.quality.checklist)
         self.workers: Sequence[TranscriptionWorker] = [
             TranscriptionWorker(
                 sessions,
@@ -104,6 +107,7 @@ class InProcessTranscription:
                 self._transcriber.transcribe,
                 worker_settings(settings),
                 observe=counting(metrics),
+                checklist=checklist,
             )
             for _ in range(settings.transcription.workers)
         ]

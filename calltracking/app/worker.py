@@ -19,6 +19,7 @@ import structlog
 
 from calltracking.config import Settings
 from calltracking.errors import TranscriptionUnavailable
+from calltracking.quality.checklist import checklist_in_force
 from calltracking.store.engine import create_sessionmaker, engine_for, migrate_database
 from recordings.storage import RecordingStore
 from transcription.engine import Transcriber
@@ -41,6 +42,8 @@ async def run_worker(settings: Settings, *, once: bool, announce_ready: bool = F
     except TranscriptionUnavailable as exc:
         print(f"calltracking: transcription unavailable: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    # A bad checklist, like a missing model, is one message at start (QualityConfigInvalid: exit 2).
+    checklist = checklist_in_force(settings.quality.checklist)
     if announce_ready:
         sys.stdout.buffer.write(READY_LINE)
         sys.stdout.flush()
@@ -52,6 +55,7 @@ async def run_worker(settings: Settings, *, once: bool, announce_ready: bool = F
             RecordingStore(settings.recordings.storage_dir),
             transcriber.transcribe,
             worker_settings(settings),
+            checklist=checklist,
         )
         if once:
             done = await worker.drain()
