@@ -198,6 +198,8 @@ class DidSettings(_Frozen):
     campaign: str | None = Field(default=None, max_length=128)
     # The CRM id of the manager who gets leads and callbacks when nobody answered.
     default_manager: str | None = Field(default=None, max_length=128)
+    # The language calls to this number are transcribed in (a line for another country's customers).
+    language: str | None = Field(default=None, pattern=LANGUAGE_PATTERN)
 
 
 class PoolSettings(_Frozen):
@@ -361,6 +363,7 @@ class Settings(_Frozen):
     @model_validator(mode="after")
     def _languages_have_models(self) -> Settings:
         named = [p.language for p in self.pbxs] + [self.transcription.default_language]
+        named += [did.language for did in self.tracking.dids.values()]
         for language in named:
             if language is not None and language not in self.transcription.models:
                 raise ValueError(f"language {language!r} has no model in [transcription] models")
@@ -371,8 +374,12 @@ class Settings(_Frozen):
         """The zone reports count days in when the request names none: `[stats]`, else the first PBX's."""
         return self.stats.timezone or (self.pbxs[0].timezone if self.pbxs else "UTC")
 
-    def transcription_language(self, pbx: str) -> str | None:
-        """The language a PBX's calls are transcribed in: its own, else `[transcription]`'s default."""
+    def transcription_language(self, pbx: str, did: str | None = None) -> str | None:
+        """The language a call is transcribed in: its DID's, else its PBX's, else `[transcription]`'s
+        default."""
+        number = self.tracking.did(did)
+        if number is not None and number.language is not None:
+            return number.language
         return self.pbx(pbx).language or self.transcription.default_language
 
     def pbx(self, name: str) -> PbxSettings:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.calls.recording import Recording
@@ -19,6 +20,7 @@ from calltracking.config import Settings
 from calltracking.errors import ConfigError, TranscriptionUnavailable
 from calltracking.metrics import ApiMetrics
 from calltracking.quality.checklist import checklist_in_force
+from calltracking.store.tables import CallRow
 from recordings.service import ReadyHook
 from recordings.storage import RecordingStore
 from transcription.engine import Transcriber
@@ -29,11 +31,11 @@ log = structlog.get_logger(__name__)
 BACKLOG_INTERVAL_SECONDS = 15.0
 
 
-def call_language(settings: Settings, pbx: str) -> str | None:
-    """The language a PBX's calls are transcribed in; a PBX no longer configured takes the default one.
-    None when no language applies (no model configured for it): such calls are not transcribed."""
+def call_language(settings: Settings, pbx: str, did: str | None = None) -> str | None:
+    """The language a call is transcribed in: its DID's, else its PBX's; a PBX no longer configured takes
+    the default one. None when no language applies (no model for it): such calls are not transcribed."""
     try:
-        return settings.transcription_language(pbx)
+        return settings.transcription_language(pbx, did)
     except ConfigError:
         return settings.transcription.default_language
 
@@ -43,7 +45,8 @@ def transcription_queuer(settings: Settings) -> ReadyHook:
     transaction that marks it ready; nothing is queued when no language applies."""
 
     async def queue(session: AsyncSession, recording: Recording, call_id: int, now: datetime) -> None:
-        language = call_language(settings, recording.pbx)
+        did = (await session.execute(select(CallRow.did).where(CallRow.id == call_id))).scalar_one_or_none()
+        language = call_language(settings, recording.pbx, did)
         if language is not None:
             await queue_transcription(session, recording.id, call_id, language, now)
 

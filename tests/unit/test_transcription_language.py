@@ -13,6 +13,7 @@ def settings(**transcription: Any) -> Settings:
         environ={},
         overrides={
             "pbxs": [{"name": "seoul", "language": "ko"}, {"name": "office"}],
+            "tracking": {"dids": {"74951110009": {"language": "ko"}}},
             "transcription": {"models": {"ko": "/opt/vosk/ko", "ru": "/opt/vosk/ru"}, **transcription},
         },
     )
@@ -20,6 +21,11 @@ def settings(**transcription: Any) -> Settings:
 
 def test_a_pbx_with_a_language_has_its_calls_in_it() -> None:
     assert call_language(settings(default_language="ru"), "seoul") == "ko"
+
+
+def test_a_did_with_a_language_has_its_calls_in_it_on_any_pbx() -> None:
+    assert call_language(settings(default_language="ru"), "office", "+7 495 111-00-09") == "ko"
+    assert call_language(settings(default_language="ru"), "office", "74951110001") == "ru"
 
 
 def test_a_pbx_without_one_takes_the_default_language() -> None:
