@@ -309,6 +309,8 @@ class TranscriptionSettings(_Frozen):
     workers: int = Field(default=0, ge=0, le=64)
     # Audio is decoded and fed to the recognizer this many seconds at a time.
     chunk_seconds: float = Field(default=0.25, gt=0, le=10)
+    # A recognizer's memory grows with what it has heard: a fresh one takes over after this much audio.
+    recognizer_seconds: float = Field(default=120.0, ge=10)
 
     @field_validator("models")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from calltracking.calls.transcript import Speaker, Transcript, Utterance, Word
@@ -55,3 +56,23 @@ def merge_sides(language: str, sides: Mapping[Speaker, Iterable[Utterance]]) -> 
         key=lambda u: (u.start, u.end, _SPEAKER_ORDER[u.speaker]),
     )
     return Transcript(language=language, utterances=tuple(utterances))
+
+
+def shifted(utterance: Utterance, seconds: float) -> Utterance:
+    """`utterance` as heard `seconds` later: a recognizer started partway through a file times its words
+    from its own start."""
+    if not seconds:
+        return utterance
+    return replace(
+        utterance,
+        start=round(utterance.start + seconds, TIME_PLACES),
+        end=round(utterance.end + seconds, TIME_PLACES),
+        words=tuple(
+            replace(
+                word,
+                start=round(word.start + seconds, TIME_PLACES),
+                end=round(word.end + seconds, TIME_PLACES),
+            )
+            for word in utterance.words
+        ),
+    )

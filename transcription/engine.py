@@ -26,7 +26,7 @@ import vosk
 from calltracking.calls.transcript import Speaker, Transcript, Utterance
 from calltracking.config import TranscriptionSettings
 from calltracking.errors import CalltrackingError, TranscriptionUnavailable
-from transcription.assembly import merge_sides, utterance_of
+from transcription.assembly import merge_sides, shifted, utterance_of
 
 log = structlog.get_logger(__name__)
 
@@ -141,19 +141,26 @@ class Transcriber:
         self,
         models: Mapping[str, Path],
         chunk_seconds: float = 0.25,
+        recognizer_seconds: float = 120.0,
         *,
         ffmpeg: str = "ffmpeg",
         on_chunk: ChunkObserver | None = None,
     ) -> None:
         self._paths = dict(models)
         self._chunk_seconds = chunk_seconds
+        self._recognizer_seconds = recognizer_seconds
         self._ffmpeg = ffmpeg
         # Told the size of every chunk of audio fed to a recognizer (for tests and throughput figures).
         self._on_chunk = on_chunk
 
     @classmethod
     def from_settings(cls, settings: TranscriptionSettings, *, ffmpeg: str = "ffmpeg") -> Transcriber:
-        return cls(settings.models, settings.chunk_seconds, ffmpeg=ffmpeg)
+        return cls(
+            settings.models,
+            settings.chunk_seconds,
+            recognizer_seconds=settings.recognizer_seconds,
+            ffmpeg=ffmpeg,
+        )
 
     @property
     def languages(self) -> frozenset[str]:
@@ -183,17 +190,31 @@ class Transcriber:
         return merge_sides(language, sides)
 
     def _recognize(self, loaded: LoadedModel, speaker: Speaker, path: Path) -> list[Utterance]:
-        recognizer = vosk.KaldiRecognizer(loaded.model, loaded.sample_rate)
-        recognizer.SetWords(True)
+        """A recognizer's memory grows with the audio it has heard (about 110 MiB over an hour,
+        bench/README.md): a new one takes over every `recognizer_seconds`, at the end of an utterance
+        (so no word is cut), and its times are shifted by where it started."""
+        recognizer = _recognizer(loaded)
+        started, heard = 0.0, 0.0
+        bytes_per_second = loaded.sample_rate * SAMPLE_BYTES
         utterances: list[Utterance] = []
         for chunk in decode_pcm(path, loaded.sample_rate, self.chunk_bytes(loaded.sample_rate), self._ffmpeg):
             if self._on_chunk is not None:
                 self._on_chunk(speaker, len(chunk))
+            heard += len(chunk) / bytes_per_second
             if recognizer.AcceptWaveform(chunk):
-                utterances += _some(utterance_of(speaker, recognizer.Result()))
-        utterances += _some(utterance_of(speaker, recognizer.FinalResult()))
+                utterances += _some(utterance_of(speaker, recognizer.Result()), started)
+                if heard - started >= self._recognizer_seconds:
+                    utterances += _some(utterance_of(speaker, recognizer.FinalResult()), started)
+                    recognizer, started = _recognizer(loaded), heard
+        utterances += _some(utterance_of(speaker, recognizer.FinalResult()), started)
         return utterances
 
 
-def _some(utterance: Utterance | None) -> list[Utterance]:
-    return [] if utterance is None else [utterance]
+def _recognizer(loaded: LoadedModel) -> Any:
+    recognizer = vosk.KaldiRecognizer(loaded.model, loaded.sample_rate)
+    recognizer.SetWords(True)
+    return recognizer
+
+
+def _some(utterance: Utterance | None, offset: float = 0.0) -> list[Utterance]:
+    return [] if utterance is None else [shifted(utterance, offset)]

@@ -86,6 +86,27 @@ def test_a_mono_mix_is_transcribed_as_unknown_speaker(
     assert heard_late, "the manager's sentence, after the customer's, was not heard in the mix"
 
 
+def test_a_fresh_recognizer_takes_over_midway_and_keeps_the_files_times(
+    call: dict[Speaker, Spoken], tmp_path: Path
+) -> None:
+    """A recognizer's memory grows with what it has heard, so a new one takes over after
+    `recognizer_seconds`, at the end of an utterance: the mix's second sentence is heard by the second
+    recognizer and still timed from the start of the file."""
+    mixed = mix([spoken.path for spoken in call.values()], tmp_path / "mix.ogg")
+    first, last = call[Speaker.CUSTOMER], call[Speaker.MANAGER]
+    rotating = Transcriber({"ko": korean_model_dir()}, chunk_seconds=CHUNK_SECONDS, recognizer_seconds=1.0)
+
+    transcript = rotating.transcribe({Speaker.UNKNOWN: mixed}, "ko")
+
+    early = [w for u in transcript.utterances for w in u.words if w.start < first.end + SLACK]
+    late = [w for u in transcript.utterances for w in u.words if w.start >= first.end + SLACK]
+    assert early and late
+    for word in late:
+        assert last.start - SLACK <= word.start <= word.end <= last.end + SLACK, word
+    starts = [u.start for u in transcript.utterances]
+    assert starts == sorted(starts)
+
+
 def test_a_long_recording_is_fed_a_chunk_at_a_time_in_bounded_memory(tmp_path: Path) -> None:
     """A minute of call (speech, then silence) through the real recognizer: every chunk fed is at most
     CHUNK_BYTES, together they are the whole recording, and Python's memory stays far below its PCM."""
