@@ -157,6 +157,11 @@ class TranscriptionWorker:
             seconds = recording.duration_seconds or 0.0
             files = speaker_files(recording, self._store)
             transcript = await asyncio.to_thread(self._transcribe, files, language)
+        except asyncio.CancelledError:
+            # The service is stopping: the job is due again at once, not when its lease ends.
+            bound.info("transcription_given_back")
+            await asyncio.shield(self._give_back(job))
+            raise
         except TranscriptionUnavailable as exc:
             bound.warning("transcription_unavailable", error=str(exc))
             await self._fail(job, JobState.UNAVAILABLE, str(exc), self._settings.unavailable_retry_seconds)
@@ -180,6 +185,13 @@ class TranscriptionWorker:
         bound.info("transcription_done", utterances=len(transcript.utterances), language=language)
         if self._observe is not None:
             self._observe(Outcome.DONE, seconds)
+
+    async def _give_back(self, job: TranscriptionJob) -> None:
+        now = self._clock()
+        async with self._sessions.begin() as session:
+            await job_failed(
+                session, job, JobState.PENDING, "the worker stopped before finishing", now, now, job.attempts
+            )
 
     async def _fail(
         self, job: TranscriptionJob, state: JobState, error: str, retry_in: float, attempts: int | None = None

@@ -5,7 +5,8 @@ leaves the job `unavailable`; audio that is gone is retried, then `dead`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import asyncio
+from collections.abc import Awaitable, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.calls.recording import Recording
-from calltracking.calls.transcript import Speaker
+from calltracking.calls.transcript import Speaker, Transcript
 from recordings.service import RecordingWorker
 from recordings.storage import RecordingStore
 from tests.helpers.factories import make_call
@@ -139,3 +140,36 @@ async def test_audio_that_is_gone_is_retried_then_dead(
         [(state, attempts, error, _)] = (await job_states(session)).values()
     assert (state, attempts) == ("dead", 2)
     assert error
+
+
+async def test_a_worker_stopped_mid_job_gives_the_job_back_at_once(
+    sessions: async_sessionmaker[AsyncSession], database_url: str, tmp_path: Path, transcriber: Transcriber
+) -> None:
+    stack = stack_for(sessions, database_url, tmp_path, "ko")
+    await record_a_call(stack, tmp_path)
+    started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def slow(files: Mapping[Speaker, Path], language: str) -> Transcript:
+        """The real transcriber, telling the test (from the worker's thread) that the job is in hand."""
+        loop.call_soon_threadsafe(started.set)
+        return transcriber.transcribe(files, language)
+
+    taken = TranscriptionWorker(
+        stack.sessions,
+        RecordingStore(stack.settings.recordings.storage_dir),
+        slow,
+        WorkerSettings(lease_seconds=3600.0),
+        clock=stack.clock,
+    )
+    task = asyncio.create_task(taken.run_once())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    async with stack.sessions() as session:
+        [(state, attempts, error, due)] = (await job_states(session)).values()
+    # Due now, not in an hour when the lease would have ended; no attempt counted.
+    assert (state, attempts, due) == ("pending", 0, stack.clock())
+    assert error == "the worker stopped before finishing"
