@@ -29,7 +29,7 @@ class JobState(StrEnum):
     PENDING = "pending"  # due at next_attempt_at (a worker holding it has pushed that to its lease's end)
     DONE = "done"
     DEAD = "dead"  # failed every attempt
-    UNAVAILABLE = "unavailable"  # no model for its language; tried again later
+    UNAVAILABLE = "transcription_unavailable"  # no model for its language; tried again later
 
 
 @dataclass(frozen=True, slots=True)

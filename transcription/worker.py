@@ -45,7 +45,7 @@ class Outcome(StrEnum):
     DONE = "done"
     RETRY = "retry"
     DEAD = "dead"
-    UNAVAILABLE = "unavailable"
+    UNAVAILABLE = "transcription_unavailable"
 
 
 # Told each attempt's outcome and the seconds of audio it transcribed (the recording's length when done).

@@ -116,7 +116,7 @@ async def test_a_language_without_a_model_leaves_the_job_unavailable(
 
     async with stack.sessions() as session:
         [(state, attempts, error, _)] = (await job_states(session)).values()
-    assert (state, attempts) == ("unavailable", 0)
+    assert (state, attempts) == ("transcription_unavailable", 0)
     assert error is not None and "ru" in error
 
 
