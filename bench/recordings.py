@@ -47,14 +47,15 @@ import wave
 from array import array
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from harness import BenchmarkBroken  # bench/, beside this script
 from pydub.utils import get_prober_name
+from recorded_call import MONITOR_DIR, PBX_NAME, recorded_call  # bench/, beside this script
 
 from calltracking.app.runtime import call_pipeline
-from calltracking.calls.record import CallLeg, CallOrigin, CallRecord, CallStatus, Direction, LegKind
+from calltracking.calls.record import CallRecord
 from calltracking.calls.recording import RecordingState
 from calltracking.calls.repository import list_calls
 from calltracking.config import DatabaseSettings, LogSettings, PbxSettings, RecordingSettings
@@ -70,8 +71,6 @@ SLOT = RATE // 4  # a syllable or a pause: 0.25 s
 SYLLABLES_PER_SIDE = 32
 PAUSES_PER_SIDE = 4
 DURATION_TOLERANCE = 0.1  # seconds
-MONITOR_DIR = "/var/spool/asterisk/monitor"
-PBX_NAME = "bench"
 RUN_TIMEOUT_SECONDS = 3600.0
 SEED = 20261122
 T = TypeVar("T")
@@ -255,37 +254,7 @@ async def measure_bare(
 
 
 def bench_call(source: Source, now: datetime) -> CallRecord:
-    """An answered inbound call recorded on the carrier's channel (so rx is the customer), ended a
-    minute ago; its recording named by its absolute path on the PBX, as MIXMONITOR_FILENAME gives it."""
-    linkedid = f"1795349935.{source.index}"
-    trunk = f"PJSIP/provider-{source.index + 1:08x}"
-    ended = now - timedelta(minutes=1)
-    answered = ended - timedelta(seconds=source.seconds)
-    started = answered - timedelta(seconds=2)
-    caller = f"+7916{1000000 + source.index:07d}"
-    return CallRecord(
-        pbx=PBX_NAME,
-        pbx_call_id=linkedid,
-        direction=Direction.INBOUND,
-        status=CallStatus.ANSWERED,
-        origin=CallOrigin.PBX,
-        caller=caller,
-        callee="74951110001",
-        did="74951110001",
-        caller_number=caller,
-        callee_number="+74951110001",
-        answered_by="101",
-        manager="101",
-        rang=("101",),
-        started_at=started,
-        answered_at=answered,
-        ended_at=ended,
-        ring_seconds=2.0,
-        talk_seconds=source.seconds,
-        recording_file=f"{MONITOR_DIR}/{source.relative}.wav",
-        recording_channel=trunk,
-        legs=(CallLeg(linkedid, trunk, "provider", LegKind.TRUNK, started, answered, ended, 16),),
-    )
+    return recorded_call(source.index, source.relative, source.seconds, now)
 
 
 @dataclass

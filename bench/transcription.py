@@ -51,7 +51,7 @@ import wave
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from importlib.metadata import version
 from importlib.resources import files as package_files
 from multiprocessing.synchronize import Barrier
@@ -60,10 +60,11 @@ from typing import Any
 import asyncpg
 import vosk
 from harness import BenchmarkBroken  # bench/, beside this script
+from recorded_call import MONITOR_DIR, PBX_NAME, recorded_call  # bench/, beside this script
 from scratch_database import scratch_database
 from sqlalchemy.engine import make_url
 
-from calltracking.calls.record import CallLeg, CallOrigin, CallRecord, CallStatus, Direction, LegKind
+from calltracking.calls.record import CallRecord
 from calltracking.calls.recording import RecordingState
 from calltracking.calls.repository import save_calls
 from calltracking.calls.transcript import Speaker
@@ -82,8 +83,6 @@ LANGUAGE = "ko"
 RATE = 8000  # the phone line
 MODEL_RATE = 16_000  # the Korean model's (Kaldi's default; its mfcc.conf sets none)
 CHUNK_SECONDS = 0.25  # `[transcription] chunk_seconds`' default, for both sides of the comparison
-MONITOR_DIR = "/var/spool/asterisk/monitor"
-PBX_NAME = "bench"
 DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 PCM = ("-acodec", "pcm_s16le", "-f", "s16le", "-")  # ffmpeg writing 16-bit PCM to stdout
 SPEECH_EVERY_MINUTES = 10  # in the long file: the speech minute, then silence to the next ten minutes
@@ -222,36 +221,7 @@ def model_dir() -> Path:
 
 
 def bench_call(source: Source, now: datetime) -> CallRecord:
-    """An answered inbound call recorded on the carrier's channel (so rx is the customer)."""
-    linkedid = f"1795349935.{source.index}"
-    trunk = f"PJSIP/provider-{source.index + 1:08x}"
-    ended = now - timedelta(minutes=1)
-    answered = ended - timedelta(seconds=source.seconds)
-    started = answered - timedelta(seconds=2)
-    caller = f"+7916{1000000 + source.index:07d}"
-    return CallRecord(
-        pbx=PBX_NAME,
-        pbx_call_id=linkedid,
-        direction=Direction.INBOUND,
-        status=CallStatus.ANSWERED,
-        origin=CallOrigin.PBX,
-        caller=caller,
-        callee="74951110001",
-        did="74951110001",
-        caller_number=caller,
-        callee_number="+74951110001",
-        answered_by="101",
-        manager="101",
-        rang=("101",),
-        started_at=started,
-        answered_at=answered,
-        ended_at=ended,
-        ring_seconds=2.0,
-        talk_seconds=source.seconds,
-        recording_file=f"{MONITOR_DIR}/{source.relative}.wav",
-        recording_channel=trunk,
-        legs=(CallLeg(linkedid, trunk, "provider", LegKind.TRUNK, started, answered, ended, 16),),
-    )
+    return recorded_call(source.index, source.relative, source.seconds, now)
 
 
 @dataclass(frozen=True)
