@@ -15,7 +15,7 @@ from api.operations import Api, Context
 from api.schemas import CallDetailOut, CallOut, CallPage, CallQuery
 from api.visibility import Audience
 from calltracking.calls.record import CallFilter, Direction, StoredCall
-from calltracking.calls.repository import first_inbound_calls, get_call, search_calls
+from calltracking.calls.repository import earliest_inbound_calls, get_call, search_calls
 from calltracking.crm.match_repository import entity_refs, get_matches
 from calltracking.numbers import normalize_number
 from recordings.repository import recordings_of_calls
@@ -49,11 +49,11 @@ async def list_calls(request: web.Request, ctx: Context) -> web.StreamResponse:
         entities = await entity_refs(session, ids)
         recordings = await recordings_of_calls(session, ids)
         firsts = (
-            await first_inbound_calls(
+            await earliest_inbound_calls(
                 session,
                 [s.call.customer_number for s in page if s.call.customer_number is not None],
-                query.from_,
-                query.to,
+                started_from=query.from_,
+                started_before=query.to,
             )
             if query.from_ is not None
             else None

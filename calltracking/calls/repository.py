@@ -3,7 +3,7 @@ events, or retrying a batch after a database outage, leaves exactly one row per 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -195,26 +195,35 @@ async def _with_legs(session: AsyncSession, rows: list[CallRow], with_legs: bool
     return [StoredCall(id=row.id, call=_record(row, legs_by_call[row.id])) for row in rows]
 
 
-async def first_inbound_calls(
-    session: AsyncSession, numbers: Sequence[str], started_from: datetime, started_before: datetime | None
+async def earliest_inbound_calls(
+    session: AsyncSession,
+    numbers: Collection[str],
+    *,
+    started_from: datetime | None = None,
+    started_before: datetime | None = None,
+    excluding: Collection[tuple[str, str]] = (),
 ) -> dict[str, datetime]:
-    """Per customer number, when its first inbound call in the period started: a call that started then is
-    unique in the period (one per caller, however often they called)."""
+    """Per customer number, when its earliest inbound call in [started_from, started_before) started:
+    a caller's first call ever (first-time flags, leaving out by (pbx, call id) the batch being written,
+    whose new versions are the ones that count), or its first of a period (unique in the period)."""
     if not numbers:
         return {}
     conditions = [
         CALLS.c.customer_number.in_(sorted(set(numbers))),
         CALLS.c.direction == Direction.INBOUND.value,
-        CALLS.c.started_at >= started_from,
     ]
+    if started_from is not None:
+        conditions.append(CALLS.c.started_at >= started_from)
     if started_before is not None:
         conditions.append(CALLS.c.started_at < started_before)
+    if excluding:
+        conditions.append(tuple_(CALLS.c.pbx, CALLS.c.pbx_call_id).not_in(sorted(excluding)))
     rows = await session.execute(
         select(CALLS.c.customer_number, func.min(CALLS.c.started_at).label("first"))
         .where(*conditions)
         .group_by(CALLS.c.customer_number)
     )
-    return {row.customer_number: from_db(row.first) for row in rows.all()}
+    return {row.customer_number: from_db(row.first) for row in rows.all() if row.first is not None}
 
 
 async def count_calls(session: AsyncSession) -> int:

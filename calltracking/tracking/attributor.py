@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.calls.record import CallRecord, Direction
+from calltracking.calls.repository import earliest_inbound_calls
 from calltracking.config import TrackingSettings
 from calltracking.tracking.attribution import (
     attribute,
@@ -16,7 +17,7 @@ from calltracking.tracking.attribution import (
     numbers_to_demote,
     pool_number,
 )
-from calltracking.tracking.repository import demote_first_calls, earliest_inbound, visits_between
+from calltracking.tracking.repository import demote_first_calls, visits_between
 
 
 class CallAttributor:
@@ -39,6 +40,6 @@ class CallAttributor:
             end = max(call.started_at for call in inbound)
             windows = await visits_between(session, pooled, start, end)
         numbers = caller_numbers(inbound)
-        earliest = await earliest_inbound(session, numbers, keys)
+        earliest = await earliest_inbound_calls(session, numbers, excluding=keys)
         await demote_first_calls(session, numbers_to_demote(inbound, earliest), keys)
         return attribute(calls, self._tracking, windows, earliest)

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, and_, func, select, tuple_, update
+from sqlalchemy import Table, and_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.calls.record import Direction
@@ -52,27 +52,6 @@ async def visits_between(
         )
         for row in rows.all()
     ]
-
-
-async def earliest_inbound(
-    session: AsyncSession, numbers: Collection[str], excluding: Collection[CallKey]
-) -> dict[str, datetime]:
-    """Per customer number, when its earliest stored inbound call started, the calls `excluding` names
-    left out (the batch being written: its new versions are the ones that count)."""
-    if not numbers:
-        return {}
-    statement = (
-        select(CALLS.c.customer_number, func.min(CALLS.c.started_at).label("first"))
-        .where(
-            CALLS.c.customer_number.in_(sorted(numbers)),
-            CALLS.c.direction == Direction.INBOUND.value,
-        )
-        .group_by(CALLS.c.customer_number)
-    )
-    if excluding:
-        statement = statement.where(tuple_(CALLS.c.pbx, CALLS.c.pbx_call_id).not_in(sorted(excluding)))
-    rows = await session.execute(statement)
-    return {row.customer_number: from_db(row.first) for row in rows.all() if row.first is not None}
 
 
 async def demote_first_calls(
