@@ -116,14 +116,9 @@ async def _scope(request: web.Request, ctx: Context, query: ManagerStatsQuery) -
         extension = audience.extension or ""
         async with request.app[SESSIONS]() as session:
             only = await manager_of_token(session, extension) or unassigned_key(extension)
-    hours = settings.stats
     return ReportScope(
         period=period,
-        business_hours=BusinessHours.of(
-            hours.business_hours_start, hours.business_hours_end, hours.business_days
-        )
-        if query.business_hours
-        else None,
+        business_hours=BusinessHours.of_settings(settings.stats) if query.business_hours else None,
         pbx=query.pbx,
         team=query.team,
         only=only,

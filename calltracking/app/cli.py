@@ -298,14 +298,9 @@ async def _stats(args: argparse.Namespace, settings: Settings) -> int:
 
     zone = parse_zone(args.tz or settings.report_timezone)
     period = Period.parse(args.start, args.end, zone.key, datetime.now(zone).date())
-    hours = settings.stats
     scope = ReportScope(
         period=period,
-        business_hours=BusinessHours.of(
-            hours.business_hours_start, hours.business_hours_end, hours.business_days
-        )
-        if args.business_hours
-        else None,
+        business_hours=BusinessHours.of_settings(settings.stats) if args.business_hours else None,
         pbx=args.pbx,
         team=args.team,
     )

@@ -76,6 +76,11 @@ ManagerKey = tuple[str, int, int, str]
 SourceKey = tuple[str, int, int, str, str, str]
 
 
+def ceil_to(seconds: int, grain: int) -> int:
+    """The first `grain` boundary at or after `seconds` (since 1970)."""
+    return -(-seconds // grain) * grain
+
+
 def day_of(bucket: int) -> int:
     return bucket - bucket % DAY_SECONDS
 
@@ -83,7 +88,7 @@ def day_of(bucket: int) -> int:
 def period_cover(first: int, last: int) -> list[tuple[int, int, int]]:
     """The buckets [first, last) (quarter-hour starts) as (grain, first, last) pieces: the whole UTC days
     inside from the daily rows, the rest from the quarter hours."""
-    day_first = -(-first // DAY_SECONDS) * DAY_SECONDS
+    day_first = ceil_to(first, DAY_SECONDS)
     day_last = day_of(last)
     if day_first >= day_last:
         return [(BUCKET_SECONDS, first, last)] if first < last else []

@@ -10,7 +10,7 @@ from typing import Any, cast
 from sqlalchemy import BigInteger, BindParameter, DateTime, Table, TextClause, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calltracking.calls.rollup import BUCKET_SECONDS, DAY_SECONDS, RollupDelta, bucket_of, day_of
+from calltracking.calls.rollup import BUCKET_SECONDS, DAY_SECONDS, RollupDelta, bucket_of, ceil_to, day_of
 from calltracking.store.tables import ManagerRollupRow, SourceRollupRow
 from calltracking.store.times import as_utc
 from calltracking.store.upserts import insert_for
@@ -113,7 +113,7 @@ async def rebuild_rollups(
     may be counted twice or not at all."""
     dialect = session.get_bind().dialect.name
     first = None if start is None else bucket_of(as_utc(start))
-    last = None if end is None else -(-int(as_utc(end).timestamp()) // BUCKET_SECONDS) * BUCKET_SECONDS
+    last = None if end is None else ceil_to(int(as_utc(end).timestamp()), BUCKET_SECONDS)
     for statement in rebuild_statements(dialect, first, last):
         await session.execute(statement)
 
@@ -124,7 +124,7 @@ def rebuild_statements(dialect: str, first: int | None = None, last: int | None 
     days that touch the range from their quarter hours."""
     (buckets, bucket_bounds), (calls, call_bounds) = _ranges(first, last)
     day_first = None if first is None else day_of(first)
-    day_last = None if last is None else -(-last // DAY_SECONDS) * DAY_SECONDS
+    day_last = None if last is None else ceil_to(last, DAY_SECONDS)
     (days, day_bounds), _ = _ranges(day_first, day_last, prefix="day_")
     bucket = _BUCKET[dialect]
     statements = []

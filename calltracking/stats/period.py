@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from calltracking.calls.rollup import BUCKET_SECONDS
+from calltracking.calls.rollup import BUCKET_SECONDS, ceil_to
+from calltracking.config import StatsSettings
 from calltracking.errors import CalltrackingError
 
 MAX_DAYS = 400
@@ -35,6 +36,11 @@ class BusinessHours:
             end=time.max if end == "24:00" else time.fromisoformat(end),
             weekdays=frozenset(weekdays),
         )
+
+    @classmethod
+    def of_settings(cls, stats: StatsSettings) -> BusinessHours:
+        """`[stats]` business hours: what `business_hours=true` keeps."""
+        return cls.of(stats.business_hours_start, stats.business_hours_end, stats.business_days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +117,7 @@ def bucket_bounds(ranges: list[tuple[datetime, datetime]]) -> list[tuple[int, in
 
 def _bucket_ceil(at: datetime) -> int:
     """The first bucket starting at or after `at`: bounds of local days always fall on a bucket start."""
-    seconds = int(at.timestamp())
-    return -(-seconds // BUCKET_SECONDS) * BUCKET_SECONDS
+    return ceil_to(int(at.timestamp()), BUCKET_SECONDS)
 
 
 def _local(day: date, zone: ZoneInfo) -> datetime:
