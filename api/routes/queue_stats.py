@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from aiohttp import web
 
 from api.keys import SESSIONS, SETTINGS
 from api.operations import Api, Context
 from api.report_period import report_period
+from api.spreadsheet import CSV, csv_text
 from api.stats_schemas import PeriodOut, QueueLineOut, QueueReportOut, QueueStatsQuery
 from calltracking.access.tokens import Role
 from calltracking.stats.queue_repository import queue_report_between
 
 api = Api()
-CSV = "text/csv"
 READERS = (Role.ADMIN, Role.INTEGRATION, Role.SUPERVISOR)
 
 
@@ -54,14 +51,15 @@ CSV_FIELDS = [name for name in QueueLineOut.model_fields if name != "agents"] + 
 
 
 def _csv_response(out: QueueReportOut) -> web.Response:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["from", "to", "tz", "service_level_seconds", *CSV_FIELDS])
-    writer.writeheader()
     period = out.period.model_dump(mode="json")
+    rows = []
     for line in [*out.queues, out.total]:
         row = line.model_dump(mode="json")
         row["agents"] = ";".join(
             f"{agent['agent']}:{agent['answered']}:{agent['talk_seconds']}" for agent in row["agents"]
         )
-        writer.writerow({**period, "service_level_seconds": out.service_level_seconds, **row})
-    return web.Response(text=buffer.getvalue(), content_type=CSV)
+        rows.append(
+            {**period, "service_level_seconds": out.service_level_seconds}
+            | {name: row[name] for name in CSV_FIELDS}
+        )
+    return web.Response(text=csv_text(rows), content_type=CSV)

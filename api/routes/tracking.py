@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from aiohttp import web
 
 from api.errors import Conflict
 from api.keys import NUMBER_POOL, POOL_LIMITER, SESSIONS, SETTINGS
 from api.operations import Api, Context
 from api.report_period import report_period
+from api.spreadsheet import CSV, csv_text
 from api.stats_schemas import PeriodOut
 from api.tracking_schemas import (
     SourceLineOut,
@@ -25,7 +23,6 @@ from calltracking.tracking.sources import ReportPeriod
 
 api = Api()
 TAG = "tracking"
-CSV = "text/csv"
 
 
 @api.route(
@@ -82,12 +79,11 @@ async def sources_report(request: web.Request, ctx: Context) -> web.StreamRespon
 
 
 def _csv_response(report: SourceReportOut) -> web.Response:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(SourceLineOut.model_fields))
-    writer.writeheader()
-    for line in [*report.lines, report.total]:
-        writer.writerow({name: _csv_cell(value) for name, value in line.model_dump(mode="json").items()})
-    return web.Response(text=buffer.getvalue(), content_type=CSV)
+    rows = [
+        {name: _csv_cell(value) for name, value in line.model_dump(mode="json").items()}
+        for line in [*report.lines, report.total]
+    ]
+    return web.Response(text=csv_text(rows), content_type=CSV)
 
 
 def _csv_cell(value: object) -> object:
