@@ -45,6 +45,9 @@ from api.routes import (
     webhooks,
 )
 from api.status import ServiceStatus
+from api.web.app import mount_web, session_lifetime
+from api.web.browser_access import browser_principal
+from api.web.session import SESSION_COOKIE, SessionKeeper
 from calltracking.access.tokens import Principal
 from calltracking.calls.hub import CallEventHub
 from calltracking.clicktocall.service import ClickToCallService
@@ -135,12 +138,17 @@ def create_app(
 
     app.on_cleanup.append(finish_probes)
 
+    keeper = SessionKeeper(sessions, session_lifetime(settings), settings.api.token_cache_seconds, clock)
+
     async def authenticate(request: web.Request) -> Principal:
         header = request.headers.get("Authorization")
-        if header is None and request.headers.get("Upgrade", "").lower() == "websocket":
+        websocket = request.headers.get("Upgrade", "").lower() == "websocket"
+        if header is None and websocket and "access_token" in request.query:
             # Browsers cannot set headers on a WebSocket; the token may come in the query instead.
             query_token = request.query.get("access_token")
             header = f"Bearer {query_token}" if query_token else None
+        if header is None and SESSION_COOKIE in request.cookies:
+            return await browser_principal(request, keeper, websocket)
         return await request.app[AUTHORITY].authenticate(header)
 
     def observe(operation: Operation, status_code: int, seconds: float) -> None:
@@ -152,4 +160,6 @@ def create_app(
     app[docs.DOCS_KEY] = operations.openapi("calltracking", API_VERSION, DESCRIPTION)
     app.router.add_get("/api/v1/openapi.json", docs.openapi_json)
     app.router.add_get("/api/docs", docs.docs_page)
+    if settings.web.enabled:
+        mount_web(app, settings, keeper)
     return app

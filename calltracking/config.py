@@ -152,6 +152,19 @@ class ApiSettings(_Frozen):
     retry_after_seconds: int = Field(default=5, ge=1)
 
 
+class WebSettings(_Frozen):
+    """The web interface for supervisors and managers, served by the API's process under /ui/."""
+
+    enabled: bool = True
+    # A sign-in lasts this long (it also ends on sign-out and when its token is revoked).
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # Pages speak this language until the browser's Accept-Language or the user's switch says otherwise.
+    default_language: Literal["en", "ru"] = "en"
+    # Set when the interface is reached over HTTPS (directly or through a proxy): the session cookie is
+    # then never sent over plain HTTP.
+    secure_cookies: bool = False
+
+
 EntityKind = Literal["contact", "company", "lead"]
 
 
@@ -345,6 +358,7 @@ class Settings(_Frozen):
     database: DatabaseSettings = DatabaseSettings()
     pbxs: tuple[PbxSettings, ...] = (PbxSettings(),)
     api: ApiSettings = ApiSettings()
+    web: WebSettings = WebSettings()
     log: LogSettings = LogSettings()
     crm: CrmSettings = CrmSettings()
     tracking: TrackingSettings = TrackingSettings()

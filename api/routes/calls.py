@@ -7,6 +7,7 @@ import io
 from datetime import datetime
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.cursors import CallCursor
 from api.errors import NotFound
@@ -16,6 +17,7 @@ from api.schemas import CallDetailOut, CallOut, CallPage, CallQuery
 from api.visibility import Audience
 from calltracking.calls.record import CallFilter, Direction, StoredCall
 from calltracking.calls.repository import earliest_inbound_calls, get_call, search_calls
+from calltracking.config import Settings
 from calltracking.crm.match_repository import entity_refs, get_matches
 from calltracking.numbers import normalize_number
 from recordings.repository import recordings_of_calls
@@ -39,9 +41,19 @@ CSV = "text/csv"
 )
 async def list_calls(request: web.Request, ctx: Context) -> web.StreamResponse:
     query = ctx.query_as(CallQuery)
+    page = await call_history(request.app[SESSIONS], request.app[SETTINGS], query, Audience.of(ctx.caller))
+    if CSV in request.headers.get("Accept", ""):
+        return _csv_response(page.items, page.next_cursor)
+    return web.json_response(text=page.model_dump_json())
+
+
+async def call_history(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, query: CallQuery, audience: Audience
+) -> CallPage:
+    """One page of the history as `audience` may see it: the API's list and the web interface's."""
     newest_first = query.sort == "-started_at"
-    where = _filter(query, Audience.of(ctx.caller), request)
-    async with request.app[SESSIONS]() as session:
+    where = _filter(query, audience, settings)
+    async with sessions() as session:
         page = await search_calls(
             session, where, query.limit + 1, newest_first=newest_first, after=_position(query.cursor)
         )
@@ -65,9 +77,7 @@ async def list_calls(request: web.Request, ctx: Context) -> web.StreamResponse:
         for stored in page[: query.limit]
     ]
     next_cursor = CallCursor(items[-1].started_at, items[-1].id).encode() if len(page) > query.limit else None
-    if CSV in request.headers.get("Accept", ""):
-        return _csv_response(items, next_cursor)
-    return web.json_response(text=CallPage(items=items, next_cursor=next_cursor).model_dump_json())
+    return CallPage(items=items, next_cursor=next_cursor)
 
 
 @api.route(
@@ -94,10 +104,10 @@ async def get_one_call(request: web.Request, ctx: Context) -> web.StreamResponse
     return web.json_response(text=detail.model_dump_json())
 
 
-def _filter(query: CallQuery, audience: Audience, request: web.Request) -> CallFilter:
+def _filter(query: CallQuery, audience: Audience, settings: Settings) -> CallFilter:
     numbers: frozenset[str] = frozenset()
     if query.number:
-        countries = {pbx.default_country for pbx in request.app[SETTINGS].pbxs}
+        countries = {pbx.default_country for pbx in settings.pbxs}
         forms = {query.number.strip()} | {
             normalize_number(query.number, country) for country in countries
         } - {None}
@@ -133,16 +143,18 @@ def _position(cursor: str | None) -> tuple[datetime, int] | None:
 
 def _csv_response(items: list[CallOut], next_cursor: str | None) -> web.Response:
     buffer = io.StringIO()
-    fields = list(CallOut.model_fields)
-    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer = csv.DictWriter(buffer, fieldnames=list(CallOut.model_fields))
     writer.writeheader()
-    for item in items:
-        row = item.model_dump(mode="json")
-        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
+    writer.writerows(call_rows(items))
     response = web.Response(text=buffer.getvalue(), content_type=CSV)
     if next_cursor:
         response.headers["X-Next-Cursor"] = next_cursor
     return response
+
+
+def call_rows(items: list[CallOut]) -> list[dict[str, object]]:
+    """The history's calls as flat rows (a cell per field), for CSV and Excel files."""
+    return [{k: _csv_cell(v) for k, v in item.model_dump(mode="json").items()} for item in items]
 
 
 def _csv_cell(value: object) -> object:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.errors import NotFound
 from api.keys import SESSIONS, SETTINGS
@@ -28,7 +29,7 @@ from calltracking.config import Settings
 from calltracking.crm.repository import manager_of_token
 from calltracking.stats.manager_report import ReportScope, manager_report, manager_series
 from calltracking.stats.managers import ManagerLine, ManagerReport, line_columns, unassigned_key
-from calltracking.stats.period import BusinessHours
+from calltracking.stats.period import BusinessHours, Period
 
 api = Api()
 TAG = "stats"
@@ -63,7 +64,7 @@ async def manager_stats(request: web.Request, ctx: Context) -> web.StreamRespons
             total=_line_out(report.total) if report.total else None,
         )
         return web.json_response(text=out.model_dump_json(by_alias=True))
-    rows = [_tabular(item) for item in _all_lines(report)]
+    rows = [manager_row(item) for item in _all_lines(report)]
     name = f"managers-{scope.period.start.astimezone(scope.period.zone):%Y-%m-%d}"
     if wanted == "csv":
         return web.Response(text=csv_text(rows), content_type=CSV, headers=_attachment(f"{name}.csv"))
@@ -110,19 +111,31 @@ async def manager_detail(request: web.Request, ctx: Context) -> web.StreamRespon
 async def _scope(request: web.Request, ctx: Context, query: ManagerStatsQuery) -> ReportScope:
     settings: Settings = request.app[SETTINGS]
     period = report_period(query.from_, query.to, query.tz, settings.report_timezone)
+    return await manager_scope(
+        request.app[SESSIONS],
+        Audience.of(ctx.caller),
+        period,
+        BusinessHours.of_settings(settings.stats) if query.business_hours else None,
+        query.pbx,
+        query.team,
+    )
+
+
+async def manager_scope(
+    sessions: async_sessionmaker[AsyncSession],
+    audience: Audience,
+    period: Period,
+    business_hours: BusinessHours | None = None,
+    pbx: str | None = None,
+    team: str | None = None,
+) -> ReportScope:
+    """The report's scope as `audience` may see it: a manager's own line only."""
     only = None
-    audience = Audience.of(ctx.caller)
     if not audience.sees_everything:
         extension = audience.extension or ""
-        async with request.app[SESSIONS]() as session:
+        async with sessions() as session:
             only = await manager_of_token(session, extension) or unassigned_key(extension)
-    return ReportScope(
-        period=period,
-        business_hours=BusinessHours.of_settings(settings.stats) if query.business_hours else None,
-        pbx=query.pbx,
-        team=query.team,
-        only=only,
-    )
+    return ReportScope(period=period, business_hours=business_hours, pbx=pbx, team=team, only=only)
 
 
 def _wanted_format(request: web.Request, query: ManagerStatsQuery) -> str:
@@ -142,7 +155,7 @@ def _line_out(line: ManagerLine) -> ManagerLineOut:
     return ManagerLineOut.model_validate(line_columns(line))
 
 
-def _tabular(line: ManagerLine) -> dict[str, object]:
+def manager_row(line: ManagerLine) -> dict[str, object]:
     """Amounts as one numeric column per currency, for a spreadsheet to sum."""
     row = {name: value for name, value in line_columns(line).items() if name != "amount_won"}
     for currency, amount in line.amounts_won().items():

@@ -116,15 +116,17 @@ class SeriesPoint:
 
 
 async def manager_series(
-    session: AsyncSession, scope: ReportScope, extensions: Sequence[str]
+    session: AsyncSession, scope: ReportScope, extensions: Sequence[str] | None
 ) -> tuple[list[SeriesPoint], list[SeriesPoint]]:
-    """Per local day and per local hour of the day, from the extensions' rollup buckets."""
+    """Per local day and per local hour of the day, from the extensions' rollup buckets (None: every
+    extension's, the whole PBX)."""
     ranges = scope.period.business_ranges(scope.business_hours) if scope.business_hours else None
     rows: Sequence[Any] = []
-    if extensions:
+    if extensions is None or extensions:
+        which = [] if extensions is None else [ROLLUPS.c.extension.in_(list(extensions))]
         statement = (
             select(ROLLUPS.c.bucket, *(func.sum(ROLLUPS.c[name]).label(name) for name in COUNT_NAMES))
-            .where(*_rollup_filter(scope, ranges, days=False), ROLLUPS.c.extension.in_(list(extensions)))
+            .where(*_rollup_filter(scope, ranges, days=False), *which)
             .group_by(ROLLUPS.c.bucket)
         )
         rows = (await session.execute(statement)).all()
