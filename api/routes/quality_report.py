@@ -4,6 +4,7 @@ token gets its own line and nothing else, in every format."""
 from __future__ import annotations
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.keys import SESSIONS, SETTINGS
 from api.operations import Api, Context
@@ -16,6 +17,7 @@ from calltracking.config import Settings
 from calltracking.crm.repository import list_managers, manager_of_token
 from calltracking.quality.report import UNASSIGNED_PREFIX, QualityReport, quality_report
 from calltracking.quality.repository import scores_in_period
+from calltracking.stats.period import Period
 
 api = Api()
 TAG = "reports"
@@ -37,22 +39,13 @@ async def quality(request: web.Request, ctx: Context) -> web.StreamResponse:
     query = ctx.query_as(QualityReportQuery)
     settings: Settings = request.app[SETTINGS]
     period = report_period(query.from_, query.to, query.tz, settings.report_timezone)
-    only = query.manager
-    audience = Audience.of(ctx.caller)
-    async with request.app[SESSIONS]() as session:
-        if not audience.sees_everything:
-            extension = audience.extension or ""
-            only = await manager_of_token(session, extension) or UNASSIGNED_PREFIX + extension
-        scores = await scores_in_period(session, period.start, period.end, query.pbx)
-        managers = await list_managers(session)
-    report = quality_report(scores, managers, only=only, team=query.team)
-    if query.manager not in (None, only):
-        # A manager token asking for another manager's line: it is simply not there for them.
-        report = QualityReport(managers=(), total=None)
+    report = await quality_lines(
+        request.app[SESSIONS], Audience.of(ctx.caller), period, query.pbx, query.team, query.manager
+    )
     lines = [*report.managers, *([report.total] if report.total else [])]
     if CSV in request.headers.get("Accept", ""):
         name = f"quality-{period.start.astimezone(period.zone):%Y-%m-%d}.csv"
-        rows = [_tabular(QualityLineOut.of(line)) for line in lines]
+        rows = [quality_row(QualityLineOut.of(line)) for line in lines]
         return web.Response(
             text=csv_text(rows),
             content_type=CSV,
@@ -66,7 +59,29 @@ async def quality(request: web.Request, ctx: Context) -> web.StreamResponse:
     return web.json_response(text=out.model_dump_json(by_alias=True))
 
 
-def _tabular(line: QualityLineOut) -> dict[str, object]:
+async def quality_lines(
+    sessions: async_sessionmaker[AsyncSession],
+    audience: Audience,
+    period: Period,
+    pbx: str | None = None,
+    team: str | None = None,
+    manager: str | None = None,
+) -> QualityReport:
+    """The report as `audience` may see it: a manager token gets its own line and nothing else."""
+    only = manager
+    async with sessions() as session:
+        if not audience.sees_everything:
+            extension = audience.extension or ""
+            only = await manager_of_token(session, extension) or UNASSIGNED_PREFIX + extension
+        scores = await scores_in_period(session, period.start, period.end, pbx)
+        managers = await list_managers(session)
+    if manager not in (None, only):
+        # A manager token asking for another manager's line: it is simply not there for them.
+        return QualityReport(managers=(), total=None)
+    return quality_report(scores, managers, only=only, team=team)
+
+
+def quality_row(line: QualityLineOut) -> dict[str, object]:
     """One column per figure, for a spreadsheet: metrics, buckets and hit rates spread out."""
     row: dict[str, object] = {
         name: getattr(line, name)

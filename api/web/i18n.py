@@ -70,7 +70,7 @@ def _accepted(header: str) -> Iterable[str]:
                 weight = float(params.strip()[2:])
             except ValueError:
                 weight = 0.0
-        if tag:
+        if tag and weight > 0:  # q=0 (or unreadable) means "not this one"
             weighted.append((-weight, position, tag))
     return [tag for _, _, tag in sorted(weighted)]
 
