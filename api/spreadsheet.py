@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
@@ -13,6 +14,19 @@ import xlsxwriter  # type: ignore[import-untyped]
 CSV = "text/csv"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Table = tuple[str, Sequence[Mapping[str, object]]]
+# A phone number (+7 916 ...) or a signed number: text a spreadsheet shows as it is, left alone.
+_PLAIN_NUMBER = re.compile(r"[+-][0-9 ().-]*")
+
+
+def inert(value: object) -> object:
+    """Text that a spreadsheet would run as a formula (`=HYPERLINK(...)`, `@SUM`, `+cmd|...`) quoted
+    with a leading apostrophe, so it is shown, not run. Names, notes and utm values come from customers
+    and visitors; phone numbers and signed numbers are left as they are."""
+    if not isinstance(value, str) or not value:
+        return value
+    if value[0] in "=@\t\r" or (value[0] in "+-" and not _PLAIN_NUMBER.fullmatch(value)):
+        return "'" + value
+    return value
 
 
 def flat_cell(value: object) -> object:
@@ -36,7 +50,7 @@ def csv_text(rows: Sequence[Mapping[str, object]]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=columns_of(rows))
     writer.writeheader()
     for row in rows:
-        writer.writerow({name: flat_cell(value) for name, value in row.items()})
+        writer.writerow({name: inert(flat_cell(value)) for name, value in row.items()})
     return buffer.getvalue()
 
 
@@ -59,7 +73,8 @@ def xlsx_bytes(tables: Sequence[Table]) -> bytes:
                 elif isinstance(value, int | float | Decimal):
                     sheet.write_number(number, column, float(value))
                 else:
-                    sheet.write_string(number, column, str(value))
+                    # write_string never makes a formula; quoting keeps CSV and Excel files alike.
+                    sheet.write_string(number, column, str(inert(value)))
         sheet.autofit()
     workbook.close()
     return buffer.getvalue()

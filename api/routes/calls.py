@@ -14,6 +14,7 @@ from api.errors import NotFound
 from api.keys import SESSIONS, SETTINGS
 from api.operations import Api, Context
 from api.schemas import CallDetailOut, CallOut, CallPage, CallQuery
+from api.spreadsheet import inert
 from api.visibility import Audience
 from calltracking.calls.record import CallFilter, Direction, StoredCall
 from calltracking.calls.repository import earliest_inbound_calls, get_call, search_calls
@@ -145,7 +146,7 @@ def _csv_response(items: list[CallOut], next_cursor: str | None) -> web.Response
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(CallOut.model_fields))
     writer.writeheader()
-    writer.writerows(call_rows(items))
+    writer.writerows({name: inert(value) for name, value in row.items()} for row in call_rows(items))
     response = web.Response(text=buffer.getvalue(), content_type=CSV)
     if next_cursor:
         response.headers["X-Next-Cursor"] = next_cursor
