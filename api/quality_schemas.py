@@ -8,8 +8,7 @@ from pydantic import BaseModel, Field
 
 from api.manager_stats_schemas import TEAM_PATTERN
 from api.stats_schemas import PeriodOut, ReportQuery
-from calltracking.quality.report import QualityLine
-from calltracking.quality.scored import ScoredCall
+from calltracking.quality.report import QualityLine, ReportedScore
 
 MANAGER_KEY_PATTERN = r"^[^\x00-\x1f\x7f]{1,128}$"
 
@@ -30,7 +29,7 @@ class WorstCallOut(BaseModel):
     transcript: str = Field(description="the transcript's link")
 
     @classmethod
-    def of(cls, scored: ScoredCall) -> WorstCallOut:
+    def of(cls, scored: ReportedScore) -> WorstCallOut:
         return cls(
             call_id=scored.call_id,
             started_at=scored.started_at,

@@ -16,7 +16,7 @@ from api.visibility import Audience
 from calltracking.config import Settings
 from calltracking.crm.repository import list_managers, manager_of_token
 from calltracking.quality.report import UNASSIGNED_PREFIX, QualityReport, quality_report
-from calltracking.quality.repository import scores_in_period
+from calltracking.quality.repository import reported_scores
 from calltracking.stats.period import Period
 
 api = Api()
@@ -73,7 +73,7 @@ async def quality_lines(
         if not audience.sees_everything:
             extension = audience.extension or ""
             only = await manager_of_token(session, extension) or UNASSIGNED_PREFIX + extension
-        scores = await scores_in_period(session, period.start, period.end, pbx)
+        scores = await reported_scores(session, period.start, period.end, pbx)
         managers = await list_managers(session)
     if manager not in (None, only):
         # A manager token asking for another manager's line: it is simply not there for them.

@@ -12,7 +12,7 @@ from api.spreadsheet import CSV, XLSX, csv_text, xlsx_bytes
 from api.visibility import Audience
 from api.web.period_picker import picked_period
 from api.web.render import render, web_session
-from calltracking.quality.scored import ScoredCall
+from calltracking.quality.report import ReportedScore
 
 # The averages shown as columns, in this order (the rest are in the exports).
 SHOWN_AVERAGES = (
@@ -42,7 +42,7 @@ async def quality_page(request: web.Request) -> web.StreamResponse:
         if wanted == "csv":
             return web.Response(text=csv_text(rows), content_type=CSV, headers=headers)
         return web.Response(body=xlsx_bytes([("quality", rows)]), content_type=XLSX, headers=headers)
-    worst: list[ScoredCall] = sorted(
+    worst: list[ReportedScore] = sorted(
         {call.call_id: call for line in report.managers for call in line.worst_calls}.values(),
         key=lambda call: (call.score, call.call_id),
     )[:WORST_SHOWN]

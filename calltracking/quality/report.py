@@ -10,11 +10,13 @@ forbidden one lower.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from calltracking.crm.mirror import Manager
-from calltracking.quality.scored import ScoredCall
 
 UNASSIGNED_PREFIX = "ext:"
 TOTAL = "total"
@@ -35,6 +37,33 @@ DIGITS = 3
 
 
 @dataclass(frozen=True, slots=True)
+class ReportedScore:
+    """What the report reads of one scored call: its figures (the AVERAGED metrics, None where a side
+    never spoke) and, per checklist item, whether it was said (`required.greeting`: True)."""
+
+    call_id: int
+    manager: str | None
+    started_at: datetime
+    score: float
+    passed: bool
+    figures: dict[str, float | None]
+    said: dict[str, bool]
+
+
+def report_columns(
+    metrics: dict[str, Any], checklist: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, bool]]:
+    """A score's figures and said-or-not, as stored beside it for the report (`ReportedScore`)."""
+    figures = {name: metrics.get(name) for name in AVERAGED}
+    said = {
+        f"{kind}.{item['name']}": bool(item["hits"])
+        for kind in ("required", "forbidden")
+        for item in checklist.get(kind, ())
+    }
+    return figures, said
+
+
+@dataclass(frozen=True, slots=True)
 class QualityLine:
     key: str
     manager_id: str | None
@@ -50,7 +79,7 @@ class QualityLine:
     talk_share_quartiles: tuple[float, float, float] | None
     # "required.greeting", "forbidden.dont_know": share of calls it was said in.
     hit_rates: dict[str, float]
-    worst_calls: tuple[ScoredCall, ...] = field(default=())
+    worst_calls: tuple[ReportedScore, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +89,7 @@ class QualityReport:
 
 
 def quality_report(
-    scores: Sequence[ScoredCall],
+    scores: Sequence[ReportedScore],
     managers: Sequence[Manager],
     *,
     only: str | None = None,
@@ -69,7 +98,7 @@ def quality_report(
 ) -> QualityReport:
     """`only`: one line's key (a manager token's own), and no total; `team`: that team's managers."""
     by_extension = {ext: m for m in sorted(managers, key=lambda m: m.id) for ext in m.extensions}
-    grouped: dict[str, list[ScoredCall]] = {}
+    grouped: dict[str, list[ReportedScore]] = {}
     holders: dict[str, Manager | None] = {}
     for scored in scores:
         if scored.manager is None:
@@ -83,56 +112,108 @@ def quality_report(
         keys = [key for key in keys if (m := holders[key]) is not None and m.team == team]
     if only is not None:
         keys = [key for key in keys if key == only]
-    lines = tuple(_line(key, holders[key], grouped[key], worst) for key in keys)
+    tallies = {key: _Tally.of(grouped[key], worst) for key in keys}
+    lines = tuple(tallies[key].line(key, holders[key]) for key in keys)
     total = None
     if only is None:
-        every = [scored for key in keys for scored in grouped[key]]
-        total = _line(TOTAL if team is None else f"team:{team}", None, every, worst)
+        every = _Tally.merged(list(tallies.values()), worst)
+        total = every.line(TOTAL if team is None else f"team:{team}", None)
     return QualityReport(managers=lines, total=total)
 
 
-def _line(key: str, manager: Manager | None, calls: Sequence[ScoredCall], worst: int) -> QualityLine:
-    histogram = {f"{low}-{low + BUCKET}": 0 for low in range(0, 100, BUCKET)}
-    for scored in calls:
-        low = min(int(scored.score // BUCKET) * BUCKET, 100 - BUCKET)
-        histogram[f"{low}-{low + BUCKET}"] += 1
-    talk_shares = sorted(
-        float(value) for scored in calls if (value := scored.metrics.get("manager_talk_share")) is not None
-    )
-    return QualityLine(
-        key=key,
-        manager_id=manager.external_id if manager else None,
-        name=manager.name if manager else None,
-        team=manager.team if manager else None,
-        calls_scored=len(calls),
-        average_score=_mean([scored.score for scored in calls], 1),
-        passed_share=_mean([1.0 if scored.passed else 0.0 for scored in calls], DIGITS),
-        averages={
-            name: _mean([float(v) for scored in calls if (v := scored.metrics.get(name)) is not None], DIGITS)
-            for name in AVERAGED
-        },
-        score_histogram=histogram,
-        talk_share_quartiles=(
-            (_quantile(talk_shares, 0.25), _quantile(talk_shares, 0.5), _quantile(talk_shares, 0.75))
-            if talk_shares
-            else None
-        ),
-        hit_rates=_hit_rates(calls),
-        worst_calls=tuple(sorted(calls, key=lambda scored: (scored.score, scored.call_id))[:worst]),
-    )
+@dataclass(slots=True)
+class _Tally:
+    """A line's sums, gathered in one pass over its calls; the total merges the lines' tallies instead
+    of going over every call again (a busy month has thousands)."""
+
+    calls: int = 0
+    score_sum: float = 0.0
+    passed: int = 0
+    histogram: list[int] = field(default_factory=lambda: [0] * (100 // BUCKET))
+    sums: list[float] = field(default_factory=lambda: [0.0] * len(AVERAGED))
+    counts: list[int] = field(default_factory=lambda: [0] * len(AVERAGED))
+    talk_shares: list[float] = field(default_factory=list)
+    said: dict[str, list[int]] = field(default_factory=dict)
+    worst: list[ReportedScore] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, calls: Sequence[ReportedScore], worst: int) -> _Tally:
+        tally = cls(calls=len(calls))
+        sums, counts, histogram, said = tally.sums, tally.counts, tally.histogram, tally.said
+        top = len(histogram) - 1
+        for scored in calls:
+            tally.score_sum += scored.score
+            tally.passed += scored.passed
+            histogram[min(int(scored.score // BUCKET), top)] += 1
+            figures = scored.figures
+            for index, name in enumerate(AVERAGED):
+                value = figures.get(name)
+                if value is not None:
+                    sums[index] += value
+                    counts[index] += 1
+            share = figures.get("manager_talk_share")
+            if share is not None:
+                tally.talk_shares.append(float(share))
+            for name, was_said in scored.said.items():
+                hits = said.setdefault(name, [0, 0])
+                hits[0] += was_said
+                hits[1] += 1
+        tally.worst = heapq.nsmallest(worst, calls, key=_badness)
+        return tally
+
+    @classmethod
+    def merged(cls, tallies: Sequence[_Tally], worst: int) -> _Tally:
+        total = cls()
+        for tally in tallies:
+            total.calls += tally.calls
+            total.score_sum += tally.score_sum
+            total.passed += tally.passed
+            total.histogram = [a + b for a, b in zip(total.histogram, tally.histogram, strict=True)]
+            total.sums = [a + b for a, b in zip(total.sums, tally.sums, strict=True)]
+            total.counts = [a + b for a, b in zip(total.counts, tally.counts, strict=True)]
+            total.talk_shares += tally.talk_shares
+            for name, (hits, checked) in tally.said.items():
+                both = total.said.setdefault(name, [0, 0])
+                both[0] += hits
+                both[1] += checked
+        total.worst = heapq.nsmallest(
+            worst, (call for tally in tallies for call in tally.worst), key=_badness
+        )
+        return total
+
+    def line(self, key: str, manager: Manager | None) -> QualityLine:
+        shares = sorted(self.talk_shares)
+        return QualityLine(
+            key=key,
+            manager_id=manager.external_id if manager else None,
+            name=manager.name if manager else None,
+            team=manager.team if manager else None,
+            calls_scored=self.calls,
+            average_score=_ratio(self.score_sum, self.calls, 1),
+            passed_share=_ratio(self.passed, self.calls, DIGITS),
+            averages={
+                name: _ratio(self.sums[index], self.counts[index], DIGITS)
+                for index, name in enumerate(AVERAGED)
+            },
+            score_histogram={
+                f"{low}-{low + BUCKET}": calls
+                for low, calls in zip(range(0, 100, BUCKET), self.histogram, strict=True)
+            },
+            talk_share_quartiles=(
+                (_quantile(shares, 0.25), _quantile(shares, 0.5), _quantile(shares, 0.75)) if shares else None
+            ),
+            hit_rates={name: round(hits / checked, DIGITS) for name, (hits, checked) in self.said.items()},
+            worst_calls=tuple(self.worst),
+        )
 
 
-def _hit_rates(calls: Sequence[ScoredCall]) -> dict[str, float]:
-    said: dict[str, list[bool]] = {}
-    for scored in calls:
-        for kind in ("required", "forbidden"):
-            for item in scored.checklist.get(kind, ()):
-                said.setdefault(f"{kind}.{item['name']}", []).append(bool(item["hits"]))
-    return {name: round(sum(hits) / len(hits), DIGITS) for name, hits in said.items()}
+def _badness(scored: ReportedScore) -> tuple[float, int]:
+    """Lowest score first; the earlier call first among equals."""
+    return scored.score, scored.call_id
 
 
-def _mean(values: Sequence[float], digits: int) -> float | None:
-    return round(sum(values) / len(values), digits) if values else None
+def _ratio(total: float, count: int, digits: int) -> float | None:
+    return round(total / count, digits) if count else None
 
 
 def _quantile(ordered: Sequence[float], q: float) -> float:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.calls.transcript import Transcript
 from calltracking.quality.checklist import ChecklistInForce, score_call
+from calltracking.quality.report import ReportedScore, report_columns
 from calltracking.quality.scored import ScoredCall, scored_call
 from calltracking.store.tables import CallRow, QualityScoreRow, TranscriptRow
 from calltracking.store.times import from_db, to_db
@@ -30,6 +31,8 @@ REPLACED = (
     "checklist",
     "checklist_sha256",
     "scored_at",
+    "figures",
+    "said",
 )
 
 
@@ -108,15 +111,30 @@ async def rescore_batch(
     return RescoredBatch(rows[-1].call_id if rows else None, len(rows), changed)
 
 
-async def scores_in_period(
+async def reported_scores(
     session: AsyncSession, start: datetime, end: datetime, pbx: str | None = None
-) -> list[ScoredCall]:
-    """The scores of calls started in [start, end), by the `started_at` index; `pbx`: one PBX's calls."""
-    statement = select(SCORES).where(SCORES.c.started_at >= to_db(start), SCORES.c.started_at < to_db(end))
+) -> list[ReportedScore]:
+    """What the report needs of the scores of calls started in [start, end) (by the `started_at` index;
+    `pbx`: one PBX's calls): their small `figures` and `said` columns, not the full metrics and checklist."""
+    columns = (SCORES.c.call_id, SCORES.c.manager, SCORES.c.started_at, SCORES.c.score, SCORES.c.passed)
+    statement = select(*columns, SCORES.c.figures, SCORES.c.said).where(
+        SCORES.c.started_at >= to_db(start), SCORES.c.started_at < to_db(end)
+    )
     if pbx is not None:
         statement = statement.join(CALLS, CALLS.c.id == SCORES.c.call_id).where(CALLS.c.pbx == pbx)
     rows = (await session.execute(statement.order_by(SCORES.c.started_at, SCORES.c.call_id))).all()
-    return [_scored(row) for row in rows]
+    return [
+        ReportedScore(
+            call_id=row.call_id,
+            manager=row.manager,
+            started_at=from_db(row.started_at),
+            score=row.score,
+            passed=row.passed,
+            figures=row.figures or {},
+            said=row.said or {},
+        )
+        for row in rows
+    ]
 
 
 async def score_of(session: AsyncSession, call_id: int) -> ScoredCall | None:
@@ -152,8 +170,11 @@ async def _store(session: AsyncSession, scored: Sequence[ScoredCall]) -> None:
             "checklist": item.checklist,
             "checklist_sha256": item.checklist_sha256,
             "scored_at": to_db(item.scored_at),
+            "figures": figures,
+            "said": said,
         }
         for item in scored
+        for figures, said in [report_columns(item.metrics, item.checklist)]
     ]
     await session.execute(
         upsert.values(values).on_conflict_do_update(

@@ -16,12 +16,10 @@ VOLUME_SERIES = ("inbound_answered", "inbound_missed", "outbound_answered", "out
 
 @dataclass(frozen=True, slots=True)
 class BucketCount:
-    """Calls that started in one quarter hour (seconds since 1970) with one direction and status."""
+    """Calls that started in one quarter hour (seconds since 1970), per series."""
 
     bucket: int
-    direction: str
-    status: str
-    calls: int
+    calls: dict[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,15 +32,6 @@ class VolumePoint:
         return sum(self.counts.values())
 
 
-def series_of(direction: str, status: str) -> str:
-    if direction == "internal":
-        return "internal"
-    answered = status == "answered"
-    if direction == "inbound":
-        return "inbound_answered" if answered else "inbound_missed"
-    return "outbound_answered" if answered else "outbound_unanswered"
-
-
 def call_volume(
     period: Period, buckets: Iterable[BucketCount]
 ) -> tuple[list[VolumePoint], list[VolumePoint]]:
@@ -51,9 +40,11 @@ def call_volume(
     hours: dict[int, dict[str, int]] = {hour: dict.fromkeys(VOLUME_SERIES, 0) for hour in range(24)}
     for count in buckets:
         local = datetime.fromtimestamp(count.bucket, UTC).astimezone(period.zone)
-        series = series_of(count.direction, count.status)
-        days.setdefault(local.date(), dict.fromkeys(VOLUME_SERIES, 0))[series] += count.calls
-        hours[local.hour][series] += count.calls
+        day = days.setdefault(local.date(), dict.fromkeys(VOLUME_SERIES, 0))
+        hour = hours[local.hour]
+        for series, calls in count.calls.items():
+            day[series] += calls
+            hour[series] += calls
     return (
         [VolumePoint(day.isoformat(), counts) for day, counts in sorted(days.items())],
         [VolumePoint(f"{hour:02d}", counts) for hour, counts in sorted(hours.items())],

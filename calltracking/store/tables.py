@@ -481,6 +481,16 @@ class ManagerRollupRow(Base):
     whole buckets."""
 
     __tablename__ = "manager_rollups"
+    # The whole PBX's rows (extension "", each call counted once) per quarter hour: the dashboard's charts.
+    __table_args__ = (
+        Index(
+            "ix_manager_rollups_totals",
+            "grain",
+            "bucket",
+            postgresql_where=text("extension = ''"),
+            sqlite_where=text("extension = ''"),
+        ),
+    )
 
     # Key in this order: a period is a range of (grain, bucket), read off the primary key's index.
     grain: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -629,3 +639,7 @@ class QualityScoreRow(Base):
     checklist: Mapped[dict[str, object]] = mapped_column(JSON)
     checklist_sha256: Mapped[str] = mapped_column(String(64))
     scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # What the quality report reads, small enough to read a month of: the averaged figures by name, and
+    # per checklist item (`required.greeting`) whether it was said. Derived from the two above (0013).
+    figures: Mapped[dict[str, float | None] | None] = mapped_column(JSON)
+    said: Mapped[dict[str, bool] | None] = mapped_column(JSON)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -158,3 +159,63 @@ async def test_calls_logged_before_0008_count_in_the_rollups(database_url: str) 
     ]
     # The customer's number of an old inbound call is its caller's; the outbound one's callee was "101".
     assert customer_numbers == ["+79161234567", None, None]
+
+
+async def test_scores_stored_before_0013_get_the_reports_columns(database_url: str) -> None:
+    """0013 derives `figures` and `said` in SQL from the stored metrics and checklist: equal to what the
+    service writes for a new score (`report_columns`), a metric without a value included."""
+    from calltracking.quality.checklist import checklist_in_force, score_call
+    from calltracking.quality.report import report_columns
+    from calltracking.quality.scored import scored_call
+    from tests.helpers.quality import BAD, GOOD
+
+    example = checklist_in_force(None).checklist
+    at = datetime(2026, 10, 5, 7, 3, tzinfo=UTC)
+    scored = [
+        scored_call(n, "101", at, score_call(t, 20.0, example), "sha", at) for n, t in ((1, GOOD), (2, BAD))
+    ]
+    scored[1].metrics["customer_words_per_minute"] = None  # a side that never spoke
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine, "0012")
+        async with engine.begin() as connection:
+            for item in scored:
+                await connection.execute(
+                    text(
+                        "INSERT INTO calls (id, pbx, pbx_call_id, direction, status, origin, caller, callee,"
+                        " rang, transferred_to, abandoned, reconciled, started_at, ended_at, ring_seconds,"
+                        " talk_seconds) VALUES (:id, 'office', :linkedid, 'inbound', 'answered', 'pbx', '1',"
+                        " '101', '[]', '[]', false, false, :at, :at, 0, 20)"
+                    ),
+                    {"id": item.call_id, "linkedid": str(item.call_id), "at": at},
+                )
+                await connection.execute(
+                    text(
+                        "INSERT INTO quality_scores (call_id, manager, started_at, score, passed, metrics,"
+                        " checklist, checklist_sha256, scored_at) VALUES (:id, '101', :at, :score, :passed,"
+                        " :metrics, :checklist, 'sha', :at)"
+                    ),
+                    {
+                        "id": item.call_id,
+                        "at": at,
+                        "score": item.score,
+                        "passed": item.passed,
+                        "metrics": json.dumps(item.metrics),
+                        "checklist": json.dumps(item.checklist),
+                    },
+                )
+        await migrate(engine)
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    text("SELECT call_id, figures, said FROM quality_scores ORDER BY call_id")
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    for item, row in zip(scored, rows, strict=True):
+        figures, said = (json.loads(v) if isinstance(v, str) else v for v in (row.figures, row.said))
+        expected_figures, expected_said = report_columns(item.metrics, item.checklist)
+        assert {name: None if v is None else float(v) for name, v in figures.items()} == expected_figures
+        assert said == expected_said
+    assert any(said.values()) and not all(said.values())
