@@ -4,11 +4,15 @@ their own figures only; queues and sources are for supervisors, as in the API.""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.keys import SESSIONS, SETTINGS
 from api.routes.manager_stats import manager_row, manager_scope
@@ -19,24 +23,33 @@ from api.web.period_picker import picked_period
 from api.web.render import is_supervisor, render, web_session
 from calltracking.calls.record import CallFilter, CallStatus, Direction, StoredCall
 from calltracking.calls.repository import search_calls
+from calltracking.config import Settings
 from calltracking.crm.callback_repository import list_callbacks
 from calltracking.crm.callbacks import CallbackState, CallbackTask
 from calltracking.crm.repository import manager_of_token
 from calltracking.stats.call_volume import VOLUME_SERIES, VolumePoint, call_volume
 from calltracking.stats.call_volume_repository import bucket_counts
 from calltracking.stats.manager_report import manager_report
-from calltracking.stats.managers import ManagerLine
+from calltracking.stats.managers import ManagerReport
+from calltracking.stats.period import Period
 from calltracking.stats.queue_repository import queue_report_between
 from calltracking.stats.queues import QueueReport
 from calltracking.tracking.service import source_report
 from calltracking.tracking.sources import ReportPeriod, SourceReport
 
+T = TypeVar("T")
 SHOWN_MISSED = 20
 SHOWN_CALLBACKS = 50
 
 
+# The two reports that cost the most (the per-manager table and traffic sources) are not waited for:
+# the page renders without them and its script fetches each as an HTML fragment.
+FRAGMENTS = ("managers", "sources")
+
+
 def install(app: web.Application) -> None:
     app.router.add_get("/", dashboard)
+    app.router.add_get(r"/fragments/{part:managers|sources}", dashboard_fragment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +57,11 @@ class Dashboard:
     days: BarChart
     hours: BarChart
     day_points: list[VolumePoint]
-    managers: tuple[ManagerLine, ...]
-    teams: tuple[ManagerLine, ...]
-    total: ManagerLine | None
     missed: list[StoredCall]
     callbacks: list[CallbackTask]
     queues: QueueReport | None
-    sources: SourceReport | None
+    report: ManagerReport | None = None
+    sources: SourceReport | None = None
 
 
 async def dashboard(request: web.Request) -> web.StreamResponse:
@@ -60,54 +71,33 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     picked = picked_period(request, settings.report_timezone)
     period = picked.period
     audience = Audience.of(found.principal)
-    scope = await manager_scope(sessions, audience, period)
     supervisor = is_supervisor(found)
+    exporting = request.query.get("format") in ("csv", "xlsx")
     now = datetime.now(UTC)
-    async with sessions() as session:
-        report = await manager_report(session, scope)
-        days, hours = call_volume(period, await bucket_counts(session, period, manager=audience.call_manager))
-        missed = await search_calls(
-            session,
-            CallFilter(
-                started_from=period.start,
-                started_before=period.end,
-                manager=audience.call_manager,
-                direction=Direction.INBOUND,
-                status=CallStatus.MISSED,
-            ),
-            SHOWN_MISSED,
-        )
-        callback_manager = None
-        if not audience.sees_everything:
-            own_id = await manager_of_token(session, audience.extension or "")
-            callback_manager = audience.callback_manager(own_id, None)
-        callbacks = await list_callbacks(
-            session, CallbackState.OPEN, due_before=None, manager=callback_manager, after_id=None, limit=500
-        )
-        queues = (
-            await queue_report_between(
-                session, period.start, period.end, settings.stats.queue_service_level_seconds
-            )
-            if supervisor
-            else None
-        )
-    sources = await source_report(sessions, ReportPeriod(period.start, period.end)) if supervisor else None
+    # The parts read the database independently, side by side (a connection each): the page costs its
+    # slowest part, not their sum. A file holds every table, so an export also waits for the fragments.
+    (days, hours), missed, callbacks, queues, report, sources = await asyncio.gather(
+        _read(sessions, lambda session: _volume(session, period, audience)),
+        _read(sessions, lambda session: _missed(session, period, audience)),
+        _read(sessions, lambda session: _open_callbacks(session, audience)),
+        _read(sessions, lambda session: _queues(session, period, settings, supervisor)),
+        _managers(sessions, audience, period) if exporting else _nothing(),
+        _sources(sessions, period, supervisor) if exporting else _nothing(),
+    )
     callbacks.sort(key=lambda task: (not task.is_overdue(now), task.due_at))
     board = Dashboard(
         days=_chart(days, [point.label[5:] for point in days]),
         hours=_chart(hours, [point.label for point in hours], max_labels=12),
         day_points=days,
-        managers=report.managers,
-        teams=report.teams,
-        total=report.total,
         missed=missed,
         callbacks=callbacks[:SHOWN_CALLBACKS],
         queues=queues,
+        report=report,
         sources=sources,
     )
-    wanted = request.query.get("format")
-    if wanted in ("csv", "xlsx"):
-        return _export(board, wanted, picked.first_day.isoformat())
+    if exporting:
+        return _export(board, request.query["format"], picked.first_day.isoformat())
+    period_query = urlencode({"from": picked.first_day.isoformat(), "to": picked.last_day.isoformat()})
     return render(
         request,
         "dashboard.html",
@@ -116,8 +106,85 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
             "picked": picked,
             "now": now,
             "supervisor": supervisor,
-            "query": dict(request.query),
+            "fragments": {part: f"/ui/fragments/{part}?{period_query}" for part in FRAGMENTS},
         },
+    )
+
+
+async def dashboard_fragment(request: web.Request) -> web.StreamResponse:
+    """One of the dashboard's slow tables, for its script to put in place (or to read on its own)."""
+    found = web_session(request)
+    settings = request.config_dict[SETTINGS]
+    sessions = request.config_dict[SESSIONS]
+    period = picked_period(request, settings.report_timezone).period
+    part = request.match_info["part"]
+    if part == "managers":
+        report = await _managers(sessions, Audience.of(found.principal), period)
+        return render(request, "dashboard_managers.html", {"report": report})
+    if not is_supervisor(found):
+        raise web.HTTPNotFound()
+    return render(request, "dashboard_sources.html", {"sources": await _sources(sessions, period, True)})
+
+
+async def _managers(
+    sessions: async_sessionmaker[AsyncSession], audience: Audience, period: Period
+) -> ManagerReport:
+    scope = await manager_scope(sessions, audience, period)
+    return await _read(sessions, lambda session: manager_report(session, scope))
+
+
+async def _sources(
+    sessions: async_sessionmaker[AsyncSession], period: Period, supervisor: bool
+) -> SourceReport | None:
+    return await source_report(sessions, ReportPeriod(period.start, period.end)) if supervisor else None
+
+
+async def _read(
+    sessions: async_sessionmaker[AsyncSession], query: Callable[[AsyncSession], Awaitable[T]]
+) -> T:
+    async with sessions() as session:
+        return await query(session)
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _volume(
+    session: AsyncSession, period: Period, audience: Audience
+) -> tuple[list[VolumePoint], list[VolumePoint]]:
+    return call_volume(period, await bucket_counts(session, period, manager=audience.call_manager))
+
+
+async def _missed(session: AsyncSession, period: Period, audience: Audience) -> list[StoredCall]:
+    where = CallFilter(
+        started_from=period.start,
+        started_before=period.end,
+        manager=audience.call_manager,
+        direction=Direction.INBOUND,
+        status=CallStatus.MISSED,
+    )
+    return await search_calls(session, where, SHOWN_MISSED)
+
+
+async def _open_callbacks(session: AsyncSession, audience: Audience) -> list[CallbackTask]:
+    """A manager's own tasks (by CRM id, or by extension when the CRM does not know them)."""
+    manager = None
+    if not audience.sees_everything:
+        own_id = await manager_of_token(session, audience.extension or "")
+        manager = audience.callback_manager(own_id, None)
+    return await list_callbacks(
+        session, CallbackState.OPEN, due_before=None, manager=manager, after_id=None, limit=500
+    )
+
+
+async def _queues(
+    session: AsyncSession, period: Period, settings: Settings, supervisor: bool
+) -> QueueReport | None:
+    if not supervisor:
+        return None
+    return await queue_report_between(
+        session, period.start, period.end, settings.stats.queue_service_level_seconds
     )
 
 
@@ -128,9 +195,9 @@ def _chart(points: list[VolumePoint], labels: list[str], max_labels: int = 16) -
 
 def _export(board: Dashboard, wanted: str, first_day: str) -> web.Response:
     """What the page shows, as files: the manager table as CSV; every table as a sheet of a workbook."""
-    managers = [
-        manager_row(line) for line in (*board.managers, *board.teams, *([board.total] if board.total else []))
-    ]
+    report = board.report
+    lines = [*report.managers, *report.teams, *([report.total] if report.total else [])] if report else []
+    managers = [manager_row(line) for line in lines]
     name = f"dashboard-{first_day}"
     if wanted == "csv":
         return web.Response(text=csv_text(managers), content_type=CSV, headers=_attachment(f"{name}.csv"))

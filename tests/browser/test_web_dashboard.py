@@ -18,13 +18,18 @@ async def test_sign_in_and_the_dashboard_draws_its_charts_from_the_captures(
             await page.goto("/ui/calls")
             assert "/ui/signin" in page.url  # no session: the sign-in page, remembering where to go
             await sign_in(page, api.tokens["supervisor"], then="/ui/")
-            await page.goto("/ui/?from=2026-01-01&to=2026-12-31")
+            await page.goto("/ui/?from=2026-11-15&to=2026-11-30")
+            # The two slow tables arrive after the page, from their fragments.
+            for section in ("#managers-section", "#sources-section"):
+                await page.wait_for_selector(f"{section}[data-loaded=true]")
+            assert await page.locator("#managers tbody tr[data-key]").count() >= 3
+            assert await page.locator("#sources tbody tr").count() >= 1
             drawn = await page.eval_on_selector_all(
                 "#chart-days rect[data-value]", "bars => bars.map(bar => Number(bar.dataset.value))"
             )
             response = await api.client.get(
                 "/api/v1/calls",
-                params={"from": "2026-01-01T00:00:00Z", "limit": 500},
+                params={"from": "2026-11-15T00:00:00Z", "limit": 500},
                 headers=api.auth("supervisor"),
             )
             calls = (await response.json())["items"]

@@ -58,6 +58,7 @@ async def test_a_managers_dashboard_on_a_phone_shows_their_own_line_only(
     ):
         await sign_in(page, api.tokens["manager"], then="/ui/")
         await page.goto("/ui/?from=2026-11-01&to=2026-11-30")
+        await page.wait_for_selector("#managers-section[data-loaded=true]")
         keys = await page.eval_on_selector_all(
             "#managers tbody tr[data-key]", "rows => rows.map(r => r.dataset.key)"
         )
