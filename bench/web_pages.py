@@ -78,6 +78,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.app import create_app
 from calltracking.access.repository import create_token
 from calltracking.access.tokens import Role, new_token
+from calltracking.app.memory import settle_heap
 from calltracking.calls.rollup_repository import rebuild_rollups
 from calltracking.calls.transcript import Speaker, Transcript, Utterance, Word
 from calltracking.config import DatabaseSettings, LogSettings, Settings, load_settings
@@ -659,6 +660,18 @@ async def measure(args: argparse.Namespace, shape: Shape) -> None:
         iso_from = month_start.isoformat().replace("+", "%2B")
         pairs = [
             Pair("(1) dashboard, month", f"/ui/?{period}", f"/api/v1/stats/managers?{period}"),
+            # The page's two slow tables, which its script fetches after it renders, each against the
+            # JSON endpoint of the same report.
+            Pair(
+                "(1a) its managers table",
+                f"/ui/fragments/managers?{period}",
+                f"/api/v1/stats/managers?{period}",
+            ),
+            Pair(
+                "(1b) its sources table",
+                f"/ui/fragments/sources?{period}",
+                f"/api/v1/reports/sources?{period}",
+            ),
             Pair("(2) calls, first page", "/ui/calls", "/api/v1/calls?limit=50"),
             Pair(
                 "(3) calls, missed, month",
@@ -673,6 +686,7 @@ async def measure(args: argparse.Namespace, shape: Shape) -> None:
             jar = aiohttp.CookieJar(unsafe=True)  # cookies of 127.0.0.1, as a browser keeps them
             async with aiohttp.ClientSession(cookie_jar=jar) as client:
                 await sign_in(client, base, secret)
+                settle_heap()  # as `calltracking serve` does once it is wired up
                 print(
                     f"period {first} - {today} ({settings.report_timezone}); call {call_id};"
                     f" {args.warmup} warm-up + {args.pairs} measured rounds of (page, JSON) per pair\n",

@@ -15,6 +15,7 @@ from ami.listener import PbxListener
 from api.app import create_app
 from api.schemas import call_payload
 from api.status import ServiceStatus
+from calltracking.app.memory import settle_heap
 from calltracking.app.runtime import call_pipeline
 from calltracking.calls.hub import CallEventHub
 from calltracking.calls.log import CallLog
@@ -91,6 +92,7 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
+        settle_heap()
         site = web.TCPSite(runner, settings.api.host, settings.api.port)
         try:
             await site.start()
