@@ -12,13 +12,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import structlog
 from aiohttp import web
 from pydantic import ValidationError
-from sqlalchemy import Table, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.keys import SESSIONS, SETTINGS, STATUS
 from api.routes.webhooks import MAX_ID, WebhookIn
@@ -27,8 +25,6 @@ from api.web.render import checked_form, render, web_session
 from calltracking.access.repository import create_token, list_tokens, revoke_token
 from calltracking.access.session_repository import WebSession
 from calltracking.access.tokens import Role, new_token
-from calltracking.store.tables import WebhookRow
-from calltracking.store.times import from_db
 from calltracking.webhooks import repository as webhook_repository
 from calltracking.webhooks.subscription import (
     EVENT_TYPES,
@@ -43,7 +39,6 @@ HOME = "/ui/admin"
 MAX_NAME = 128  # the token name column
 SHOWN_DELIVERIES = 100
 ROLES = tuple(role.value for role in Role)
-HOOKS = cast(Table, WebhookRow.__table__)
 
 
 def install(app: web.Application) -> None:
@@ -99,7 +94,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
 async def _overview(request: web.Request, extra: dict[str, Any], status: int = 200) -> web.Response:
     async with request.config_dict[SESSIONS]() as session:
         tokens = await list_tokens(session)
-        webhooks = await _all_webhooks(session)
+        webhooks = await webhook_repository.list_webhooks(session, with_deleted=True)
     context: dict[str, Any] = {
         "tokens": tokens,
         "webhooks": webhooks,
@@ -240,7 +235,7 @@ async def webhook_page(request: web.Request) -> web.StreamResponse:
     wanted = request.query.get("status", "")
     status = DeliveryStatus(wanted) if wanted in {s.value for s in DeliveryStatus} else None
     async with request.config_dict[SESSIONS]() as session:
-        webhook = await _any_webhook(session, webhook_id)
+        webhook = await webhook_repository.get_webhook(session, webhook_id, with_deleted=True)
         if webhook is None:
             raise web.HTTPNotFound()
         deliveries = await webhook_repository.list_deliveries(
@@ -290,30 +285,6 @@ async def retry_delivery_page(request: web.Request) -> web.StreamResponse:
         "web_delivery_retried", webhook_id=webhook_id, delivery_id=delivery_id, by=found.principal.token_id
     )
     raise web.HTTPSeeOther(f"{HOME}/webhooks/{webhook_id}#delivery-{delivery_id}")
-
-
-async def _all_webhooks(session: AsyncSession) -> list[Webhook]:
-    """Active and deleted webhooks alike: the repository lists the active ones only, but a deleted
-    webhook's delivery log is kept, and an admin needs to reach it."""
-    rows = await session.execute(select(HOOKS).order_by(HOOKS.c.id))
-    return [_webhook(row) for row in rows.all()]
-
-
-async def _any_webhook(session: AsyncSession, webhook_id: int) -> Webhook | None:
-    row = (await session.execute(select(HOOKS).where(HOOKS.c.id == webhook_id))).one_or_none()
-    return None if row is None else _webhook(row)
-
-
-def _webhook(row: Any) -> Webhook:
-    return Webhook(
-        id=row.id,
-        url=row.url,
-        events=tuple(row.events or ()),
-        secret=row.secret,
-        description=row.description,
-        is_active=row.is_active,
-        created_at=from_db(row.created_at),
-    )
 
 
 def _id(request: web.Request, name: str) -> int:

@@ -48,16 +48,21 @@ async def create_webhook(
     return _webhook(result.one())
 
 
-async def list_webhooks(session: AsyncSession) -> list[Webhook]:
-    """The active webhooks, oldest first (deleted ones are kept only for their delivery log)."""
-    rows = await session.execute(select(HOOKS).where(HOOKS.c.is_active.is_(True)).order_by(HOOKS.c.id))
+async def list_webhooks(session: AsyncSession, with_deleted: bool = False) -> list[Webhook]:
+    """The active webhooks, oldest first. Deleted ones are kept only for their delivery log:
+    `with_deleted` lists them too (an admin reaches a deleted webhook's log through them)."""
+    statement = select(HOOKS).order_by(HOOKS.c.id)
+    if not with_deleted:
+        statement = statement.where(HOOKS.c.is_active.is_(True))
+    rows = await session.execute(statement)
     return [_webhook(row) for row in rows.all()]
 
 
-async def get_webhook(session: AsyncSession, webhook_id: int) -> Webhook | None:
-    row = (
-        await session.execute(select(HOOKS).where(HOOKS.c.id == webhook_id, HOOKS.c.is_active.is_(True)))
-    ).one_or_none()
+async def get_webhook(session: AsyncSession, webhook_id: int, with_deleted: bool = False) -> Webhook | None:
+    statement = select(HOOKS).where(HOOKS.c.id == webhook_id)
+    if not with_deleted:
+        statement = statement.where(HOOKS.c.is_active.is_(True))
+    row = (await session.execute(statement)).one_or_none()
     return None if row is None else _webhook(row)
 
 
