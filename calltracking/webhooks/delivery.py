@@ -9,7 +9,7 @@ after the lease) and is sent again, so a receiver may see an event twice and ded
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
@@ -23,7 +23,9 @@ from calltracking.webhooks.repository import (
     mark_delivered,
     mark_failed,
     queue_deliveries,
+    queue_events,
 )
+from calltracking.webhooks.roster import WebhookRoster
 from calltracking.webhooks.subscription import (
     DEFAULT_MAX_ATTEMPTS,
     ClaimedDelivery,
@@ -57,6 +59,18 @@ async def enqueue(session: AsyncSession, event: WebhookEvent, *, now: datetime |
         payload=event.body(),
         now=now or utc_now(),
     )
+
+
+async def enqueue_many(
+    session: AsyncSession,
+    events: Sequence[WebhookEvent],
+    *,
+    roster: WebhookRoster | None = None,
+    now: datetime | None = None,
+) -> int:
+    """`enqueue` for several events in one read of the webhooks and one insert (a burst of calls must
+    not cost a round trip per event). The roster, when given, is refilled from that read."""
+    return await queue_events(session, events, now=now or utc_now(), roster=roster)
 
 
 class WebhookDeliverer:

@@ -6,6 +6,7 @@ Times are stored in UTC; SQLite hands them back without a zone, so every read pu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -16,7 +17,14 @@ from calltracking.store.leases import lease_due_rows
 from calltracking.store.tables import WebhookDeliveryRow, WebhookRow
 from calltracking.store.times import from_db, to_db
 from calltracking.store.upserts import insert_for
-from calltracking.webhooks.subscription import ClaimedDelivery, DeliveryStatus, Webhook, WebhookDelivery
+from calltracking.webhooks.roster import WebhookRoster, note_change
+from calltracking.webhooks.subscription import (
+    ClaimedDelivery,
+    DeliveryStatus,
+    Webhook,
+    WebhookDelivery,
+    WebhookEvent,
+)
 
 HOOKS = cast(Table, WebhookRow.__table__)
 DELIVERIES = cast(Table, WebhookDeliveryRow.__table__)
@@ -45,6 +53,7 @@ async def create_webhook(
             }
         ],
     )
+    note_change(session)
     return _webhook(result.one())
 
 
@@ -77,6 +86,7 @@ async def deactivate_webhook(session: AsyncSession, webhook_id: int) -> bool:
     )
     if result.one_or_none() is None:
         return False
+    note_change(session)
     await session.execute(
         update(DELIVERIES)
         .where(
@@ -93,17 +103,53 @@ async def queue_deliveries(
 ) -> int:
     """One pending delivery, due now, per active webhook subscribed to the event type. A (webhook,
     event) pair already queued is left alone. Returns how many deliveries were added."""
-    subscribers = await session.execute(select(HOOKS.c.id, HOOKS.c.events).where(HOOKS.c.is_active.is_(True)))
-    webhook_ids = [row.id for row in subscribers.all() if event_type in (row.events or ())]
-    if not webhook_ids:
+    event = _Queued(event_id, event_type, payload)
+    return await _queue(session, [event], now=now, roster=None)
+
+
+async def queue_events(
+    session: AsyncSession,
+    events: Sequence[WebhookEvent],
+    *,
+    now: datetime,
+    roster: WebhookRoster | None = None,
+) -> int:
+    """`queue_deliveries` for several events at once: one read of the webhooks, one insert. The roster,
+    when given, is refilled from that read."""
+    queued = [_Queued(event.event_id, event.type, event.body()) for event in events]
+    return await _queue(session, queued, now=now, roster=roster)
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    event_id: str
+    event_type: str
+    payload: dict[str, Any]
+
+
+async def _queue(
+    session: AsyncSession, events: Sequence[_Queued], *, now: datetime, roster: WebhookRoster | None
+) -> int:
+    if not events:
         return 0
+    version = roster.reading() if roster is not None else 0
+    subscribers = (
+        await session.execute(select(HOOKS.c.id, HOOKS.c.events).where(HOOKS.c.is_active.is_(True)))
+    ).all()
+    if roster is not None:
+        roster.fill(version, (row.events or () for row in subscribers))
     at = to_db(now)
+    owed: dict[tuple[int, str], _Queued] = {}
+    for event in events:  # the first of a fact repeated in the batch wins, as against the table
+        for row in subscribers:
+            if event.event_type in (row.events or ()):
+                owed.setdefault((row.id, event.event_id), event)
     rows = [
         {
             "webhook_id": webhook_id,
             "event_id": event_id,
-            "event_type": event_type,
-            "payload": payload,
+            "event_type": event.event_type,
+            "payload": event.payload,
             "status": DeliveryStatus.PENDING.value,
             "attempts": 0,
             "next_attempt_at": at,
@@ -112,8 +158,10 @@ async def queue_deliveries(
             "created_at": at,
             "delivered_at": None,
         }
-        for webhook_id in webhook_ids
+        for (webhook_id, event_id), event in owed.items()
     ]
+    if not rows:
+        return 0
     statement = (
         insert_for(session, DELIVERIES)
         .on_conflict_do_nothing(index_elements=["webhook_id", "event_id"])
