@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from aiohttp import web
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami.events import AmiEvent
@@ -19,17 +20,18 @@ from calltracking.app.memory import settle_heap
 from calltracking.app.runtime import call_pipeline
 from calltracking.calls.hub import CallEventHub
 from calltracking.calls.log import CallLog
-from calltracking.calls.record import CallCompleted, CallRecord
+from calltracking.calls.record import CallCompleted, CallRecord, LiveEvent
 from calltracking.calls.recording import RecordingState
 from calltracking.clicktocall.service import ClickToCallService
 from calltracking.config import Settings
-from calltracking.crm.call_webhooks import completed_queuer, progress_queuer
+from calltracking.crm.call_webhooks import completed_queuer, progress_queuer, wants_progress
 from calltracking.crm.lookup import screen_pop_enricher
 from calltracking.crm.lookup_repository import open_lookup_reader
 from calltracking.errors import ConfigError
 from calltracking.metrics import ApiMetrics
 from calltracking.store.engine import with_deadline
 from calltracking.webhooks.delivery import WebhookDeliverer
+from calltracking.webhooks.roster import WebhookRoster
 from recordings.retention import run_retention
 from recordings.service import RecordingWorker
 from transcription.service import InProcessTranscription, transcription_queuer
@@ -43,8 +45,11 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
         settings.database, crm=settings.crm, tracking=settings.tracking, recordings=settings.recordings
     ) as pipeline:
         screen_pops = await open_lookup_reader(pipeline.sessionmaker)
-        hub = CallEventHub(enrich=screen_pop_enricher(screen_pops, settings, pipeline.sessionmaker))
         metrics = ApiMetrics()
+        hub = CallEventHub(
+            enrich=screen_pop_enricher(screen_pops, settings, pipeline.sessionmaker),
+            on_dropped=_counting_drops(metrics),
+        )
         spool_dir = settings.database.spool_dir
         listeners = [
             PbxListener(
@@ -129,6 +134,10 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
                 await asyncio.wait_for(pipeline.call_log.flush(), SHUTDOWN_FLUSH_SECONDS)
             except TimeoutError:
                 log.warning("shutdown_with_spooled_calls", spool_depth=pipeline.call_log.spool_depth)
+            try:  # the progress webhooks of the last events are queued before the hub stops
+                await asyncio.wait_for(hub.drain(), SHUTDOWN_FLUSH_SECONDS)
+            except TimeoutError:
+                log.warning("shutdown_with_live_events_pending")
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
@@ -144,6 +153,16 @@ async def _once(migrated: asyncio.Event, work: Callable[[], Awaitable[None]]) ->
 def _counting(metrics: ApiMetrics, pbx: str) -> Callable[[AmiEvent], None]:
     counter = metrics.ami_events.labels(pbx=pbx)
     return lambda _event: counter.inc()
+
+
+def _counting_drops(metrics: ApiMetrics) -> Callable[[LiveEvent], None]:
+    dropped = Counter(
+        "calltracking_live_events_dropped_total",
+        "Live call events dropped because the event hub's queue was full (screen pops and progress "
+        "webhooks lost; alert on any increase)",
+        registry=metrics.registry,
+    )
+    return lambda _event: dropped.inc()
 
 
 def _count_calls(metrics: ApiMetrics, calls: Sequence[CallRecord]) -> None:
@@ -177,8 +196,15 @@ def wire_live_events(hub: CallEventHub, call_log: CallLog, click_to_call: ClickT
     call_log.add_commit_observer(announce)
 
 
-def wire_webhooks(hub: CallEventHub, call_log: CallLog, sessions: async_sessionmaker[AsyncSession]) -> None:
+def wire_webhooks(
+    hub: CallEventHub, call_log: CallLog, sessions: async_sessionmaker[AsyncSession]
+) -> WebhookRoster:
     """call.completed is owed in the transaction that writes the call, in the API's call shape; ringing and
-    answered as they happen."""
-    call_log.add_stored_hook(completed_queuer(call_payload))
-    hub.add_handler(progress_queuer(sessions))
+    answered as they happen, in batches. One roster of subscriptions spares both (and the screen-pop
+    lookup) the database when no webhook wants the event."""
+    roster = WebhookRoster()
+    call_log.add_stored_hook(completed_queuer(call_payload, roster))
+    hub.add_batch_handler(
+        progress_queuer(sessions, roster), enriched_for=lambda event: wants_progress(event, roster)
+    )
+    return roster

@@ -2,7 +2,11 @@
 
 call.completed is queued in the very transaction that writes the call (a call in the database always has
 its webhook owed); call.ringing and call.answered, live facts with no row of their own, are queued as they
-happen. Event ids name the fact, so a replayed call or a repeated ring queues nothing twice.
+happen, several to a transaction when they come in a burst. Event ids name the fact, so a replayed call
+or a repeated ring queues nothing twice.
+
+Both ask a `WebhookRoster` first: when no active webhook subscribes to the event type, they touch no
+database at all (see calltracking/webhooks/roster.py for how fresh it is).
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.calls.encoding import call_view
-from calltracking.calls.hub import Handler
+from calltracking.calls.hub import BatchHandler
 from calltracking.calls.log import StoredHook
 from calltracking.calls.record import CallProgress, CallRecord, EntityRef, LiveEvent, ProgressKind, StoredCall
 from calltracking.crm.match_repository import entity_refs
-from calltracking.webhooks.delivery import enqueue
+from calltracking.webhooks.delivery import enqueue_many
+from calltracking.webhooks.roster import WebhookRoster
 from calltracking.webhooks.subscription import EVENT_ID_MAX_LENGTH, WebhookEvent
 
 PROGRESS_EVENTS = {ProgressKind.RINGING: "call.ringing", ProgressKind.ANSWERED: "call.answered"}
@@ -78,27 +83,50 @@ def event_id(kind: str, *parts: str) -> str:
     return f"{kind}:{hashlib.sha256(plain.encode()).hexdigest()[: EVENT_ID_MAX_LENGTH - len(kind) - 1]}"
 
 
-def completed_queuer(payload: CallPayload = plain_call_payload) -> StoredHook:
+def completed_queuer(
+    payload: CallPayload = plain_call_payload, roster: WebhookRoster | None = None
+) -> StoredHook:
     """A call-log stored hook queueing call.completed inside the transaction that writes the calls, after
-    they were matched to the CRM (the matcher is the call log's first hook)."""
+    they were matched to the CRM (the matcher is the call log's first hook). Without a roster it always
+    asks the database."""
 
     async def queue_completed(session: AsyncSession, calls: Sequence[CallRecord], ids: Sequence[int]) -> None:
+        if not calls or (roster is not None and not roster.may_want("call.completed")):
+            return
         entities = await entity_refs(session, ids)
-        for call, call_id in zip(calls, ids, strict=True):
-            await enqueue(session, completed_event(call_id, call, entities.get(call_id), payload))
+        events = [
+            completed_event(call_id, call, entities.get(call_id), payload)
+            for call, call_id in zip(calls, ids, strict=True)
+        ]
+        await enqueue_many(session, events, roster=roster)
 
     return queue_completed
 
 
-def progress_queuer(sessions: async_sessionmaker[AsyncSession]) -> Handler:
-    """A hub handler queueing call.ringing / call.answered as they happen."""
+def progress_queuer(
+    sessions: async_sessionmaker[AsyncSession], roster: WebhookRoster | None = None
+) -> BatchHandler:
+    """A hub batch handler queueing call.ringing / call.answered as they happen: the events that arrived
+    together in one transaction, none when no webhook subscribes to them."""
 
-    async def queue_progress(event: LiveEvent) -> None:
-        if not isinstance(event, CallProgress):
-            return
-        webhook_event = progress_event(event)
-        if webhook_event is not None:
+    async def queue_progress(events: Sequence[LiveEvent]) -> None:
+        owed = [
+            webhook_event
+            for event in events
+            if isinstance(event, CallProgress) and wants_progress(event, roster)
+            for webhook_event in [progress_event(event)]
+            if webhook_event is not None
+        ]
+        if owed:
             async with sessions.begin() as session:
-                await enqueue(session, webhook_event)
+                await enqueue_many(session, owed, roster=roster)
 
     return queue_progress
+
+
+def wants_progress(event: LiveEvent, roster: WebhookRoster | None) -> bool:
+    """Whether a webhook may be owed this event (for the hub: whether to add the caller's CRM entity)."""
+    if not isinstance(event, CallProgress):
+        return False
+    kind = PROGRESS_EVENTS.get(event.kind)
+    return kind is not None and (roster is None or roster.may_want(kind))

@@ -6,8 +6,12 @@ query for the exact number (a second only for the last-digits fallback or a tie)
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.calls.hub import Enricher
@@ -24,6 +28,8 @@ from calltracking.crm.lookup_repository import LookupHit, LookupReader
 from calltracking.crm.match_repository import entity_refs
 from calltracking.crm.matching import choose_match
 from calltracking.numbers import normalize_number
+
+log = structlog.get_logger(__name__)
 
 # CALLERID(name) is shown on a phone's small screen; Asterisk keeps at most 80 bytes of it.
 MAX_DISPLAY_NAME = 40
@@ -70,36 +76,114 @@ async def look_up_caller(reader: LookupReader, number: str, crm: CrmSettings) ->
 
 
 SCREEN_POP_KINDS = frozenset({ProgressKind.RINGING, ProgressKind.ANSWERED})
+# A number's CRM entity, once looked up, serves the screen pops of the next seconds (a ring group rings
+# several phones for one call; a caller who hangs up and calls back): a CRM change shows within that time.
+SCREEN_POP_CACHE_SECONDS = 5.0
+SCREEN_POP_CACHE_SIZE = 10_000
+# Lookups of one batch run side by side, no more than the lookup pool has connections.
+SCREEN_POP_CONCURRENCY = 8
+
+
+class RecentLookups:
+    """The CRM entity of numbers looked up in the last `ttl_seconds`, at most `size` of them."""
+
+    def __init__(
+        self,
+        ttl_seconds: float = SCREEN_POP_CACHE_SECONDS,
+        size: int = SCREEN_POP_CACHE_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl = ttl_seconds
+        self._size = size
+        self._clock = clock
+        self._entries: dict[tuple[str, str], tuple[float, EntityRef | None]] = {}
+
+    def get(self, key: tuple[str, str]) -> tuple[bool, EntityRef | None]:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] <= self._clock():
+            return False, None
+        return True, entry[1]
+
+    def put(self, key: tuple[str, str], entity: EntityRef | None) -> None:
+        self._entries.pop(key, None)
+        self._entries[key] = (self._clock() + self._ttl, entity)
+        while len(self._entries) > self._size:  # the oldest first (dicts keep insertion order)
+            del self._entries[next(iter(self._entries))]
 
 
 def screen_pop_enricher(
-    reader: LookupReader, settings: Settings, sessions: async_sessionmaker[AsyncSession]
+    reader: LookupReader,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    recent: RecentLookups | None = None,
 ) -> Enricher:
     """The call hub's enricher: a ringing or answered call names the customer's CRM entity, so a screen
     pop (WebSocket, call.ringing webhook) shows who it is before anyone picks up; a completed call names
-    the entity it was matched to when it was written."""
+    the entity it was matched to when it was written.
+
+    A batch costs one query for its completed calls, and one lookup per number not looked up in the last
+    seconds, side by side."""
 
     # A PBX's own numbers are read in its own country (the dialplan gives them as the carrier sent them).
     crm_of_pbx = {
         pbx.name: settings.crm.model_copy(update={"default_country": pbx.default_country})
         for pbx in settings.pbxs
     }
+    cache = recent if recent is not None else RecentLookups()
+    limit = asyncio.Semaphore(SCREEN_POP_CONCURRENCY)
 
-    async def enrich(event: LiveEvent) -> LiveEvent:
-        if isinstance(event, CallCompleted):
+    async def entity_of(key: tuple[str, str]) -> EntityRef | None:
+        pbx, number = key
+        try:
+            async with limit:
+                info = await look_up_caller(reader, number, crm_of_pbx.get(pbx, settings.crm))
+        except Exception:  # the screen pop still goes out, without the entity
+            log.exception("screen_pop_lookup_failed", pbx=pbx)
+            return None
+        entity = None
+        if info.hit is not None:
+            candidate = info.hit.candidate
+            entity = EntityRef(candidate.entity_id, candidate.kind, candidate.external_id, candidate.name)
+        cache.put(key, entity)
+        return entity
+
+    async def enrich(events: Sequence[LiveEvent]) -> list[LiveEvent]:
+        completed_ids = [event.call_id for event in events if isinstance(event, CallCompleted)]
+        entities: dict[int, EntityRef] = {}
+        if completed_ids:
             async with sessions() as session:
-                entities = await entity_refs(session, [event.call_id])
-            return replace(event, entity=entities.get(event.call_id))
-        if not isinstance(event, CallProgress) or event.kind not in SCREEN_POP_KINDS:
-            return event
-        number = event.caller if event.direction is Direction.INBOUND else event.callee
-        if event.direction is Direction.INTERNAL or not number:
-            return event
-        info = await look_up_caller(reader, number, crm_of_pbx.get(event.pbx, settings.crm))
-        if info.hit is None:
-            return event
-        candidate = info.hit.candidate
-        entity = EntityRef(candidate.entity_id, candidate.kind, candidate.external_id, candidate.name)
-        return replace(event, entity=entity)
+                entities = await entity_refs(session, completed_ids)
+        keys = {i: key for i, event in enumerate(events) if (key := _lookup_key(event)) is not None}
+        known: dict[tuple[str, str], EntityRef | None] = {}
+        missing: set[tuple[str, str]] = set()
+        for key in keys.values():
+            found, entity = cache.get(key)
+            if found:
+                known[key] = entity
+            else:
+                missing.add(key)
+        if missing:
+            ordered = sorted(missing)
+            for key, entity in zip(ordered, await asyncio.gather(*map(entity_of, ordered)), strict=True):
+                known[key] = entity
+        enriched: list[LiveEvent] = []
+        for i, event in enumerate(events):
+            if isinstance(event, CallCompleted):
+                enriched.append(replace(event, entity=entities.get(event.call_id)))
+            elif i in keys and known[keys[i]] is not None:
+                enriched.append(replace(event, entity=known[keys[i]]))
+            else:
+                enriched.append(event)
+        return enriched
 
     return enrich
+
+
+def _lookup_key(event: LiveEvent) -> tuple[str, str] | None:
+    """(pbx, the customer's number) of a screen pop worth a lookup."""
+    if not isinstance(event, CallProgress) or event.kind not in SCREEN_POP_KINDS:
+        return None
+    if event.direction is Direction.INTERNAL:
+        return None
+    number = event.caller if event.direction is Direction.INBOUND else event.callee
+    return (event.pbx, number) if number else None
