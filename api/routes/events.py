@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from aiohttp import WSMsgType, web
+import structlog
+from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import MAX_TOKEN_LENGTH
@@ -14,9 +15,14 @@ from api.keys import HUB
 from api.operations import Api, Context
 from api.schemas import call_payload
 from api.visibility import Audience
+from calltracking.calls.hub import SUBSCRIBER_BACKLOG, Subscription
 from calltracking.calls.record import CallCompleted, CallProgress, LiveEvent, ProgressKind, StoredCall
 
+log = structlog.get_logger(__name__)
 api = Api()
+# A client whose backlog (SUBSCRIBER_BACKLOG events) filled is closed with 1008 and this reason.
+TOO_SLOW = b"too slow: backlog full, events were lost"
+CLOSE_SECONDS = 1.0
 PROGRESS_TYPES = {ProgressKind.RINGING: "call.ringing", ProgressKind.ANSWERED: "call.answered"}
 
 
@@ -60,19 +66,45 @@ async def live_events(request: web.Request, ctx: Context) -> web.StreamResponse:
     audience = Audience.of(ctx.caller)
     with request.app[HUB].subscription() as subscription:
         incoming = asyncio.create_task(_until_closed(socket))
+        outgoing = asyncio.create_task(_forward(socket, subscription, audience))
+        overflowed = asyncio.create_task(subscription.overflowed.wait())
+        tasks = {incoming, outgoing, overflowed}
         try:
-            while not socket.closed:
-                upcoming = asyncio.create_task(subscription.next())
-                await asyncio.wait({upcoming, incoming}, return_when=asyncio.FIRST_COMPLETED)
-                if not upcoming.done():
-                    upcoming.cancel()
-                    break
-                message = _message(upcoming.result(), audience)
-                if message is not None:
-                    await socket.send_json(message)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            incoming.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if overflowed in done and not socket.closed:
+            await _close_too_slow(request, socket, ctx, subscription)
     return socket
+
+
+async def _forward(socket: web.WebSocketResponse, subscription: Subscription, audience: Audience) -> None:
+    while not socket.closed:
+        message = _message(await subscription.next(), audience)
+        if message is not None:
+            await socket.send_json(message)
+
+
+async def _close_too_slow(
+    request: web.Request, socket: web.WebSocketResponse, ctx: Context, subscription: Subscription
+) -> None:
+    """A client that reads slower than calls happen: its backlog filled (it lost events), so it is
+    closed with 1008 and a reason, to reconnect and catch up from GET /api/v1/calls. A client that does
+    not read at all cannot even take the close frame: the connection is then cut."""
+    log.warning(
+        "live_events_client_too_slow",
+        token_id=ctx.caller.token_id,
+        backlog=SUBSCRIBER_BACKLOG,
+        dropped=subscription.dropped,
+    )
+    try:
+        async with asyncio.timeout(CLOSE_SECONDS):
+            await socket.close(code=WSCloseCode.POLICY_VIOLATION, message=TOO_SLOW)
+    except TimeoutError:
+        if request.transport is not None:
+            request.transport.abort()
 
 
 async def _until_closed(socket: web.WebSocketResponse) -> None:
