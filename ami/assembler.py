@@ -234,6 +234,20 @@ class _Call:
 Handler = Callable[[Any], list[CallRecord]]
 
 
+@dataclass(frozen=True, slots=True)
+class LiveChanges:
+    """What changed among the live calls since the last take: a checkpoint writes only this.
+
+    `calls` holds the state of each call that changed (by its key, the call's first Linkedid), `dropped`
+    the keys of calls that are no longer live (completed, or merged into another call); a key is never in
+    both. With `is_everything`, `calls` is every live call and `dropped` is empty: a fresh base."""
+
+    calls: dict[str, dict[str, Any]]
+    dropped: list[str]
+    last_event_at: float
+    is_everything: bool = False
+
+
 class CallAssembler:
     """Feeds on one PBX's events; returns each call once, the moment its last channel hangs up."""
 
@@ -241,6 +255,14 @@ class CallAssembler:
         self._pbx = pbx
         self._calls_by_linkedid: dict[str, _Call] = {}
         self._calls_by_uniqueid: dict[str, _Call] = {}
+        # Each live call once, by its key (its first Linkedid): counting and walking them costs no set.
+        self._calls: dict[str, _Call] = {}
+        # Since the last take_changes: live calls that changed, and keys of calls no longer live.
+        self._changed: dict[str, _Call] = {}
+        self._dropped: set[str] = set()
+        # Device (a channel name up to one of its dashes: `PJSIP/103`) -> live calls with a leg on it, by key:
+        # a failed Originate names only the device, and finding its call must not walk every live call.
+        self._calls_on_device: dict[str, dict[str, _Call]] = {}
         self._bridges: dict[str, set[str]] = {}
         self.skipped_events = 0
         # The PBX's clock: the newest event time seen. A call alive when the link dropped was alive at
@@ -271,7 +293,7 @@ class CallAssembler:
 
     @property
     def live_calls(self) -> int:
-        return len({id(c) for c in self._calls_by_linkedid.values()})
+        return len(self._calls)
 
     def feed(self, event: AmiEvent) -> list[CallRecord]:
         handler = self._handlers.get(type(event))
@@ -299,23 +321,41 @@ class CallAssembler:
             "last_event_at": self._last_event_at,
         }
 
+    def take_changes(self, everything: bool = False) -> LiveChanges:
+        """The live calls that changed since the last take, and the calls that are gone, as JSON-able data;
+        the next take starts from here. Costs in proportion to what changed, not to what is live; with
+        `everything`, every live call (a checkpoint writing a fresh base)."""
+        if everything:
+            calls = {key: _call_state(call) for key, call in self._calls.items()}
+            dropped: list[str] = []
+        else:
+            calls = {key: _call_state(call) for key, call in self._changed.items()}
+            dropped = sorted(self._dropped)
+        self._changed = {}
+        self._dropped = set()
+        return LiveChanges(calls, dropped, self._last_event_at, is_everything=everything)
+
     def restore_state(self, state: dict[str, Any]) -> int:
         """Take over the live calls a previous process saved. Their channels count as stale: the first
         CoreShowChannels says which still exist; the others ended while nobody listened, and their calls
-        are closed from what is known, marked reconciled. Returns how many calls were restored."""
+        are closed from what is known, marked reconciled. Returns how many calls were restored.
+
+        Bridges are rebuilt from each leg's own `bridges` (a saved `bridges` map, from older files, says the
+        same thing and is not needed)."""
         restored = 0
         for data in state.get("calls", []):
             call = _call_from_state(data)
-            if any(uid in self._calls_by_uniqueid for uid in call.legs):
+            if call.linkedid in self._calls or any(uid in self._calls_by_uniqueid for uid in call.legs):
                 continue
             for linkedid in call.linkedids:
                 self._calls_by_linkedid[linkedid] = call
             for uniqueid, leg in call.legs.items():
                 self._calls_by_uniqueid[uniqueid] = call
                 leg.is_stale = leg.is_alive
+                for bridge in leg.bridges:
+                    self._bridges.setdefault(bridge, set()).add(uniqueid)
+            self._track(call, call.legs.values())
             restored += 1
-        for bridge, members in state.get("bridges", {}).items():
-            self._bridges.setdefault(bridge, set()).update(m for m in members if m in self._calls_by_uniqueid)
         self._last_event_at = max(self._last_event_at, float(state.get("last_event_at", 0.0)))
         self._link_lost_at = self._last_event_at
         self._version += 1
@@ -351,6 +391,7 @@ class CallAssembler:
                 self._leave_all_bridges(leg)
             if stale:
                 call.is_reconciled = True
+                self._mark(call)
                 log.warning("call_reconciled", pbx=self._pbx.name, call_id=call.linkedid, channels=len(stale))
             if not call.is_alive:
                 completed.extend(self._complete(call))
@@ -377,6 +418,7 @@ class CallAssembler:
         if call is None:
             call = _Call(linkedid=ref.linkedid, started_at=at, last_event_at=at, linkedids={ref.linkedid})
             self._calls_by_linkedid[ref.linkedid] = call
+            self._track(call, ())
         tech, endpoint = channel_endpoint(ref.channel)
         if tech.lower() in PSEUDO_TECHS:
             kind = LegKind.LOCAL
@@ -403,6 +445,8 @@ class CallAssembler:
         call.started_at = min(call.started_at, at)
         call.last_event_at = max(call.last_event_at, at)
         self._calls_by_uniqueid[ref.uniqueid] = call
+        self._index_legs(call, (leg,))
+        self._mark(call)
         return leg
 
     def _apply_snapshot_channel(self, item: ChannelSnapshot) -> None:
@@ -566,6 +610,7 @@ class CallAssembler:
         call = self._calls_by_uniqueid.get(ref.uniqueid)
         if call is None:
             return
+        self._mark(call)
         members = self._bridges.setdefault(bridge_id, set())
         members.add(ref.uniqueid)
         call.legs[ref.uniqueid].bridges.add(bridge_id)
@@ -656,6 +701,7 @@ class CallAssembler:
         if call is None:
             self._skip(event.uniqueid or event.channel, "OriginateResponse")
             return []
+        self._mark(call)
         call.last_event_at = max(call.last_event_at, event.at)
         if event.exten not in PLACEHOLDER_EXTENS:
             call.originate_exten = call.originate_exten or event.exten
@@ -675,7 +721,7 @@ class CallAssembler:
         prefix = channel + "-"
         candidates = [
             call
-            for call in self._live_calls()
+            for call in self._calls_on_device.get(channel, {}).values()
             if call.originator.is_originated
             and call.originator.answered_at is None
             and call.originator.channel.startswith(prefix)
@@ -699,10 +745,14 @@ class CallAssembler:
         call.last_event_at = max(call.last_event_at, at)
         leg = call.legs[ref.uniqueid]
         leg.is_stale = False
+        self._mark(call)
         return call, leg
 
     def _merge(self, a: _Call, b: _Call, at: float) -> _Call:
         keep, gone = (a, b) if (a.started_at, a.linkedid) <= (b.started_at, b.linkedid) else (b, a)
+        self._untrack(gone)
+        self._index_legs(keep, gone.legs.values())
+        self._mark(keep)
         for uniqueid, leg in gone.legs.items():
             keep.legs[uniqueid] = leg
             self._calls_by_uniqueid[uniqueid] = keep
@@ -773,14 +823,44 @@ class CallAssembler:
             self._report(call, ProgressKind.ANSWERED, at, extension=extension)
 
     def _live_calls(self) -> list[_Call]:
-        unique: dict[int, _Call] = {id(c): c for c in self._calls_by_linkedid.values()}
-        return list(unique.values())
+        return list(self._calls.values())
+
+    def _track(self, call: _Call, legs: Iterable[_Leg]) -> None:
+        """A call became live (new, or restored with its legs)."""
+        self._calls[call.linkedid] = call
+        self._index_legs(call, legs)
+        self._mark(call)
+
+    def _untrack(self, call: _Call) -> None:
+        """A call is no longer live (completed, or merged into another): a checkpoint drops it."""
+        if self._calls.get(call.linkedid) is call:
+            del self._calls[call.linkedid]
+        self._changed.pop(call.linkedid, None)
+        self._dropped.add(call.linkedid)
+        for leg in call.legs.values():
+            for device in _devices(leg.channel):
+                calls = self._calls_on_device.get(device)
+                if calls is not None and calls.get(call.linkedid) is call:
+                    del calls[call.linkedid]
+                    if not calls:
+                        del self._calls_on_device[device]
+
+    def _mark(self, call: _Call) -> None:
+        """The call changed (or is about to, within the event being handled): the next take saves it."""
+        self._changed[call.linkedid] = call
+        self._dropped.discard(call.linkedid)
+
+    def _index_legs(self, call: _Call, legs: Iterable[_Leg]) -> None:
+        for leg in legs:
+            for device in _devices(leg.channel):
+                self._calls_on_device.setdefault(device, {})[call.linkedid] = call
 
     def _skip(self, key: str, reason: str) -> None:
         self.skipped_events += 1
         log.debug("ami_event_skipped", pbx=self._pbx.name, reason=reason, channel_id=key)
 
     def _complete(self, call: _Call) -> list[CallRecord]:
+        self._untrack(call)
         for linkedid in call.linkedids:
             if self._calls_by_linkedid.get(linkedid) is call:
                 del self._calls_by_linkedid[linkedid]
@@ -799,6 +879,12 @@ class CallAssembler:
         return [summarize_call(main, self._pbx)] + [
             _consultation_record(call, group, self._pbx) for group in consultations
         ]
+
+
+def _devices(channel: str) -> list[str]:
+    """Every device name a channel name can be read as: itself up to each of its dashes
+    (`Local/103@from-internal-0000001a;1` -> `Local/103@from`, `Local/103@from-internal`)."""
+    return [channel[:index] for index, char in enumerate(channel) if char == "-"]
 
 
 def _note_queue_left(call: _Call, at: float) -> None:
