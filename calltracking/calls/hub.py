@@ -118,7 +118,7 @@ class CallEventHub:
             self._last_drop_log = now
             log.warning(
                 "call_event_dropped",
-                event=type(event).__name__,
+                event_kind=type(event).__name__,
                 dropped_total=self.dropped,
                 capacity=self._queue.maxsize,
             )
@@ -175,7 +175,7 @@ class CallEventHub:
                     try:
                         await handler(event)
                     except Exception:  # one consumer's failure must not stop the others, or the hub
-                        log.exception("call_event_handler_failed", event=type(event).__name__)
+                        log.exception("call_event_handler_failed", event_kind=type(event).__name__)
             for batch_handler in self._batch_handlers:
                 try:
                     await batch_handler(batch)
