@@ -90,17 +90,21 @@ class LiveCallCheckpoint:
         return restored
 
     async def save(self, assembler: CallAssembler) -> None:
-        if self._writing is not None:
-            # A save cancelled mid-write (a stop) left its write running: it must land before the next.
-            await asyncio.shield(self._writing)
         version = assembler.version
-        if version == self._saved_version and not self._pending:
+        if version == self._saved_version and not self._pending and self._writing is None:
             return
-        # Taken here, before any await: the listener checked just now that every completed call is
+        # Taken first, before any await: the listener checked just now that every completed call is
         # journaled, so the drops in this take may be written.
-        self._take(assembler.take_changes(everything=not self._has_base))
+        changes = assembler.take_changes(everything=not self._has_base)
+        if self._writing is not None:
+            # A save cancelled mid-write (a stop) left its write running: it must land before this one.
+            await asyncio.shield(self._writing)
+            if not self._has_base and not changes.is_everything:
+                changes = assembler.take_changes(everything=True)
+        self._take(changes)
         self._writing = asyncio.get_running_loop().create_task(asyncio.to_thread(self._write_pending))
         await asyncio.shield(self._writing)
+        self._writing = None
         if not self._pending:
             self._saved_version = version
 
