@@ -37,6 +37,7 @@ import json
 import logging
 import math
 import re
+import statistics
 import tempfile
 import time
 import uuid
@@ -48,6 +49,8 @@ from harness import BenchmarkBroken  # bench/, beside this script
 from panoramisk import Manager
 from panoramisk.message import Message
 from scratch_database import scratch_database  # bench/, beside this script
+from served_ingest import ServedRun, measure_bare_process, measure_served  # bench/, beside this script
+from served_profile import summarize  # bench/, beside this script
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -60,6 +63,7 @@ from calltracking.logs import configure_logging
 from calltracking.store.engine import create_engine, migrate
 from calltracking.store.tables import CallRow
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TRACES = Path(__file__).resolve().parents[2] / "shared" / "ami-traces"
 DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 FRAME_END = b"\r\n\r\n"
@@ -83,6 +87,9 @@ CHANNEL_ITEM = re.compile(rb"(?:^|(?<=,))([A-Za-z][A-Za-z0-9]*/[^\s/,;]+-[0-9a-f
 # per-frame debug call costs the same on any logger that has debug off.)
 BARE_PANORAMISK_LOG = logging.getLogger("bench.bare_panoramisk")
 BARE_PANORAMISK_LOG.setLevel(logging.CRITICAL)
+# A customer's mobile number in any of the forms the captures carry it (+79161234567, 79161234567,
+# 89161234567): its last ten digits are what a copy renumbers, so each copy's customers are new to the CRM.
+CUSTOMER_NUMBER = re.compile(rb"(?<![0-9])(\+7|7|8)?(9[0-9]{9})(?![0-9])")
 BRIDGE_NAMESPACE = uuid.UUID("6f1c1f43-5b4e-4d0e-9f5e-0a1b2c3d4e5f")
 
 
@@ -115,6 +122,7 @@ class IdentityCounters:
 
     uniqueid_seq: int = 0
     channel_seq: int = 0
+    number_seq: int = 0
 
 
 @dataclass
@@ -183,6 +191,21 @@ def render(template: Template, renumbering: Renumbering) -> bytes:
     return b"".join(piece if isinstance(piece, bytes) else renumbering.apply(piece) for piece in template)
 
 
+def with_new_customers(body: bytes, counters: IdentityCounters) -> bytes:
+    """The copy with every customer number replaced by one no other copy has, consistently within it."""
+    minted: dict[bytes, bytes] = {}
+
+    def renumber(match: re.Match[bytes]) -> bytes:
+        digits = match.group(2)
+        new = minted.get(digits)
+        if new is None:
+            counters.number_seq += 1
+            new = minted[digits] = b"9%09d" % counters.number_seq
+        return (match.group(1) or b"") + new
+
+    return CUSTOMER_NUMBER.sub(renumber, body)
+
+
 def capture_times(body: bytes) -> list[float]:
     return [float(m.group(1)) for m in re.finditer(rb"^Timestamp: (\d+\.\d+)\r$", body, re.MULTILINE)]
 
@@ -200,14 +223,17 @@ def load_round(traces: Path) -> tuple[bytes, int]:
     return b"".join(body for _, body, _ in captures), sum(calls for _, _, calls in captures)
 
 
-def build_stream(traces: Path, wanted_calls: int) -> Stream:
+def build_stream(traces: Path, wanted_calls: int, unique_customers: bool = True) -> Stream:
     round_body, round_calls = load_round(traces)
     copies = max(1, math.ceil(wanted_calls / round_calls))
     times = capture_times(round_body)
     period = math.ceil(max(times) - min(times)) + 1  # each copy starts after the previous one ended
     template = compile_template(round_body)
     counters = IdentityCounters()
-    body = b"".join(render(template, Renumbering(k * period, counters, k)) for k in range(copies))
+    rendered = (render(template, Renumbering(k * period, counters, k)) for k in range(copies))
+    if unique_customers:
+        rendered = (with_new_customers(copy, counters) for copy in rendered)
+    body = b"".join(rendered)
     everything = greeting_frames() + body
     frames = everything.split(FRAME_END)[:-1]  # a cut-off tail is not a frame
     events = sum(1 for piece in frames if piece.lstrip(b"\r\n").startswith(b"Event:"))
@@ -234,6 +260,21 @@ async def measure_bare(stream: Stream) -> float:
     """(a) stock panoramisk: connect -> every event frame dispatched to a counting no-op callback."""
     peer = peer_for(stream)
     port = await peer.start()
+    try:
+        started = time.perf_counter()
+        dispatched = await read_with_panoramisk(port)
+        seconds = time.perf_counter() - started
+    finally:
+        await peer.stop()
+    if dispatched != stream.events:
+        raise BenchmarkBroken(
+            f"bare panoramisk dispatched {dispatched} events, the stream has {stream.events}"
+        )
+    return seconds
+
+
+async def read_with_panoramisk(port: int) -> int:
+    """Stock panoramisk reads a peer's stream to its end; returns how many events it dispatched."""
     hung_up = asyncio.Event()
     dispatched = 0
 
@@ -259,18 +300,19 @@ async def measure_bare(stream: Stream) -> float:
     manager.register_event("*", count)
     manager.register_event("FullyBooted", ask_snapshot)
     try:
-        started = time.perf_counter()
         manager.connect()
         await within(RUN_TIMEOUT_SECONDS, hung_up.wait(), "bare panoramisk to read the stream")
-        seconds = time.perf_counter() - started
     finally:
         manager.close()
-        await peer.stop()
-    if dispatched != stream.events:
-        raise BenchmarkBroken(
-            f"bare panoramisk dispatched {dispatched} events, the stream has {stream.events}"
-        )
-    return seconds
+    return dispatched
+
+
+def bare_child(port: int, events: int) -> int:
+    """The bare side of the served figure, in a process of its own: prints `done` once every event of
+    the stream was dispatched."""
+    dispatched = asyncio.run(read_with_panoramisk(port))
+    print("done" if dispatched == events else f"dispatched {dispatched} of {events}", flush=True)
+    return 0
 
 
 @dataclass
@@ -353,51 +395,105 @@ def check(stream: Stream, run: FullRun) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=3000, help="about this many calls in the stream")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best counts")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved pairs of each measurement")
     parser.add_argument(
         "--database",
         default=DEFAULT_DATABASE,
         help="PostgreSQL server (SQLAlchemy asyncpg URL); each run uses a scratch database on it",
     )
     parser.add_argument("--traces", type=Path, default=DEFAULT_TRACES, help="directory of *.ami captures")
+    parser.add_argument(
+        "--service-root",
+        type=Path,
+        default=PROJECT_ROOT,
+        help="the checkout whose `calltracking serve` is measured (another commit's worktree, to compare)",
+    )
+    parser.add_argument(
+        "--pipeline", action="store_true", help="also measure the pipeline alone in this process (b)"
+    )
+    parser.add_argument(
+        "--same-customers",
+        action="store_true",
+        help="keep the captures' customer numbers in every copy (no new leads after the first copy)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="after the pairs, one more served run sampled by py-spy: DIR/serve.raw and DIR/summary.txt",
+    )
+    parser.add_argument("--bare-child", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-events", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.calls < 1 or args.repeat < 1:
         parser.error("--calls and --repeat must be positive")
     return args
 
 
+async def served_pair_run(
+    stream: Stream, server_url: str, service_root: Path, profile: Path | None = None
+) -> ServedRun:
+    async with scratch_database(server_url) as url:
+        await premigrate(url)
+        return await measure_served(
+            stream.body, stream.calls, url, service_root, RUN_TIMEOUT_SECONDS, profile
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.bare_child is not None:
+        return bare_child(args.bare_child, args.bare_events)
     configure_logging(LogSettings(level="warning"))
-    stream = build_stream(args.traces, args.calls)
+    stream = build_stream(args.traces, args.calls, unique_customers=not args.same_customers)
     print(
-        f"stream: {stream.calls} calls ({stream.copies} copies of the captures), {stream.frames} frames, "
-        f"{stream.events} events, {len(stream.body) / 1e6:.1f} MB"
+        f"stream: {stream.calls} calls ({stream.copies} copies of the captures, "
+        f"{'the same' if args.same_customers else 'new'} customers in each), {stream.frames} frames, "
+        f"{stream.events} events, {len(stream.body) / 1e6:.1f} MB; service from {args.service_root}"
     )
-    bare: list[float] = []
-    full: list[float] = []
+    served_ratios: list[float] = []
+    pipeline_ratios: list[float] = []
     try:
         for attempt in range(1, args.repeat + 1):
-            # Interleaved, each in a fresh event loop, so a noisy moment on the machine hits both alike.
-            bare.append(asyncio.run(measure_bare(stream)))
-            run = asyncio.run(measure_full(stream, args.database))
-            check(stream, run)
-            full.append(run.seconds)
+            # Interleaved pairs, each side in a fresh process: a noisy moment on the machine hits both.
+            bare = asyncio.run(measure_bare_process(stream.body, stream.events, RUN_TIMEOUT_SECONDS))
+            served = asyncio.run(served_pair_run(stream, args.database, args.service_root))
+            if served.rows != stream.calls:
+                raise BenchmarkBroken(f"calls in the stream: {stream.calls}, rows in calls: {served.rows}")
+            served_ratios.append(bare / served.seconds)
             print(
-                f"run {attempt}: bare {bare[-1]:.2f} s ({stream.frames / bare[-1]:,.0f} frames/s), "
-                f"full {run.seconds:.2f} s ({stream.frames / run.seconds:,.0f} frames/s), "
-                f"calls in stream {stream.calls}, rows in calls {run.rows}, "
-                f"migration check inside full {run.migrate_check_seconds * 1000:.0f} ms"
+                f"pair {attempt}: bare panoramisk {bare:.2f} s ({stream.frames / bare:,.0f} frames/s), "
+                f"calltracking serve {served.seconds:.2f} s ({stream.frames / served.seconds:,.0f} frames/s, "
+                f"peak RSS {served.peak_rss_kb / 1024:.0f} MB), ratio {served_ratios[-1]:.2f}",
+                flush=True,
             )
-    except BenchmarkBroken as exc:
+            if args.pipeline:
+                bare_here = asyncio.run(measure_bare(stream))
+                run = asyncio.run(measure_full(stream, args.database))
+                check(stream, run)
+                pipeline_ratios.append(bare_here / run.seconds)
+                print(
+                    f"        pipeline alone: bare {bare_here:.2f} s, pipeline {run.seconds:.2f} s, "
+                    f"ratio {pipeline_ratios[-1]:.2f}",
+                    flush=True,
+                )
+        if args.profile is not None:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            raw = args.profile / "serve.raw"
+            asyncio.run(served_pair_run(stream, args.database, args.service_root, raw))
+            summary = summarize(raw)
+            (args.profile / "summary.txt").write_text(summary + "\n", encoding="utf-8")
+            print(f"profile of one more served run: {raw}, {args.profile / 'summary.txt'}")
+    except (BenchmarkBroken, RuntimeError, TimeoutError) as exc:
         print(f"BROKEN: {exc}", file=sys.stderr)
         return 1
-    best_bare, best_full = min(bare), min(full)
-    bare_rate, full_rate = stream.frames / best_bare, stream.frames / best_full
-    print(f"calls: {stream.calls}  frames: {stream.frames}  (best of {args.repeat})")
-    print(f"(a) bare panoramisk:     {best_bare:7.2f} s  {bare_rate:10,.0f} frames/s")
-    print(f"(b) full into PostgreSQL: {best_full:6.2f} s  {full_rate:10,.0f} frames/s")
-    print(f"ratio (full/bare): {full_rate / bare_rate:.2f} (target >= {TARGET_RATIO})")
+    print(f"calls: {stream.calls}  frames: {stream.frames}  pairs: {args.repeat}")
+    print(
+        f"served ratio (serve/bare panoramisk, median of pairs): {statistics.median(served_ratios):.2f} "
+        f"(target >= {TARGET_RATIO}; pairs {', '.join(f'{r:.2f}' for r in served_ratios)})"
+    )
+    if pipeline_ratios:
+        print(f"pipeline-only ratio (median of pairs): {statistics.median(pipeline_ratios):.2f}")
     return 0
 
 
