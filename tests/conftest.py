@@ -10,8 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.config import LogSettings
 from calltracking.logs import configure_logging
-from calltracking.store.engine import create_engine, create_sessionmaker, migrate
-from tests.helpers.databases import BACKENDS, TEMPLATES, Templates, fresh_database
+from tests.helpers.databases import (
+    BACKENDS,
+    TEMPLATES,
+    Templates,
+    database_for_test,
+    fresh_database,
+    sessions_on,
+)
 from tests.helpers.outage import Outage
 from tests.helpers.tcp_proxy import TcpProxy
 
@@ -29,34 +35,19 @@ def templates() -> Iterator[Templates]:
     TEMPLATES.remove_all()
 
 
-async def _migrate(url: str, _: Path) -> None:
-    engine = create_engine(url)
-    try:
-        await migrate(engine)
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(params=BACKENDS)
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """Every database test runs on the embedded SQLite and on the local PostgreSQL. The database is
     empty; for a test that also asks for `sessions`, it is a copy of a migrated template."""
-    template = None
-    if "sessions" in request.fixturenames:
-        template = await TEMPLATES.get(request.param, "migrated", _migrate)
-    async with fresh_database(request.param, tmp_path, template) as url:
+    async with database_for_test(request.param, tmp_path, migrated="sessions" in request.fixturenames) as url:
         yield url
 
 
 @pytest.fixture
 async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """A migrated database on each backend, and sessions on it (migrating is a check: already at head)."""
-    engine = create_engine(database_url)
-    try:
-        await migrate(engine)
-        yield create_sessionmaker(engine)
-    finally:
-        await engine.dispose()
+    async with sessions_on(database_url) as made:
+        yield made
 
 
 @pytest.fixture(params=BACKENDS)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from playwright.async_api import Page
+from playwright.async_api import Browser, Page
 
 from calltracking.access.repository import list_tokens
 from calltracking.webhooks import repository as webhook_repository
 from tests.helpers.api import ApiHarness, running_api
-from tests.helpers.browser import PHONE, browser_page, chromium, screenshot, sign_in
+from tests.helpers.browser import PHONE, browser_page, screenshot, sign_in
 
 MOST_TABS = 80
 
@@ -53,10 +53,10 @@ async def a_failed_delivery(api: ApiHarness) -> int:
 
 
 async def test_an_admin_creates_and_revokes_a_manager_token_with_the_keyboard(
-    database_url: str, tmp_path: Path
+    browser: Browser, database_url: str, tmp_path: Path
 ) -> None:
     backend = database_url.split(":", 1)[0].split("+", 1)[0]
-    async with running_api(database_url, tmp_path) as api, chromium() as browser:
+    async with running_api(database_url, tmp_path) as api:
         webhook_id = await a_failed_delivery(api)
         base = str(api.client.make_url("/"))
         async with browser_page(browser, base) as (page, console):

@@ -8,14 +8,14 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Page, Response
+from playwright.async_api import Browser, Page, Response
 
 from calltracking.calls.transcript import Speaker, Transcript
 from calltracking.quality.checklist import checklist_in_force
 from calltracking.quality.repository import score_transcript
 from recordings.repository import recordings_of_calls
 from tests.helpers.api import ApiHarness, running_api
-from tests.helpers.browser import PHONE, browser_page, chromium, screenshot, sign_in
+from tests.helpers.browser import PHONE, browser_page, screenshot, sign_in
 from tests.helpers.quality import NOW, said
 from transcription.jobs import TranscriptionJob, save_transcript
 
@@ -89,10 +89,10 @@ async def _set_time(page: Page, seconds: float) -> None:
 
 
 async def test_a_supervisor_plays_a_call_and_its_transcript_follows(
-    database_url: str, tmp_path: Path
+    browser: Browser, database_url: str, tmp_path: Path
 ) -> None:
     backend = database_url.split(":", 1)[0].split("+", 1)[0]
-    async with running_api(database_url, tmp_path) as api, chromium() as browser:
+    async with running_api(database_url, tmp_path) as api:
         call = await _recorded_call_of(api, "101")
         call_id = call["id"]
         await _give_transcript_and_score(api, call_id)
@@ -185,8 +185,10 @@ async def test_a_supervisor_plays_a_call_and_its_transcript_follows(
             assert phone_console.errors == []
 
 
-async def test_a_manager_cannot_open_another_managers_call(database_url: str, tmp_path: Path) -> None:
-    async with running_api(database_url, tmp_path) as api, chromium() as browser:
+async def test_a_manager_cannot_open_another_managers_call(
+    browser: Browser, database_url: str, tmp_path: Path
+) -> None:
+    async with running_api(database_url, tmp_path) as api:
         call = await _recorded_call_of(api, "101")
         base = str(api.client.make_url("/"))
         async with browser_page(browser, base) as (page, console):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from playwright.async_api import Browser
+
 from tests.helpers.api import running_api
-from tests.helpers.browser import PHONE, browser_page, chromium, screenshot, sign_in
+from tests.helpers.browser import PHONE, browser_page, screenshot, sign_in
 
 
 def backend_of(database_url: str) -> str:
@@ -13,10 +15,10 @@ def backend_of(database_url: str) -> str:
 
 
 async def test_filtering_the_calls_shows_what_the_api_finds_and_opens_a_call(
-    database_url: str, tmp_path: Path
+    browser: Browser, database_url: str, tmp_path: Path
 ) -> None:
     backend = backend_of(database_url)
-    async with running_api(database_url, tmp_path) as api, chromium() as browser:
+    async with running_api(database_url, tmp_path) as api:
         expected = await api.client.get(
             "/api/v1/calls", params={"status": "missed", "limit": 500}, headers=api.auth("supervisor")
         )
@@ -48,10 +50,11 @@ async def test_filtering_the_calls_shows_what_the_api_finds_and_opens_a_call(
             await page.wait_for_url(f"**/ui/calls/{shown[0]}")
 
 
-async def test_a_bad_filter_is_a_message_on_the_page_not_an_error(database_url: str, tmp_path: Path) -> None:
+async def test_a_bad_filter_is_a_message_on_the_page_not_an_error(
+    browser: Browser, database_url: str, tmp_path: Path
+) -> None:
     async with (
         running_api(database_url, tmp_path) as api,
-        chromium() as browser,
         browser_page(browser, str(api.client.make_url("/"))) as (page, _),
     ):
         await sign_in(page, api.tokens["supervisor"], then="/ui/calls")
@@ -62,12 +65,11 @@ async def test_a_bad_filter_is_a_message_on_the_page_not_an_error(database_url: 
 
 
 async def test_the_language_switch_translates_the_page_and_its_formats(
-    database_url: str, tmp_path: Path
+    browser: Browser, database_url: str, tmp_path: Path
 ) -> None:
     backend = backend_of(database_url)
     async with (
         running_api(database_url, tmp_path) as api,
-        chromium() as browser,
         browser_page(browser, str(api.client.make_url("/")), viewport=PHONE) as (page, console),
     ):
         await sign_in(page, api.tokens["manager"], then="/ui/calls")

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from playwright.async_api import Browser
+
 from tests.helpers.api import running_api
-from tests.helpers.browser import browser_page, chromium, screenshot, sign_in
+from tests.helpers.browser import browser_page, screenshot, sign_in
 
 
 async def test_sign_in_and_the_dashboard_draws_its_charts_from_the_captures(
-    database_url: str, tmp_path: Path
+    browser: Browser, database_url: str, tmp_path: Path
 ) -> None:
     backend = database_url.split(":", 1)[0].split("+", 1)[0]
-    async with running_api(database_url, tmp_path) as api, chromium() as browser:
+    async with running_api(database_url, tmp_path) as api:
         base = str(api.client.make_url("/"))
         async with browser_page(browser, base) as (page, console):
             await page.goto("/ui/calls")

@@ -5,19 +5,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from playwright.async_api import Browser
+
 from calltracking.access.tokens import Role
 from tests.helpers.api import make_token
-from tests.helpers.browser import browser_page, chromium, screenshot, sign_in
+from tests.helpers.browser import browser_page, screenshot, sign_in
 from tests.helpers.listening import until
 from tests.helpers.service_stack import originate_answered_by, stack
 
 
 async def test_the_live_panel_follows_a_call_from_the_pbx_without_reloading(
-    database_url: str, tmp_path: Path
+    browser: Browser, database_url: str, tmp_path: Path
 ) -> None:
     backend = database_url.split(":", 1)[0].split("+", 1)[0]
     session, _ = originate_answered_by("click_to_call")
-    async with stack(database_url, tmp_path, [session]) as s, chromium() as browser:
+    async with stack(database_url, tmp_path, [session]) as s:
         await until(lambda: s.listener.connection.is_ready)
         supervisor = await make_token(s.sessions, Role.SUPERVISOR)
         stranger = await make_token(s.sessions, Role.MANAGER, "103")
@@ -51,9 +53,9 @@ async def test_the_live_panel_follows_a_call_from_the_pbx_without_reloading(
 
 
 async def test_the_event_socket_refuses_a_session_cookie_from_another_origin(
-    database_url: str, tmp_path: Path
+    browser: Browser, database_url: str, tmp_path: Path
 ) -> None:
-    async with stack(database_url, tmp_path, []) as s, chromium() as browser:
+    async with stack(database_url, tmp_path, []) as s:
         supervisor = await make_token(s.sessions, Role.SUPERVISOR)
         async with browser_page(browser, str(s.client.make_url("/"))) as (page, _):
             await sign_in(page, supervisor, then="/ui/live")

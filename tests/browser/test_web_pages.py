@@ -8,8 +8,10 @@ import io
 import re
 from pathlib import Path
 
+from playwright.async_api import Browser
+
 from tests.helpers.api import running_api
-from tests.helpers.browser import PHONE, browser_page, chromium, screenshot, sign_in
+from tests.helpers.browser import PHONE, browser_page, screenshot, sign_in
 
 
 def backend_of(database_url: str) -> str:
@@ -17,12 +19,11 @@ def backend_of(database_url: str) -> str:
 
 
 async def test_signing_in_and_moving_between_pages_by_keyboard_alone(
-    database_url: str, tmp_path: Path
+    browser: Browser, database_url: str, tmp_path: Path
 ) -> None:
     backend = backend_of(database_url)
     async with (
         running_api(database_url, tmp_path, seed=False) as api,
-        chromium() as browser,
         browser_page(browser, str(api.client.make_url("/"))) as (page, console),
     ):
         await page.goto("/ui/signin")
@@ -48,12 +49,11 @@ async def test_signing_in_and_moving_between_pages_by_keyboard_alone(
 
 
 async def test_a_managers_dashboard_on_a_phone_shows_their_own_line_only(
-    database_url: str, tmp_path: Path
+    browser: Browser, database_url: str, tmp_path: Path
 ) -> None:
     backend = backend_of(database_url)
     async with (
         running_api(database_url, tmp_path) as api,
-        chromium() as browser,
         browser_page(browser, str(api.client.make_url("/")), viewport=PHONE) as (page, console),
     ):
         await sign_in(page, api.tokens["manager"], then="/ui/")
@@ -78,12 +78,11 @@ async def test_a_managers_dashboard_on_a_phone_shows_their_own_line_only(
 
 
 async def test_a_page_that_does_not_exist_is_a_page_not_a_stack_trace(
-    database_url: str, tmp_path: Path
+    browser: Browser, database_url: str, tmp_path: Path
 ) -> None:
     backend = backend_of(database_url)
     async with (
         running_api(database_url, tmp_path, seed=False) as api,
-        chromium() as browser,
         browser_page(browser, str(api.client.make_url("/"))) as (page, _),
     ):
         await sign_in(page, api.tokens["supervisor"], then="/ui/")

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Page, Request
+from playwright.async_api import Browser, Page, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
@@ -16,7 +16,7 @@ from api.status import ServiceStatus
 from calltracking.access.tokens import Role
 from calltracking.calls.recording import RecordingState
 from tests.helpers.api import make_token
-from tests.helpers.browser import browser_page, chromium, sign_in
+from tests.helpers.browser import browser_page, sign_in
 from tests.helpers.factories import make_call
 from tests.helpers.recording_stack import pbx_path, recording_stack
 from tests.integration.test_long_recording import write_long_wav
@@ -35,7 +35,7 @@ async def until_true(page: Page, expression: str, seconds: float = 15.0) -> None
 
 
 async def test_a_seek_far_into_a_long_recording_is_a_range_request(
-    sessions: async_sessionmaker[AsyncSession], database_url: str, tmp_path: Path
+    browser: Browser, sessions: async_sessionmaker[AsyncSession], database_url: str, tmp_path: Path
 ) -> None:
     # A high bitrate makes a file larger than the player buffers ahead on its own (a few MB).
     stack = recording_stack(sessions, database_url, tmp_path, bitrate=256_000)
@@ -49,7 +49,7 @@ async def test_a_seek_far_into_a_long_recording_is_a_range_request(
     server = TestServer(app)
     await server.start_server()
     try:
-        async with chromium() as browser, browser_page(browser, str(server.make_url("/"))) as (page, console):
+        async with browser_page(browser, str(server.make_url("/"))) as (page, console):
             asked: list[int] = []
 
             def note(request: Request) -> None:

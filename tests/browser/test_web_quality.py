@@ -6,20 +6,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from playwright.async_api import Browser
+
 from calltracking.crm.mirror import ManagerIn
 from calltracking.crm.repository import upsert_managers
 from calltracking.quality.checklist import checklist_in_force
 from tests.helpers.api import running_api
-from tests.helpers.browser import browser_page, chromium, screenshot, sign_in
+from tests.helpers.browser import browser_page, screenshot, sign_in
 from tests.helpers.factories import make_call
 from tests.helpers.quality import BAD, GOOD, NOW, store_scored
 
 EXAMPLE = checklist_in_force(None)
 
 
-async def test_the_quality_page_lists_managers_and_the_worst_calls(database_url: str, tmp_path: Path) -> None:
+async def test_the_quality_page_lists_managers_and_the_worst_calls(
+    browser: Browser, database_url: str, tmp_path: Path
+) -> None:
     backend = database_url.split(":", 1)[0].split("+", 1)[0]
-    async with running_api(database_url, tmp_path, seed=False) as api, chromium() as browser:
+    async with running_api(database_url, tmp_path, seed=False) as api:
         async with api.sessions.begin() as session:
             await upsert_managers(
                 session,

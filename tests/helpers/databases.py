@@ -18,6 +18,9 @@ from pathlib import Path
 
 import asyncpg
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from calltracking.store.engine import create_engine, create_sessionmaker, migrate
 
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
@@ -131,3 +134,32 @@ class Templates:
 
 # One per process: with pytest-xdist, one per worker. Emptied by the session fixture in tests/conftest.py.
 TEMPLATES = Templates()
+
+
+async def _migrate(url: str, _: Path) -> None:
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def database_for_test(backend: str, tmp_path: Path, migrated: bool) -> AsyncIterator[str]:
+    """What the `database_url` fixtures give a test: a database of its own, empty, or (`migrated`) a
+    copy of the migrated template."""
+    template = await TEMPLATES.get(backend, "migrated", _migrate) if migrated else None
+    async with fresh_database(backend, tmp_path, template) as url:
+        yield url
+
+
+@asynccontextmanager
+async def sessions_on(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """What the `sessions` fixtures give a test: sessions on the database, migrated (for a copy of the
+    migrated template, migrating is a check: already at head); the engine disposed at the end."""
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine)
+        yield create_sessionmaker(engine)
+    finally:
+        await engine.dispose()
