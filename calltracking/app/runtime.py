@@ -16,6 +16,7 @@ from calltracking.config import CrmSettings, DatabaseSettings, RecordingSettings
 from calltracking.crm.call_matching import CallMatcher
 from calltracking.store.engine import create_sessionmaker, engine_for, migrate_database
 from calltracking.tracking.attributor import CallAttributor
+from calltracking.webhooks.roster import WebhookRoster
 from recordings.service import recording_queuer
 
 
@@ -24,6 +25,9 @@ class CallPipeline:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     call_log: CallLog
+    # Which webhook events anyone subscribes to: the process's one roster, so that facts nobody wants
+    # (lead.created, callback.opened, call.ringing, ...) cost no read of the webhooks table.
+    roster: WebhookRoster
 
 
 @contextlib.asynccontextmanager
@@ -48,11 +52,12 @@ async def call_pipeline(
     tracking = tracking or TrackingSettings()
     # Attribution first: the matcher's leads and the rollups take the source it stamps on each call.
     call_log.add_enricher(CallAttributor(tracking))
-    call_log.add_stored_hook(CallMatcher(crm or CrmSettings(), tracking))
+    roster = WebhookRoster()
+    call_log.add_stored_hook(CallMatcher(crm or CrmSettings(), tracking, roster=roster))
     call_log.add_stored_hook(recording_queuer(recordings or RecordingSettings()))
     writer = asyncio.create_task(call_log.run())
     try:
-        yield CallPipeline(engine=engine, sessionmaker=sessionmaker, call_log=call_log)
+        yield CallPipeline(engine=engine, sessionmaker=sessionmaker, call_log=call_log, roster=roster)
     finally:
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -68,7 +68,7 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
             {listener.pbx.name: listener.connection for listener in listeners},
         )
         wire_live_events(hub, pipeline.call_log, click_to_call)
-        wire_webhooks(hub, pipeline.call_log, pipeline.sessionmaker)
+        wire_webhooks(hub, pipeline.call_log, pipeline.sessionmaker, pipeline.roster)
         pipeline.call_log.add_commit_observer(lambda calls, _ids: _count_calls(metrics, calls))
         transcription = InProcessTranscription(pipeline.sessionmaker, settings, metrics)
         recording_worker = RecordingWorker(
@@ -197,12 +197,15 @@ def wire_live_events(hub: CallEventHub, call_log: CallLog, click_to_call: ClickT
 
 
 def wire_webhooks(
-    hub: CallEventHub, call_log: CallLog, sessions: async_sessionmaker[AsyncSession]
+    hub: CallEventHub,
+    call_log: CallLog,
+    sessions: async_sessionmaker[AsyncSession],
+    roster: WebhookRoster | None = None,
 ) -> WebhookRoster:
     """call.completed is owed in the transaction that writes the call, in the API's call shape; ringing and
     answered as they happen, in batches. One roster of subscriptions spares both (and the screen-pop
     lookup) the database when no webhook wants the event."""
-    roster = WebhookRoster()
+    roster = roster or WebhookRoster()
     call_log.add_stored_hook(completed_queuer(call_payload, roster))
     hub.add_batch_handler(
         progress_queuer(sessions, roster), enriched_for=lambda event: wants_progress(event, roster)

@@ -29,10 +29,12 @@ from calltracking.crm.callbacks import (
 )
 from calltracking.crm.leads import ManagerDirectory, lead_name, lead_origin, lead_owner, wants_lead
 from calltracking.crm.match_repository import (
+    AutoLead,
+    LeadRequest,
     NewMatch,
     StoredMatch,
     calls_with_numbers,
-    ensure_auto_lead,
+    ensure_auto_leads,
     find_candidates,
     get_matches,
     next_in_rotation,
@@ -45,7 +47,8 @@ from calltracking.crm.matching import Candidate, Match, MatchedBy, choose_match
 from calltracking.crm.mirror import auto_lead_id
 from calltracking.crm.repository import list_managers
 from calltracking.numbers import Phone, reversed_digits
-from calltracking.webhooks.delivery import enqueue
+from calltracking.webhooks.delivery import enqueue_many
+from calltracking.webhooks.roster import WebhookRoster
 from calltracking.webhooks.subscription import WebhookEvent
 
 log = structlog.get_logger(__name__)
@@ -59,18 +62,26 @@ def utc_now() -> datetime:
 @dataclass
 class _Batch:
     """What the matcher knows while it goes through one batch of calls, and what it still has to write:
-    the matches in one statement, and each entity's latest call once."""
+    the matches in one statement, each entity's latest call once, the webhook events in one insert."""
 
     candidates: dict[str, list[Candidate]]
     directory: ManagerDirectory
     known: dict[int, StoredMatch]
     open_numbers: set[str]
+    # Numbers with an answered call in the database after the batch's first miss: a new task for any
+    # other number cannot have been returned already.
+    answered_numbers: set[str] = field(default_factory=set)
     matches: list[NewMatch] = field(default_factory=list)
     activity: dict[int, datetime] = field(default_factory=dict)
+    # The call that created its number's lead in this batch, by number.
+    lead_callers: dict[str, int] = field(default_factory=dict)
     # Tasks this batch opened or joined, by number; further misses of the number are counted here and
     # written once (a caller who keeps redialling must not cost a statement per attempt).
     open_tasks: dict[str, int] = field(default_factory=dict)
     more_misses: dict[int, tuple[int, datetime]] = field(default_factory=dict)
+    events: list[WebhookEvent] = field(default_factory=list)
+    # Numbers of the matches not written yet.
+    unsaved_numbers: set[str] = field(default_factory=set)
 
     def count_miss(self, task_id: int, at: datetime) -> None:
         misses, latest = self.more_misses.get(task_id, (0, at))
@@ -78,6 +89,7 @@ class _Batch:
 
     def add(self, new: NewMatch, at: datetime) -> None:
         self.matches.append(new)
+        self.unsaved_numbers.add(new.number)
         if new.match.entity is not None:
             entity_id = new.match.entity.entity_id
             self.activity[entity_id] = max(at, self.activity.get(entity_id, at))
@@ -87,19 +99,30 @@ class _Batch:
             await callback_tasks.count_more_misses(session, task_id, misses, latest)
         self.more_misses.clear()
         await save_matches(session, self.matches, now)
-        for entity_id, at in sorted(self.activity.items()):
-            await touch_activity(session, entity_id, at)
+        await touch_activity(session, self.activity)
         self.matches.clear()
+        self.unsaved_numbers.clear()
         self.activity.clear()
 
 
 class CallMatcher:
-    """The call log's stored hook for CRM facts (see `CallLog.add_stored_hook`)."""
+    """The call log's stored hook for CRM facts (see `CallLog.add_stored_hook`).
 
-    def __init__(self, crm: CrmSettings, tracking: TrackingSettings, clock: Clock = utc_now) -> None:
+    A batch costs a fixed number of statements for matching, leads and webhooks, whatever its size; only
+    a callback task opened or closed costs its own."""
+
+    def __init__(
+        self,
+        crm: CrmSettings,
+        tracking: TrackingSettings,
+        clock: Clock = utc_now,
+        roster: WebhookRoster | None = None,
+    ) -> None:
         self._crm = crm
         self._tracking = tracking
         self._clock = clock
+        # lead.created and callback.opened are queued only when some webhook may want them.
+        self._roster = roster
 
     async def __call__(self, session: AsyncSession, calls: Sequence[CallRecord], ids: Sequence[int]) -> None:
         # A call given twice in one batch is one call: its last version, handled once.
@@ -113,23 +136,25 @@ class CallMatcher:
             known=await get_matches(session, list(latest)),
             open_numbers=await callback_tasks.numbers_with_open_callbacks(session, numbers),
         )
+        missed = [call for call in latest.values() if is_missed(call) and call.external_number]
+        if missed:
+            batch.answered_numbers = await callback_tasks.numbers_answered_since(
+                session,
+                [call.external_number for call in missed if call.external_number],
+                min(call.ended_at for call in missed),
+            )
+        await self._create_leads(session, latest, batch)
         for call_id, call in latest.items():
             await self._land(session, call, call_id, batch)
         await batch.flush(session, self._clock())
+        await self._queue(session, batch.events)
 
     async def _land(self, session: AsyncSession, call: CallRecord, call_id: int, batch: _Batch) -> None:
         number = call.external_number
         if number is None:
             return
         match = choose_match(batch.candidates[number], self._crm.match_priority)
-        lead_created = False
-        if match.is_unknown and wants_lead(call, self._crm.auto_leads):
-            # What this batch matched so far goes in first: the new lead re-matches the number's calls.
-            await batch.flush(session, self._clock())
-            lead, lead_created = await self._create_lead(session, call, call_id, number, batch.directory)
-            if lead is not None:
-                batch.candidates[number] = [lead]
-                match = choose_match(batch.candidates[number], self._crm.match_priority)
+        lead_created = batch.lead_callers.get(number) == call_id
         known = batch.known.get(call_id)
         callback_id = None
         if known is None or known.callback_id is None:
@@ -144,76 +169,71 @@ class CallMatcher:
             lead_created=lead_created,
         )
 
-    async def _create_lead(
-        self,
-        session: AsyncSession,
-        call: CallRecord,
-        call_id: int,
-        number: str,
-        directory: ManagerDirectory,
-    ) -> tuple[Candidate | None, bool]:
-        """The number's lead (made now, or by an earlier call), or None when the CRM deleted it: a number
-        the CRM threw away (spam, a wrong number) gets no new lead."""
-        did = self._tracking.did(call.did)
-        owner = lead_owner(call, directory, did)
-        source, medium, campaign = lead_origin(call, did)
-        external_id = auto_lead_id(number)
-        phone = Phone(raw=number, e164=number, digits_reversed=reversed_digits(number))
-        lead = await ensure_auto_lead(
-            session,
-            external_id,
-            phone,
-            call_id,
-            owner,
-            lead_name(number, did),
-            (source, medium, campaign),
-            call.started_at,
-        )
-        if not lead.is_active:
-            return None, False
-        if lead.is_new and owner is None:
-            # Only the call that created the lead takes a turn: a writer that lost the race for this
-            # number (and found the lead made) must not skip a manager.
-            chosen = await next_in_rotation(session, directory.rotation)
-            if chosen is not None:
-                owner = chosen.external_id
-                await set_lead_owner(session, lead.entity_id, owner)
-                lead = replace(lead, owner=owner)
-        if lead.is_new:
-            log.info("lead_created", call_id=call_id, lead_id=lead.entity_id, owner=owner, did=call.did)
-            # Earlier calls with the number that made no lead (an outbound call, a switch that was off)
-            # belong to the new lead too.
-            await rematch(session, [phone], self._crm, self._clock())
-            await enqueue(
-                session,
-                WebhookEvent(
-                    event_id=f"lead.created:{lead.entity_id}",
-                    type="lead.created",
-                    occurred_at=call.started_at,
-                    data={
-                        "id": lead.entity_id,
-                        "external_id": external_id,
-                        "kind": EntityKind.LEAD.value,
-                        "phone": number,
-                        "owner": owner,
-                        "did": call.did,
-                        "source": source,
-                        "medium": medium,
-                        "campaign": campaign,
-                        "call_id": call_id,
-                    },
-                ),
+    async def _create_leads(self, session: AsyncSession, calls: dict[int, CallRecord], batch: _Batch) -> None:
+        """A lead for each unknown number one of the batch's calls wants one for (the first such call makes
+        it), before any call is landed, so every call of the batch lands on it. A number the CRM threw
+        away (spam, a wrong number: its lead is deleted) gets no new lead."""
+        requests: dict[str, tuple[int, CallRecord, LeadRequest]] = {}
+        for call_id, call in calls.items():
+            number = call.external_number
+            if number is None or number in requests or not wants_lead(call, self._crm.auto_leads):
+                continue
+            if not choose_match(batch.candidates[number], self._crm.match_priority).is_unknown:
+                continue
+            did = self._tracking.did(call.did)
+            request = LeadRequest(
+                external_id=auto_lead_id(number),
+                phone=Phone(raw=number, e164=number, digits_reversed=reversed_digits(number)),
+                call_id=call_id,
+                owner=lead_owner(call, batch.directory, did),
+                name=lead_name(number, did),
+                source=lead_origin(call, did),
+                at=call.started_at,
             )
-        candidate = Candidate(
-            entity_id=lead.entity_id,
-            kind=EntityKind.LEAD,
-            external_id=lead.external_id,
-            name=lead_name(number, did),
-            owner=lead.owner,
-            matched_by=MatchedBy.NUMBER,
-            last_activity_at=call.ended_at,
-        )
-        return candidate, lead.is_new
+            requests[number] = (call_id, call, request)
+        if not requests:
+            return
+        leads = await ensure_auto_leads(session, [request for _, _, request in requests.values()])
+        new_phones: list[Phone] = []
+        for number, (call_id, call, request) in requests.items():
+            lead = leads[request.external_id]
+            if not lead.is_active:
+                continue
+            if lead.is_new and lead.owner is None:
+                # Only the call that created the lead takes a turn: a writer that lost the race for this
+                # number (and found the lead made) must not skip a manager.
+                chosen = await next_in_rotation(session, batch.directory.rotation)
+                if chosen is not None:
+                    await set_lead_owner(session, lead.entity_id, chosen.external_id)
+                    lead = replace(lead, owner=chosen.external_id)
+            batch.candidates[number] = [
+                Candidate(
+                    entity_id=lead.entity_id,
+                    kind=EntityKind.LEAD,
+                    external_id=lead.external_id,
+                    name=request.name,
+                    owner=lead.owner,
+                    matched_by=MatchedBy.NUMBER,
+                    last_activity_at=call.ended_at,
+                )
+            ]
+            if lead.is_new:
+                batch.lead_callers[number] = call_id
+                new_phones.append(request.phone)
+                log.info(
+                    "lead_created", call_id=call_id, lead_id=lead.entity_id, owner=lead.owner, did=call.did
+                )
+                batch.events.append(_lead_created(lead, request, call, number))
+        if new_phones:
+            # Earlier calls with these numbers that made no lead (an outbound call, a switch that was off)
+            # belong to the new leads too.
+            await rematch(session, new_phones, self._crm, self._clock())
+
+    async def _queue(self, session: AsyncSession, events: list[WebhookEvent]) -> None:
+        if self._roster is not None:
+            events = [event for event in events if self._roster.may_want(event.type)]
+        if events:
+            await enqueue_many(session, events, roster=self._roster)
 
     async def _track_callback(
         self,
@@ -246,20 +266,22 @@ class CallMatcher:
             batch.open_numbers.add(number)
             batch.open_tasks[number] = task_id
             if is_new:
-                await batch.flush(session, self._clock())
-                if await self._close_if_already_returned(
+                if number in batch.unsaved_numbers:
+                    # An answered call earlier in this batch may be the return: it must be in the database.
+                    await batch.flush(session, self._clock())
+                    batch.answered_numbers.add(number)
+                if number in batch.answered_numbers and await self._close_if_already_returned(
                     session, task_id, number, call.ended_at, batch.directory
                 ):
                     batch.open_numbers.discard(number)
                     del batch.open_tasks[number]
-                await enqueue(
-                    session,
+                batch.events.append(
                     WebhookEvent(
                         event_id=f"callback.opened:{task_id}",
                         type="callback.opened",
                         occurred_at=call.ended_at,
                         data={"id": task_id, "number": number, "manager": manager, "missed_call_id": call_id},
-                    ),
+                    )
                 )
             log.info("callback_opened", call_id=call_id, callback_id=task_id, manager=manager, is_new=is_new)
             return task_id
@@ -291,6 +313,27 @@ class CallMatcher:
             session, task_id, row.answered_at, row.id, directory.at_extension(extension) or extension
         )
         return True
+
+
+def _lead_created(lead: AutoLead, request: LeadRequest, call: CallRecord, number: str) -> WebhookEvent:
+    source, medium, campaign = request.source
+    return WebhookEvent(
+        event_id=f"lead.created:{lead.entity_id}",
+        type="lead.created",
+        occurred_at=call.started_at,
+        data={
+            "id": lead.entity_id,
+            "external_id": lead.external_id,
+            "kind": EntityKind.LEAD.value,
+            "phone": number,
+            "owner": lead.owner,
+            "did": call.did,
+            "source": source,
+            "medium": medium,
+            "campaign": campaign,
+            "call_id": request.call_id,
+        },
+    )
 
 
 async def rematch(session: AsyncSession, phones: Iterable[Phone], crm: CrmSettings, now: datetime) -> int:

@@ -121,6 +121,25 @@ async def answered_after(session: AsyncSession, number: str, after: datetime) ->
     return row
 
 
+async def numbers_answered_since(session: AsyncSession, numbers: Sequence[str], since: datetime) -> set[str]:
+    """Which of these numbers have an answered call in the database at or after `since`: only their new
+    tasks need `answered_after` (one read for a batch, not one per missed call)."""
+    if not numbers:
+        return set()
+    rows = await session.execute(
+        select(MATCHES.c.number)
+        .distinct()
+        .join(CALLS, MATCHES.c.call_id == CALLS.c.id)
+        .where(
+            MATCHES.c.number.in_(sorted(set(numbers))),
+            CALLS.c.status == CallStatus.ANSWERED.value,
+            CALLS.c.direction.in_([Direction.INBOUND.value, Direction.OUTBOUND.value]),
+            CALLS.c.answered_at >= since,
+        )
+    )
+    return {row.number for row in rows.all()}
+
+
 async def close_with(
     session: AsyncSession, task_id: int, returned_at: datetime, call_id: int, returned_by: str | None
 ) -> None:

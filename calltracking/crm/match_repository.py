@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calltracking.calls.record import EntityKind, EntityRef
 from calltracking.crm.matching import Candidate, Match, MatchedBy
 from calltracking.crm.mirror import EntityOrigin, Manager
-from calltracking.crm.repository import ENTITIES, PHONES, add_phones
+from calltracking.crm.repository import ENTITIES, PHONES, add_entity_phones
 from calltracking.numbers import Phone, prefix_range, reversed_digits
 from calltracking.store.tables import AssignmentCursorRow, CallMatchRow, CallRow, DealRow
 from calltracking.store.times import from_db
@@ -28,6 +28,8 @@ ROUND_ROBIN = "leads"
 # Numbers per statement; tail ranges are ORed, so fewer of them.
 NUMBER_CHUNK = 500
 TAIL_CHUNK = 100
+# Leads per insert: 16 values each, well inside both databases' limit on parameters per statement.
+LEAD_CHUNK = 500
 
 
 def tail_of(number: str, digits: int) -> str | None:
@@ -277,14 +279,23 @@ async def calls_with_numbers(
     return found
 
 
-async def touch_activity(session: AsyncSession, entity_id: int, at: datetime) -> None:
+async def touch_activity(session: AsyncSession, latest: Mapping[int, datetime]) -> None:
+    """Move each entity's last activity forward to its latest call, in one executemany (a batch of calls
+    must not cost a round trip per entity)."""
+    if not latest:
+        return
+    at = bindparam("activity_at", type_=ENTITIES.c.last_activity_at.type)
     await session.execute(
         update(ENTITIES)
         .where(
-            ENTITIES.c.id == entity_id,
+            ENTITIES.c.id == bindparam("activity_entity_id"),
             or_(ENTITIES.c.last_activity_at.is_(None), ENTITIES.c.last_activity_at < at),
         )
-        .values(last_activity_at=at)
+        .values(last_activity_at=at),
+        [
+            {"activity_entity_id": entity_id, "activity_at": when}
+            for entity_id, when in sorted(latest.items())
+        ],
     )
 
 
@@ -297,55 +308,89 @@ class AutoLead:
     is_active: bool = True
 
 
-async def ensure_auto_lead(
-    session: AsyncSession,
-    external_id: str,
-    phone: Phone,
-    call_id: int,
-    owner: str | None,
-    name: str,
-    source: tuple[str | None, str | None, str | None],
-    at: datetime,
-) -> AutoLead:
-    """The lead for an unknown number, created at most once: the id is derived from the number, and the
-    insert does nothing when another call (or another process) created it first."""
+@dataclass(frozen=True, slots=True)
+class LeadRequest:
+    """A lead an unknown number's call asks for: what it is created with if no call created it first."""
+
+    external_id: str
+    phone: Phone
+    call_id: int
+    owner: str | None
+    name: str
+    source: tuple[str | None, str | None, str | None]
+    at: datetime
+
+
+async def ensure_auto_leads(session: AsyncSession, requests: Sequence[LeadRequest]) -> dict[str, AutoLead]:
+    """The lead of each unknown number (by external id), created at most once: the id is derived from the
+    number, and the insert skips numbers another call (or process) made a lead for first. One insert for
+    all, one for their phones and one read of the leads that existed, whatever the batch's size; rows go
+    in the order of their ids, so two writers lock them in the same order."""
+    unique = {request.external_id: request for request in requests}
+    ordered = [unique[external_id] for external_id in sorted(unique)]
+    leads: dict[str, AutoLead] = {}
+    for start in range(0, len(ordered), LEAD_CHUNK):
+        leads.update(await _ensure_leads(session, ordered[start : start + LEAD_CHUNK]))
+    return leads
+
+
+async def _ensure_leads(session: AsyncSession, ordered: Sequence[LeadRequest]) -> dict[str, AutoLead]:
+    unique = {request.external_id: request for request in ordered}
     statement = (
         insert_for(session, ENTITIES)
         .values(
-            kind=EntityKind.LEAD.value,
-            external_id=external_id,
-            name=name,
-            owner=owner,
-            company=None,
-            status="new",
-            source=source[0],
-            medium=source[1],
-            campaign=source[2],
-            origin=EntityOrigin.CALL.value,
-            first_call_id=call_id,
-            is_active=True,
-            merged_into_id=None,
-            last_activity_at=None,
-            created_at=at,
-            updated_at=at,
+            [
+                {
+                    "kind": EntityKind.LEAD.value,
+                    "external_id": request.external_id,
+                    "name": request.name,
+                    "owner": request.owner,
+                    "company": None,
+                    "status": "new",
+                    "source": request.source[0],
+                    "medium": request.source[1],
+                    "campaign": request.source[2],
+                    "origin": EntityOrigin.CALL.value,
+                    "first_call_id": request.call_id,
+                    "is_active": True,
+                    "merged_into_id": None,
+                    "last_activity_at": None,
+                    "created_at": request.at,
+                    "updated_at": request.at,
+                }
+                for request in ordered
+            ]
         )
         .on_conflict_do_nothing(index_elements=["kind", "external_id"])
-        .returning(ENTITIES.c.id)
+        .returning(ENTITIES.c.id, ENTITIES.c.external_id)
     )
-    created = (await session.execute(statement)).scalar_one_or_none()
-    if created is not None:
-        await add_phones(session, created, [phone])
-        return AutoLead(entity_id=created, external_id=external_id, owner=owner, is_new=True)
-    row = (
-        await session.execute(
-            select(ENTITIES.c.id, ENTITIES.c.owner, ENTITIES.c.is_active).where(
-                ENTITIES.c.kind == EntityKind.LEAD.value, ENTITIES.c.external_id == external_id
+    created = {row.external_id: int(row.id) for row in (await session.execute(statement)).all()}
+    if created:
+        await add_entity_phones(
+            session, [(created[r.external_id], r.phone) for r in ordered if r.external_id in created]
+        )
+    leads = {
+        external_id: AutoLead(
+            entity_id=entity_id, external_id=external_id, owner=unique[external_id].owner, is_new=True
+        )
+        for external_id, entity_id in created.items()
+    }
+    existing = [external_id for external_id in unique if external_id not in created]
+    if existing:
+        rows = await session.execute(
+            select(ENTITIES.c.id, ENTITIES.c.external_id, ENTITIES.c.owner, ENTITIES.c.is_active).where(
+                ENTITIES.c.kind == EntityKind.LEAD.value, ENTITIES.c.external_id.in_(existing)
             )
         )
-    ).one()
-    return AutoLead(
-        entity_id=row.id, external_id=external_id, owner=row.owner, is_new=False, is_active=row.is_active
-    )
+        for row in rows.all():
+            leads[row.external_id] = AutoLead(
+                entity_id=row.id,
+                external_id=row.external_id,
+                owner=row.owner,
+                is_new=False,
+                is_active=row.is_active,
+            )
+    return leads
 
 
 async def next_in_rotation(session: AsyncSession, rotation: Sequence[Manager]) -> Manager | None:

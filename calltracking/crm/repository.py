@@ -191,8 +191,15 @@ def _phone_values(entity_id: int, phone: Phone) -> dict[str, Any]:
 
 
 async def add_phones(session: AsyncSession, entity_id: int, phones: Sequence[Phone]) -> None:
+    await add_entity_phones(session, [(entity_id, phone) for phone in phones])
+
+
+async def add_entity_phones(session: AsyncSession, phones: Sequence[tuple[int, Phone]]) -> None:
+    """Phones of several entities in one statement."""
     if phones:
-        await session.execute(insert(PHONES), [_phone_values(entity_id, phone) for phone in phones])
+        await session.execute(
+            insert(PHONES), [_phone_values(entity_id, phone) for entity_id, phone in phones]
+        )
 
 
 async def upsert_deals(session: AsyncSession, items: Sequence[DealIn], now: datetime) -> UpsertResult:
