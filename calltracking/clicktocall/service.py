@@ -7,6 +7,7 @@ follows the call's progress events, and the call record once it is written.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -31,6 +32,8 @@ from calltracking.clicktocall.request import (
 from calltracking.config import PbxSettings
 
 log = structlog.get_logger(__name__)
+# Enough for every click-to-call of a busy day; older ids are read again if their calls still speak.
+FINISHED_REQUESTS_KEPT = 10_000
 
 
 class ClickToCallService:
@@ -47,6 +50,10 @@ class ClickToCallService:
         self._connections = connections
         self._clock = clock
         self._observers: list[Callable[[OriginateState], None]] = []
+        # Request ids the call events carry that need no more reads: no such request (another system's
+        # CRM_REQUEST_ID, or a request made by no instance: a request is written before it is dialled, so
+        # one never appears after its call's first event), or a request already settled by its call.
+        self._finished: OrderedDict[str, None] = OrderedDict()
 
     def add_observer(self, observer: Callable[[OriginateState], None]) -> None:
         """Told every status a request takes, in order (after it is stored)."""
@@ -123,12 +130,13 @@ class ClickToCallService:
             await self._advance(event)
 
     async def _advance(self, progress: CallProgress) -> None:
-        if progress.request_id is None:
+        if progress.request_id is None or progress.request_id in self._finished:
             return
         for _ in range(3):
             async with self._sessions() as session:
                 state = await originates.get_request(session, progress.request_id)
             if state is None:
+                self._finish(progress.request_id)
                 return
             step = advance(state.status, progress)
             unconfirmed = state.status is OriginateStatus.FAILED and state.reason == "pbx_connection_lost"
@@ -147,18 +155,26 @@ class ClickToCallService:
 
     async def settle_call(self, completed: CallCompleted) -> None:
         request_id = completed.call.request_id
-        if request_id is None:
+        if request_id is None or request_id in self._finished:
             return
         for _ in range(3):
             async with self._sessions() as session:
                 state = await originates.get_request(session, request_id)
             if state is None or state.call_id is not None:
+                self._finish(request_id)
                 return
             status, reason = settle(state.status, completed.call)
             if await self._set(
                 request_id, status, reason or state.reason, expected=state.status, call_id=completed.call_id
             ):
+                self._finish(request_id)
                 return
+
+    def _finish(self, request_id: str) -> None:
+        self._finished[request_id] = None
+        self._finished.move_to_end(request_id)
+        while len(self._finished) > FINISHED_REQUESTS_KEPT:
+            self._finished.popitem(last=False)
 
     async def _existing(
         self, request_id: str, idempotency_key: str | None, token_id: int | None

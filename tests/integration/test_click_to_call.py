@@ -4,8 +4,15 @@ capture's response and events -> status follows the call -> linked to the call r
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from calltracking.calls.record import CallProgress, Direction, ProgressKind
+from calltracking.clicktocall.service import ClickToCallService
+from calltracking.config import PbxSettings
 from tests.helpers.listening import until
 from tests.helpers.service_stack import originate_answered_by, stack
 
@@ -121,3 +128,33 @@ async def test_bad_requests_are_422(database_url: str, tmp_path: Path) -> None:
         status, answer = await s.post({"extension": "101", "number": "89161234567", "pbx": "elsewhere"})
         assert (status, answer["error"]["code"]) == (404, "not_found")
         assert s.originates_sent() == 0
+
+
+async def test_events_of_a_request_no_instance_made_cost_one_read_not_one_each(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A CRM_REQUEST_ID set by other dialplan (or a request long settled) must not cost every event of
+    its call a database read: the id is looked up once."""
+    service = ClickToCallService(sessions, [PbxSettings(name="office")], {})
+    reads = 0
+
+    def seen(*_args: object) -> None:
+        nonlocal reads
+        reads += 1
+
+    event.listen(sessions.kw["bind"].sync_engine, "before_cursor_execute", seen)
+    for kind in (ProgressKind.RINGING, ProgressKind.ANSWERED, ProgressKind.RINGING, ProgressKind.ANSWERED):
+        await service.on_event(
+            CallProgress(
+                kind=kind,
+                pbx="office",
+                pbx_call_id="1795349935.1",
+                at=datetime.now(UTC),
+                direction=Direction.OUTBOUND,
+                caller="101",
+                callee="+79161234567",
+                extension="101",
+                request_id="not-ours-1",
+            )
+        )
+    assert reads == 1
