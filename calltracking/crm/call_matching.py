@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from calltracking.calls.record import CallRecord, EntityKind
 from calltracking.config import CrmSettings, TrackingSettings
 from calltracking.crm import callback_repository as callback_tasks
+from calltracking.crm.callback_repository import CallbackOpening
 from calltracking.crm.callbacks import (
     callback_manager,
     due_time,
@@ -80,6 +81,9 @@ class _Batch:
     open_tasks: dict[str, int] = field(default_factory=dict)
     more_misses: dict[int, tuple[int, datetime]] = field(default_factory=dict)
     events: list[WebhookEvent] = field(default_factory=list)
+    # Tasks opened (or joined) for the batch in one statement before its calls are landed, by number:
+    # the task of the number's first missed call, for numbers without a return call in the batch.
+    opened: dict[str, tuple[int, bool]] = field(default_factory=dict)
     # Numbers of the matches not written yet.
     unsaved_numbers: set[str] = field(default_factory=set)
 
@@ -144,6 +148,7 @@ class CallMatcher:
                 min(call.ended_at for call in missed),
             )
         await self._create_leads(session, latest, batch)
+        await self._open_callbacks(session, latest, batch)
         for call_id, call in latest.items():
             await self._land(session, call, call_id, batch)
         await batch.flush(session, self._clock())
@@ -229,6 +234,40 @@ class CallMatcher:
             # belong to the new leads too.
             await rematch(session, new_phones, self._crm, self._clock())
 
+    async def _open_callbacks(
+        self, session: AsyncSession, calls: dict[int, CallRecord], batch: _Batch
+    ) -> None:
+        """Open the tasks of the batch's missed numbers in one statement. A number with a return call in
+        the batch is left to `_track_callback`, call by call: its misses before and after the return
+        belong to different tasks."""
+        returning = {call.external_number for call in calls.values() if is_return(call)}
+        openings: dict[str, CallbackOpening] = {}
+        for call_id, call in calls.items():
+            number = call.external_number
+            if number is None or number in returning or number in openings or not is_missed(call):
+                continue
+            known = batch.known.get(call_id)
+            if known is not None and known.callback_id is not None:
+                continue
+            match = choose_match(batch.candidates[number], self._crm.match_priority)
+            openings[number] = self._opening(call, call_id, number, match, batch)
+        if openings:
+            batch.opened = await callback_tasks.open_callbacks(session, list(openings.values()))
+
+    def _opening(
+        self, call: CallRecord, call_id: int, number: str, match: Match, batch: _Batch
+    ) -> CallbackOpening:
+        did = self._tracking.did(call.did)
+        owner = match.entity.owner if match.entity else None
+        return CallbackOpening(
+            number=number,
+            call_id=call_id,
+            missed_at=call.ended_at,
+            due_at=due_time(call.ended_at, self._crm.callback_due_minutes),
+            manager=callback_manager(call, owner, batch.directory, did),
+            entity_id=match.entity.entity_id if match.entity else None,
+        )
+
     async def _queue(self, session: AsyncSession, events: list[WebhookEvent]) -> None:
         if self._roster is not None:
             events = [event for event in events if self._roster.may_want(event.type)]
@@ -251,18 +290,12 @@ class CallMatcher:
             log.info("callback_opened", call_id=call_id, callback_id=task_id, is_new=False)
             return task_id
         if is_missed(call):
-            did = self._tracking.did(call.did)
-            owner = match.entity.owner if match.entity else None
-            manager = callback_manager(call, owner, batch.directory, did)
-            task_id, is_new = await callback_tasks.open_callback(
-                session,
-                number,
-                call_id,
-                call.ended_at,
-                due_time(call.ended_at, self._crm.callback_due_minutes),
-                manager,
-                match.entity.entity_id if match.entity else None,
-            )
+            opening = self._opening(call, call_id, number, match, batch)
+            manager = opening.manager
+            opened = batch.opened.pop(number, None)
+            if opened is None:
+                opened = (await callback_tasks.open_callbacks(session, [opening]))[number]
+            task_id, is_new = opened
             batch.open_numbers.add(number)
             batch.open_tasks[number] = task_id
             if is_new:

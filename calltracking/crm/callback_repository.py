@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -19,30 +20,29 @@ from calltracking.store.upserts import insert_for
 CALLBACKS = cast(Table, CallbackRow.__table__)
 
 
-async def open_callback(
-    session: AsyncSession,
-    number: str,
-    call_id: int,
-    missed_at: datetime,
-    due_at: datetime,
-    manager: str | None,
-    entity_id: int | None,
-) -> tuple[int, bool]:
-    """The open task for this number, created if there is none (returns its id and whether it is new),
-    in one statement: two writers missing the same number at once meet on the unique `open_number`, and
-    the second one counts its miss on the task the first one made."""
-    statement = insert_for(session, CALLBACKS).values(
-        number=number,
-        open_number=number,
-        state=CallbackState.OPEN.value,
-        missed_call_id=call_id,
-        missed_calls=1,
-        entity_id=entity_id,
-        manager=manager,
-        missed_at=missed_at,
-        last_missed_at=missed_at,
-        due_at=due_at,
-    )
+@dataclass(frozen=True, slots=True)
+class CallbackOpening:
+    """A missed call that opens its number's task, or joins the one already open."""
+
+    number: str
+    call_id: int
+    missed_at: datetime
+    due_at: datetime
+    manager: str | None
+    entity_id: int | None
+
+
+async def open_callbacks(
+    session: AsyncSession, openings: Sequence[CallbackOpening]
+) -> dict[str, tuple[int, bool]]:
+    """Each number's open task, created if there is none: number -> (its id, whether this call made it).
+    One upsert for all (numbers distinct), in number order so two writers lock alike: two writers missing
+    the same number at once meet on the unique `open_number`, and the second one counts its miss on the
+    task the first one made."""
+    ordered = sorted(openings, key=lambda opening: opening.number)
+    if not ordered:
+        return {}
+    statement = insert_for(session, CALLBACKS)
     # Misses of one number may be written out of order (concurrent writers, a reconciled call): the
     # latest one stays the latest.
     this_miss = statement.excluded.last_missed_at
@@ -54,10 +54,32 @@ async def open_callback(
                 (CALLBACKS.c.last_missed_at < this_miss, this_miss), else_=CALLBACKS.c.last_missed_at
             ),
         },
-    ).returning(CALLBACKS.c.id, CALLBACKS.c.missed_call_id, CALLBACKS.c.missed_calls)
-    row = (await session.execute(upsert)).one()
+    ).returning(CALLBACKS.c.id, CALLBACKS.c.open_number, CALLBACKS.c.missed_call_id, CALLBACKS.c.missed_calls)
+    rows = [
+        {
+            "number": opening.number,
+            "open_number": opening.number,
+            "state": CallbackState.OPEN.value,
+            "missed_call_id": opening.call_id,
+            "missed_calls": 1,
+            "entity_id": opening.entity_id,
+            "manager": opening.manager,
+            "missed_at": opening.missed_at,
+            "last_missed_at": opening.missed_at,
+            "due_at": opening.due_at,
+        }
+        for opening in ordered
+    ]
+    callers = {opening.number: opening.call_id for opening in ordered}
+    result = await session.execute(upsert, rows)
     # Only the insert sets missed_call_id to this call (a task is opened by one call only).
-    return int(row.id), row.missed_call_id == call_id and row.missed_calls == 1
+    return {
+        row.open_number: (
+            int(row.id),
+            row.missed_call_id == callers[row.open_number] and row.missed_calls == 1,
+        )
+        for row in result.all()
+    }
 
 
 async def close_callback(

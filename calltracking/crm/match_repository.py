@@ -28,8 +28,6 @@ ROUND_ROBIN = "leads"
 # Numbers per statement; tail ranges are ORed, so fewer of them.
 NUMBER_CHUNK = 500
 TAIL_CHUNK = 100
-# Leads per insert: 16 values each, well inside both databases' limit on parameters per statement.
-LEAD_CHUNK = 500
 
 
 def tail_of(number: str, digits: int) -> str | None:
@@ -324,47 +322,40 @@ class LeadRequest:
 async def ensure_auto_leads(session: AsyncSession, requests: Sequence[LeadRequest]) -> dict[str, AutoLead]:
     """The lead of each unknown number (by external id), created at most once: the id is derived from the
     number, and the insert skips numbers another call (or process) made a lead for first. One insert for
-    all, one for their phones and one read of the leads that existed, whatever the batch's size; rows go
-    in the order of their ids, so two writers lock them in the same order."""
+    all (an executemany: compiled once, whatever the batch's size), one for their phones and one read of
+    the leads that existed; rows go in the order of their ids, so two writers lock them in the same
+    order."""
     unique = {request.external_id: request for request in requests}
+    if not unique:
+        return {}
     ordered = [unique[external_id] for external_id in sorted(unique)]
-    leads: dict[str, AutoLead] = {}
-    for start in range(0, len(ordered), LEAD_CHUNK):
-        leads.update(await _ensure_leads(session, ordered[start : start + LEAD_CHUNK]))
-    return leads
-
-
-async def _ensure_leads(session: AsyncSession, ordered: Sequence[LeadRequest]) -> dict[str, AutoLead]:
-    unique = {request.external_id: request for request in ordered}
     statement = (
         insert_for(session, ENTITIES)
-        .values(
-            [
-                {
-                    "kind": EntityKind.LEAD.value,
-                    "external_id": request.external_id,
-                    "name": request.name,
-                    "owner": request.owner,
-                    "company": None,
-                    "status": "new",
-                    "source": request.source[0],
-                    "medium": request.source[1],
-                    "campaign": request.source[2],
-                    "origin": EntityOrigin.CALL.value,
-                    "first_call_id": request.call_id,
-                    "is_active": True,
-                    "merged_into_id": None,
-                    "last_activity_at": None,
-                    "created_at": request.at,
-                    "updated_at": request.at,
-                }
-                for request in ordered
-            ]
-        )
         .on_conflict_do_nothing(index_elements=["kind", "external_id"])
         .returning(ENTITIES.c.id, ENTITIES.c.external_id)
     )
-    created = {row.external_id: int(row.id) for row in (await session.execute(statement)).all()}
+    rows = [
+        {
+            "kind": EntityKind.LEAD.value,
+            "external_id": request.external_id,
+            "name": request.name,
+            "owner": request.owner,
+            "company": None,
+            "status": "new",
+            "source": request.source[0],
+            "medium": request.source[1],
+            "campaign": request.source[2],
+            "origin": EntityOrigin.CALL.value,
+            "first_call_id": request.call_id,
+            "is_active": True,
+            "merged_into_id": None,
+            "last_activity_at": None,
+            "created_at": request.at,
+            "updated_at": request.at,
+        }
+        for request in ordered
+    ]
+    created = {row.external_id: int(row.id) for row in (await session.execute(statement, rows)).all()}
     if created:
         await add_entity_phones(
             session, [(created[r.external_id], r.phone) for r in ordered if r.external_id in created]
@@ -375,14 +366,15 @@ async def _ensure_leads(session: AsyncSession, ordered: Sequence[LeadRequest]) -
         )
         for external_id, entity_id in created.items()
     }
-    existing = [external_id for external_id in unique if external_id not in created]
-    if existing:
-        rows = await session.execute(
+    existing = [external_id for external_id in sorted(unique) if external_id not in created]
+    for start in range(0, len(existing), NUMBER_CHUNK):
+        found = await session.execute(
             select(ENTITIES.c.id, ENTITIES.c.external_id, ENTITIES.c.owner, ENTITIES.c.is_active).where(
-                ENTITIES.c.kind == EntityKind.LEAD.value, ENTITIES.c.external_id.in_(existing)
+                ENTITIES.c.kind == EntityKind.LEAD.value,
+                ENTITIES.c.external_id.in_(existing[start : start + NUMBER_CHUNK]),
             )
         )
-        for row in rows.all():
+        for row in found.all():
             leads[row.external_id] = AutoLead(
                 entity_id=row.id,
                 external_id=row.external_id,
