@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+
+class AmiEventCounts(Collector):
+    """`calltracking_ami_events_total`, read from each PBX connection's own count when scraped: the AMI
+    dispatcher must not take a metric's lock for every event."""
+
+    def __init__(self) -> None:
+        self._sources: dict[str, Callable[[], int]] = {}
+
+    def watch(self, pbx: str, count: Callable[[], int]) -> None:
+        self._sources[pbx] = count
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("calltracking_ami_events", "AMI events received", labels=["pbx"])
+        for pbx, count in sorted(self._sources.items()):
+            family.add_metric([pbx], count())
+        yield family
 
 
 class ApiMetrics:
@@ -14,9 +35,8 @@ class ApiMetrics:
             ["method", "route", "status"],
             registry=self.registry,
         )
-        self.ami_events = Counter(
-            "calltracking_ami_events_total", "AMI events received", ["pbx"], registry=self.registry
-        )
+        self.ami_events = AmiEventCounts()
+        self.registry.register(self.ami_events)
         self.calls = Counter(
             "calltracking_calls_total",
             "Calls written to the database",

@@ -11,7 +11,7 @@ from aiohttp import web
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ami.events import AmiEvent
+from ami.connection import AmiConnection
 from ami.listener import PbxListener
 from api.app import create_app
 from api.schemas import call_payload
@@ -57,10 +57,11 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
                 pipeline.call_log,
                 checkpoint_path=spool_dir / f"live-calls-{pbx.name}.json",
                 progress_sink=hub.publish,
-                event_observer=_counting(metrics, pbx.name),
             )
             for pbx in settings.pbxs
         ]
+        for listener in listeners:
+            metrics.ami_events.watch(listener.pbx.name, _events_of(listener.connection))
         click_to_call = ClickToCallService(
             # A click-to-call request waits on the database no longer than any other API request.
             with_deadline(pipeline.sessionmaker, settings.api.database_timeout_seconds),
@@ -150,9 +151,8 @@ async def _once(migrated: asyncio.Event, work: Callable[[], Awaitable[None]]) ->
     await work()
 
 
-def _counting(metrics: ApiMetrics, pbx: str) -> Callable[[AmiEvent], None]:
-    counter = metrics.ami_events.labels(pbx=pbx)
-    return lambda _event: counter.inc()
+def _events_of(connection: AmiConnection) -> Callable[[], int]:
+    return lambda: connection.events_received
 
 
 def _counting_drops(metrics: ApiMetrics) -> Callable[[LiveEvent], None]:
