@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
+import orjson
 import structlog
 
 from calltracking.calls.encoding import decode_call, encode_call
@@ -85,7 +86,8 @@ class CallSpool:
     def append(self, call: CallRecord) -> SpoolEntry:
         """Journal one completed call now, with one unbuffered `write()`: when this returns, a kill of the
         process cannot lose it. Raises OSError if it could not be written (nothing of it is left behind)."""
-        payload = json.dumps(encode_call(call), separators=(",", ":"), ensure_ascii=True).encode()
+        # orjson: this runs in the event loop for every completed call, and it is several times faster.
+        payload = orjson.dumps(encode_call(call))
         checksum = zlib.crc32(payload)
         with self._lock:
             entry = SpoolEntry(self._next_seq, call)
