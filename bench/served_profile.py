@@ -68,6 +68,52 @@ def frame_name(frame: str) -> str:
     return f"{match.group('function')} ({path})"
 
 
+# Where a sample's time belongs, by the first of these frames found in its stack (the order matters: the
+# matcher runs inside the call writer, the writer inside the event loop). SQLAlchemy runs statements in
+# greenlets whose stacks do not show who asked: they are "statements (caller not visible)".
+ROOMS = (
+    (
+        "startup (imports, migrations, app setup: before the clock)",
+        ("_serve (", "_find_and_load", "settle_heap"),
+    ),
+    ("CRM matching (inside the call writer)", ("CallMatcher.__call__",)),
+    ("call writer: calls, legs, rollups, webhooks", ("CallLog.run", "CallLog._write")),
+    ("AMI: typed events, assembler, journal", ("AmiConnection._dispatch",)),
+    ("AMI: panoramisk's parse and dispatch", ("Message.from_line", "AMIProtocol.handle_message")),
+    ("AMI: framing, skipping unwanted frames", ("FramedAmiProtocol",)),
+    ("live-call checkpoint", ("LiveCallCheckpoint", "_keep_checkpoint", "_save_checkpoint")),
+    ("event hub: screen pops, click-to-call, progress webhooks", ("CallEventHub", "screen_pop_enricher")),
+    ("recording worker", ("RecordingWorker",)),
+    (
+        "webhook deliverer, transcription, retention",
+        ("WebhookDeliverer", "InProcessTranscription", "run_retention"),
+    ),
+    ("statements (caller not visible)", ("greenlet", "sqlalchemy", "asyncpg")),
+    ("event loop waiting", ("EpollSelector.select",)),
+)
+
+
+def rooms(raw: Path) -> list[tuple[str, float]]:
+    """Each room's share of the samples (see ROOMS), largest first; what matches none is "other"."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        counts[_room_of(stack)] += count
+    return [(room, count / total) for room, count in counts.most_common()] if total else []
+
+
+def _room_of(stack: str) -> str:
+    for room, markers in ROOMS:
+        if any(marker in stack for marker in markers):
+            return room
+    return "other"
+
+
 def summarize(raw: Path, top: int = 40) -> str:
     """The functions holding the most samples, inclusive and self, as shares of all samples."""
     inclusive: Counter[str] = Counter()
@@ -86,7 +132,9 @@ def summarize(raw: Path, top: int = 40) -> str:
             own[frames[-1]] += count
     if total == 0:
         return "no samples"
-    lines = [f"{total} samples; inclusive share (function and what it calls):"]
+    lines = [f"{total} samples; by room:"]
+    lines += [f"  {share:6.1%}  {room}" for room, share in rooms(raw)]
+    lines.append("inclusive share (function and what it calls):")
     lines += [f"  {count / total:6.1%}  {name}" for name, count in inclusive.most_common(top)]
     lines.append("self share (the function's own code):")
     lines += [f"  {count / total:6.1%}  {name}" for name, count in own.most_common(top // 2)]
