@@ -23,7 +23,7 @@ from calltracking.app.replay import replay_captures
 from calltracking.config import PbxSettings, RecordingSettings, Settings, load_settings
 from calltracking.store.engine import create_engine, create_sessionmaker, migrate
 from tests.helpers.captures import TRACES, capture, story_captures
-from tests.helpers.databases import TEMPLATES, fill_from_template
+from tests.helpers.databases import TEMPLATES, fill_from_template, fill_migrated, is_empty
 from tests.helpers.listening import database_settings
 
 MANAGER = "101"
@@ -102,6 +102,8 @@ async def running_api(
     )
     if seed:
         await seed_from_template(database_url, tmp_path, settings.recordings)
+    elif await is_empty(database_url):
+        await fill_migrated(database_url)  # not a test of migrating: that is test_migrations.py's
     engine = create_engine(database_url)
     await migrate(engine)
     sessions = create_sessionmaker(engine)

@@ -153,6 +153,26 @@ async def database_for_test(backend: str, tmp_path: Path, migrated: bool) -> Asy
         yield url
 
 
+async def is_empty(database_url: str) -> bool:
+    """Whether the database at `database_url` has no tables yet (as `fresh_database` made it)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        path = Path(url.database or "")
+        return not path.exists() or path.stat().st_size == 0
+    connection = await asyncpg.connect(POSTGRES_ADMIN_DSN.rsplit("/", 1)[0] + f"/{url.database}")
+    try:
+        return not await connection.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+    finally:
+        await connection.close()
+
+
+async def fill_migrated(database_url: str) -> None:
+    """Make the empty database at `database_url` a copy of the migrated template: migrating an empty
+    database costs seconds (alembic, every revision), a copy milliseconds."""
+    backend = make_url(database_url).get_backend_name()
+    await fill_from_template(database_url, backend, await TEMPLATES.get(backend, "migrated", _migrate))
+
+
 @asynccontextmanager
 async def sessions_on(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """What the `sessions` fixtures give a test: sessions on the database, migrated (for a copy of the
