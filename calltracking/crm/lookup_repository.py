@@ -1,6 +1,7 @@
 """SQL for the caller-ID lookup: the candidates for one number with their owner and company, in one
-indexed round trip (the dialplan waits on it). The statements are written once, with SQLAlchemy, and run
-either through the sessions (SQLite) or compiled once onto a plain asyncpg pool (PostgreSQL)."""
+indexed round trip (the dialplan waits on it), or those of several numbers in one (the screen pops of a
+burst). The statements are written once, with SQLAlchemy, and run either through the sessions (SQLite)
+or compiled once onto a plain asyncpg pool (PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
-from sqlalchemy import and_, bindparam, or_
+from sqlalchemy import String, and_, any_, bindparam, or_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.calls.record import EntityKind
@@ -64,10 +66,32 @@ BY_NUMBER_OR_TAIL = _select().where(
 )
 
 
+# Several numbers in one round trip (the screen pops of a burst): the same two index equalities, each
+# against an array (PostgreSQL) or a list of values (elsewhere). Each number then keeps its own rows.
+BY_NUMBERS_ANY = _select().where(
+    or_(
+        PHONES.c.e164 == any_(bindparam("e164s", type_=ARRAY(String))),
+        PHONES.c.tail_key == any_(bindparam("tail_keys", type_=ARRAY(String))),
+    )
+)
+BY_NUMBERS_IN = _select().where(
+    or_(
+        PHONES.c.e164.in_(bindparam("e164s", expanding=True)),
+        PHONES.c.tail_key.in_(bindparam("tail_keys", expanding=True)),
+    )
+)
+
+
 def _query(e164: str, tail_digits: int) -> tuple[Any, dict[str, str]]:
     if tail_of(e164, tail_digits) is None:
         return BY_NUMBER, {"e164": e164}
     return BY_NUMBER_OR_TAIL, {"e164": e164, "tail_key": reversed_digits(e164)[:TAIL_KEY_DIGITS]}
+
+
+def _many_values(e164s: Sequence[str], tail_digits: int) -> dict[str, list[str]]:
+    numbers = sorted(set(e164s))
+    tail_keys = {reversed_digits(n)[:TAIL_KEY_DIGITS] for n in numbers if tail_of(n, tail_digits) is not None}
+    return {"e164s": numbers, "tail_keys": sorted(tail_keys)}
 
 
 def _best_hits(rows: Sequence[Mapping[Any, Any]], e164: str, tail_digits: int) -> dict[int, LookupHit]:
@@ -86,6 +110,10 @@ class LookupReader(Protocol):
     """Where the lookup reads the number index from."""
 
     async def hits(self, e164: str, tail_digits: int) -> list[LookupHit]: ...
+
+    async def hits_many(self, e164s: Sequence[str], tail_digits: int) -> dict[str, list[LookupHit]]:
+        """`hits` of each number, in one round trip (more only for a tie to break)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -122,6 +150,21 @@ class SessionLookup:
             await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             return await lookup_hits(session, e164, tail_digits)
 
+    async def hits_many(self, e164s: Sequence[str], tail_digits: int) -> dict[str, list[LookupHit]]:
+        if not e164s:
+            return {}
+        async with self._sessions() as session:
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            values = _many_values(e164s, tail_digits)
+            rows = (await session.execute(BY_NUMBERS_IN, values)).mappings().all()
+            found = {}
+            for e164 in values["e164s"]:
+                hits = _best_hits(rows, e164, tail_digits)
+                found[e164] = (
+                    await _with_open_deals(session, e164, hits) if len(hits) > 1 else list(hits.values())
+                )
+            return found
+
     async def close(self) -> None:
         return None
 
@@ -138,17 +181,32 @@ class PoolLookup:
         self._sessions = sessions
         self._deadline = deadline_seconds
         self._compiled = {
-            statement: _compiled_for(statement, dialect) for statement in (BY_NUMBER, BY_NUMBER_OR_TAIL)
+            statement: _compiled_for(statement, dialect)
+            for statement in (BY_NUMBER, BY_NUMBER_OR_TAIL, BY_NUMBERS_ANY)
         }
 
     async def hits(self, e164: str, tail_digits: int) -> list[LookupHit]:
         statement, values = _query(e164, tail_digits)
+        rows = await self._fetch(statement, values)
+        return await self._settled(_best_hits(rows, e164, tail_digits), e164)
+
+    async def hits_many(self, e164s: Sequence[str], tail_digits: int) -> dict[str, list[LookupHit]]:
+        if not e164s:
+            return {}
+        values = _many_values(e164s, tail_digits)
+        rows = await self._fetch(BY_NUMBERS_ANY, values)
+        return {
+            e164: await self._settled(_best_hits(rows, e164, tail_digits), e164) for e164 in values["e164s"]
+        }
+
+    async def _fetch(self, statement: Any, values: Mapping[str, Any]) -> list[asyncpg.Record]:
         try:
             async with asyncio.timeout(self._deadline), self._pool.acquire() as connection:
-                rows = await self._compiled[statement].fetch(connection, **values)
+                return await self._compiled[statement].fetch(connection, **values)
         except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
             raise DatabaseUnavailable(f"the lookup's database cannot be reached: {exc!r}"[:500]) from exc
-        hits = _best_hits(rows, e164, tail_digits)
+
+    async def _settled(self, hits: dict[int, LookupHit], e164: str) -> list[LookupHit]:
         if len(hits) > 1:
             # A tie to break by open deals: rare, so it takes the ordinary path.
             async with self._sessions() as session:

@@ -95,3 +95,27 @@ async def test_a_completed_call_goes_out_naming_the_entity_it_landed_on(
         "c-1",
         {"id": 1, "kind": "contact", "external_id": "c-1", "name": "Ivan"},
     )
+
+
+async def test_numbers_looked_up_together_find_what_each_alone_finds(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        parties = [
+            make_contact("c-1", "+7 916 123-45-67", name="Ivan"),
+            make_contact("c-2", "+49 30 16555 4433", name="Olga"),  # shares its last 9 digits below
+            make_contact("c-3", "+7 495 111-22-33", name="Twin A"),
+            make_contact("c-4", "+7 495 111-22-33", name="Twin B"),
+        ]
+        await load_parties(session, parties, CrmSettings(), AT)
+    numbers = ["+79161234567", "+79165554433", "+74951112233", "+79990001122", "+7916555"]
+    reader = await open_lookup_reader(sessions)
+    try:
+        alone = {number: await reader.hits(number, 9) for number in numbers}
+        together = await reader.hits_many(numbers, 9)
+        assert await reader.hits_many([], 9) == {}
+    finally:
+        await reader.close()
+    assert together == alone
+    assert [len(alone[n]) for n in numbers] == [1, 1, 2, 0, 0]
+
