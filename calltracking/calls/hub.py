@@ -7,24 +7,32 @@ hub's own queue is bounded (`capacity`): when it is full the newest event is dro
 (`on_dropped`), so a stuck consumer can never grow the service's memory. A subscriber that falls behind
 loses its oldest events and is told so (`Subscription.overflowed`).
 
-The hub takes whatever is queued as one batch: the batch is enriched in one go (the enricher may look
-up several numbers at once), handed to every subscriber at once, then queued for the handlers, which
-run in their own task. A slow handler (a database write) therefore never delays a screen pop, and the
-handlers still see every event in the order it was published (a call's ringing before its answer
-before its completion). Enrichment is skipped for an event nobody would read it in: no subscriber, and
-no handler that asked for it (`enriched_for`).
+An event goes to the subscribers as soon as it and the earlier events of its call are ready, never
+behind another call's: a ringing from a known number, an answer, a completion go out at once, while a
+ringing whose caller's CRM entity is being looked up waits for that lookup only (and holds back the later
+events of its own call, so a call's ringing still comes before its answer before its completion).
+An event the enricher can complete without waiting (`BatchEnricher.at_once`: nothing to look up, a
+number looked up seconds ago) is ready when published. The others start their enrichment the moment
+they are published, on the next turn of the event loop, so that all published until then are enriched
+together (the enricher looks up their numbers in one query); up to `ENRICHING_AT_ONCE` enrichments run
+at once, so a slow lookup delays the events that need it, not the next ones.
+
+The handlers run in their own task and see every event, enriched, in the order it was published: a slow
+handler (a database write) therefore never delays a screen pop. Enrichment is skipped for an event
+nobody would read it in: no subscriber, and no handler that asked for it (`enriched_for`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import structlog
 
-from calltracking.calls.record import LiveEvent
+from calltracking.calls.record import CallCompleted, LiveEvent
 
 log = structlog.get_logger(__name__)
 
@@ -34,10 +42,60 @@ BatchHandler = Callable[[Sequence[LiveEvent]], Awaitable[None]]
 Enricher = Callable[[Sequence[LiveEvent]], Awaitable[list[LiveEvent]]]
 EventFilter = Callable[[LiveEvent], bool]
 
+
+class BatchEnricher:
+    """An enricher that can also say, without waiting, what it would make of one event: the hub sends
+    such an event on at once instead of enriching it with the others (`at_once` returns None when the
+    event needs the batch, e.g. a lookup)."""
+
+    def __init__(self, enrich: Enricher, at_once: Callable[[LiveEvent], LiveEvent | None]) -> None:
+        self._enrich = enrich
+        self.at_once = at_once
+
+    async def __call__(self, events: Sequence[LiveEvent]) -> list[LiveEvent]:
+        return await self._enrich(events)
+
+
 SUBSCRIBER_BACKLOG = 1000
 HUB_CAPACITY = 10_000
 MAX_BATCH = 500
+# Enrichments (lookups) in flight at once; the events arriving meanwhile are enriched together next.
+ENRICHING_AT_ONCE = 8  # the lookup pool has 10 connections: 2 stay for the dialplan
 DROP_LOG_INTERVAL_SECONDS = 1.0
+
+
+CallKey = tuple[str, str]
+
+
+class _Pending:
+    """A published event, until it is enriched (when it needs to be) and through the handlers."""
+
+    __slots__ = ("call", "event", "ready", "waiter")
+
+    def __init__(self, event: LiveEvent, call: CallKey, ready: bool) -> None:
+        self.event = event
+        self.call = call
+        self.ready = ready
+        self.waiter: asyncio.Future[None] | None = None  # made only when a handler waits for it
+
+    def settle(self, event: LiveEvent) -> None:
+        self.event = event
+        self.ready = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def wait(self) -> LiveEvent:
+        if not self.ready:
+            if self.waiter is None:
+                self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+        return self.event
+
+
+def _call_of(event: LiveEvent) -> CallKey:
+    if isinstance(event, CallCompleted):
+        return (event.call.pbx, event.call.pbx_call_id)
+    return (event.pbx, event.pbx_call_id)
 
 
 class Subscription:
@@ -71,10 +129,17 @@ class CallEventHub:
         on_dropped: Callable[[LiveEvent], None] | None = None,
     ) -> None:
         self._enrich = enrich
-        self._queue: asyncio.Queue[LiveEvent] = asyncio.Queue(maxsize=capacity)
-        # Events enriched and sent to subscribers, waiting for the handlers. Bounded like the queue: when
-        # handlers stall, the hub waits for them and its own queue fills (and drops), never memory.
-        self._handled: asyncio.Queue[LiveEvent] = asyncio.Queue(maxsize=capacity)
+        # The events published and not yet through the handlers: when handlers stall it fills, and the
+        # newest events are dropped, never memory.
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=capacity)
+        # Per call, its events published but not yet delivered to the subscribers, in order.
+        self._undelivered: dict[CallKey, collections.deque[_Pending]] = {}
+        # Events waiting for an enrichment to start; the enrichments started (one may not have taken its
+        # events yet: those published until it runs join it).
+        self._to_enrich: list[_Pending] = []
+        self._enriching = 0
+        self._enrichment_starting = False
+        self._tasks: asyncio.TaskGroup | None = None
         self._handlers: list[Handler] = []
         self._batch_handlers: list[BatchHandler] = []
         self._enriched_for: list[EventFilter] = []
@@ -107,7 +172,22 @@ class CallEventHub:
             return
         self._unfinished += 1
         self._idle.clear()
-        self._queue.put_nowait(event)
+        wanted = self._enrich is not None and self._needs_enrichment(event)
+        if wanted and isinstance(self._enrich, BatchEnricher):
+            enriched = self._enrich.at_once(event)
+            if enriched is not None:
+                event, wanted = enriched, False
+        pending = _Pending(event, _call_of(event), ready=not wanted)
+        self._queue.put_nowait(pending)
+        waiting = self._undelivered.get(pending.call)
+        if wanted:
+            self._to_enrich.append(pending)
+            self._start_enrichment()
+            self._undelivered.setdefault(pending.call, collections.deque()).append(pending)
+        elif waiting:  # behind an earlier event of its call, still being enriched
+            waiting.append(pending)
+        else:
+            self._offer(event)
 
     def _drop(self, event: LiveEvent) -> None:
         self.dropped += 1
@@ -134,42 +214,66 @@ class CallEventHub:
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._run_handlers())
-            while True:
-                batch = await self._next_batch(self._queue)
-                for event in await self._enriched(batch):
-                    for subscriber in list(self._subscribers):
-                        subscriber.offer(event)
-                    await self._handled.put(event)
+            self._tasks = tasks
+            try:
+                self._start_enrichment()  # what was published before
+                await self._run_handlers()
+            finally:
+                self._tasks = None
 
-    async def _next_batch(self, queue: asyncio.Queue[LiveEvent]) -> list[LiveEvent]:
-        batch = [await queue.get()]
-        while len(batch) < MAX_BATCH and not queue.empty():
-            batch.append(queue.get_nowait())
-        return batch
+    def _start_enrichment(self) -> None:
+        if (
+            self._tasks is not None
+            and self._to_enrich
+            and not self._enrichment_starting
+            and self._enriching < ENRICHING_AT_ONCE
+        ):
+            self._enriching += 1
+            self._enrichment_starting = True
+            self._tasks.create_task(self._enrich_then_deliver())
 
-    async def _enriched(self, batch: list[LiveEvent]) -> list[LiveEvent]:
-        if self._enrich is None:
-            return batch
-        wanted = [i for i, event in enumerate(batch) if self._needs_enrichment(event)]
-        if not wanted:
-            return batch
+    async def _enrich_then_deliver(self) -> None:
+        assert self._enrich is not None
+        # Runs from the next turn of the event loop: everything published until then is enriched together.
+        self._enrichment_starting = False
+        batch, self._to_enrich = self._to_enrich, []
+        events = [pending.event for pending in batch]
         try:
-            enriched = await self._enrich([batch[i] for i in wanted])
+            events = await self._enrich(events)
         except Exception:  # the events still go out, without what could not be added
-            log.exception("call_event_enrich_failed", events=len(wanted))
-            return batch
-        result = list(batch)
-        for i, event in zip(wanted, enriched, strict=True):
-            result[i] = event
-        return result
+            log.exception("call_event_enrich_failed", events=len(batch))
+        finally:
+            self._enriching -= 1
+        for pending, event in zip(batch, events, strict=True):
+            pending.settle(event)
+        for call in dict.fromkeys(pending.call for pending in batch):
+            self._deliver(call)
+        self._start_enrichment()  # what was published meanwhile
+
+    def _deliver(self, call: CallKey) -> None:
+        """Hands the subscribers the call's ready events, up to the first one still being enriched."""
+        waiting = self._undelivered.get(call)
+        while waiting and waiting[0].ready:
+            self._offer(waiting.popleft().event)
+        if not waiting:
+            self._undelivered.pop(call, None)
+
+    def _offer(self, event: LiveEvent) -> None:
+        for subscriber in list(self._subscribers):
+            subscriber.offer(event)
+
+    async def _next_batch(self) -> list[_Pending]:
+        batch = [await self._queue.get()]
+        while len(batch) < MAX_BATCH and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
 
     def _needs_enrichment(self, event: LiveEvent) -> bool:
         return bool(self._subscribers) or any(wants(event) for wants in self._enriched_for)
 
     async def _run_handlers(self) -> None:
         while True:
-            batch = await self._next_batch(self._handled)
+            batch = [await pending.wait() for pending in await self._next_batch()]
             for event in batch:
                 for handler in self._handlers:
                     try:

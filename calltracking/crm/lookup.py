@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from calltracking.calls.hub import Enricher
+from calltracking.calls.hub import BatchEnricher
 from calltracking.calls.record import (
     CallCompleted,
     CallProgress,
@@ -67,12 +67,16 @@ async def look_up_caller(reader: LookupReader, number: str, crm: CrmSettings) ->
     e164 = normalize_number(number, crm.default_country)
     if e164 is None:
         return CallerInfo(number=number, e164=None, hit=None)
-    hits = await reader.hits(e164, crm.tail_digits)
+    return CallerInfo(number=number, e164=e164, hit=chosen_hit(await reader.hits(e164, crm.tail_digits), crm))
+
+
+def chosen_hit(hits: Sequence[LookupHit], crm: CrmSettings) -> LookupHit | None:
+    """The hit the matcher's priority picks among a number's hits, None when it finds none."""
     if not hits:
-        return CallerInfo(number=number, e164=e164, hit=None)
+        return None
     by_id = {hit.candidate.entity_id: hit for hit in hits}
     chosen = choose_match([hit.candidate for hit in hits], crm.match_priority).entity
-    return CallerInfo(number=number, e164=e164, hit=by_id[chosen.entity_id] if chosen else None)
+    return by_id[chosen.entity_id] if chosen else None
 
 
 SCREEN_POP_KINDS = frozenset({ProgressKind.RINGING, ProgressKind.ANSWERED})
@@ -80,8 +84,6 @@ SCREEN_POP_KINDS = frozenset({ProgressKind.RINGING, ProgressKind.ANSWERED})
 # several phones for one call; a caller who hangs up and calls back): a CRM change shows within that time.
 SCREEN_POP_CACHE_SECONDS = 5.0
 SCREEN_POP_CACHE_SIZE = 10_000
-# Lookups of one batch run side by side, no more than the lookup pool has connections.
-SCREEN_POP_CONCURRENCY = 8
 
 
 class RecentLookups:
@@ -116,13 +118,13 @@ def screen_pop_enricher(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     recent: RecentLookups | None = None,
-) -> Enricher:
+) -> BatchEnricher:
     """The call hub's enricher: a ringing or answered call names the customer's CRM entity, so a screen
     pop (WebSocket, call.ringing webhook) shows who it is before anyone picks up; a completed call names
     the entity it was matched to when it was written.
 
-    A batch costs one query for its completed calls, and one lookup per number not looked up in the last
-    seconds, side by side."""
+    A batch costs one query for its completed calls and one for the numbers not looked up in the last
+    seconds, whatever their count (a burst of new customers is one round trip, not one each)."""
 
     # A PBX's own numbers are read in its own country (the dialplan gives them as the carrier sent them).
     crm_of_pbx = {
@@ -130,29 +132,26 @@ def screen_pop_enricher(
         for pbx in settings.pbxs
     }
     cache = recent if recent is not None else RecentLookups()
-    limit = asyncio.Semaphore(SCREEN_POP_CONCURRENCY)
 
-    async def entity_of(key: tuple[str, str]) -> EntityRef | None:
-        pbx, number = key
+    async def entities_of(keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], EntityRef | None]:
+        numbers = {
+            key: normalize_number(key[1], crm_of_pbx.get(key[0], settings.crm).default_country)
+            for key in keys
+        }
+        e164s = sorted({e164 for e164 in numbers.values() if e164 is not None})
         try:
-            async with limit:
-                info = await look_up_caller(reader, number, crm_of_pbx.get(pbx, settings.crm))
-        except Exception:  # the screen pop still goes out, without the entity
-            log.exception("screen_pop_lookup_failed", pbx=pbx)
-            return None
-        entity = None
-        if info.hit is not None:
-            candidate = info.hit.candidate
-            entity = EntityRef(candidate.entity_id, candidate.kind, candidate.external_id, candidate.name)
-        cache.put(key, entity)
-        return entity
+            hits = await reader.hits_many(e164s, settings.crm.tail_digits)
+        except Exception:  # the screen pops still go out, without the entity
+            log.exception("screen_pop_lookup_failed", numbers=len(e164s))
+            return {}
+        found: dict[tuple[str, str], EntityRef | None] = {}
+        for key, e164 in numbers.items():
+            hit = chosen_hit(hits.get(e164, []), crm_of_pbx.get(key[0], settings.crm)) if e164 else None
+            found[key] = None if hit is None else _entity_ref(hit)
+            cache.put(key, found[key])
+        return found
 
     async def enrich(events: Sequence[LiveEvent]) -> list[LiveEvent]:
-        completed_ids = [event.call_id for event in events if isinstance(event, CallCompleted)]
-        entities: dict[int, EntityRef] = {}
-        if completed_ids:
-            async with sessions() as session:
-                entities = await entity_refs(session, completed_ids)
         keys = {i: key for i, event in enumerate(events) if (key := _lookup_key(event)) is not None}
         known: dict[tuple[str, str], EntityRef | None] = {}
         missing: set[tuple[str, str]] = set()
@@ -162,21 +161,50 @@ def screen_pop_enricher(
                 known[key] = entity
             else:
                 missing.add(key)
-        if missing:
-            ordered = sorted(missing)
-            for key, entity in zip(ordered, await asyncio.gather(*map(entity_of, ordered)), strict=True):
-                known[key] = entity
+        completed_ids = [event.call_id for event in events if isinstance(event, CallCompleted)]
+        entities: dict[int, EntityRef] = {}
+        if completed_ids and missing:
+            entities, looked_up = await asyncio.gather(
+                _entity_refs(completed_ids), entities_of(sorted(missing))
+            )
+            known.update(looked_up)
+        elif completed_ids:
+            entities = await _entity_refs(completed_ids)
+        elif missing:
+            known.update(await entities_of(sorted(missing)))
         enriched: list[LiveEvent] = []
         for i, event in enumerate(events):
             if isinstance(event, CallCompleted):
                 enriched.append(replace(event, entity=entities.get(event.call_id)))
-            elif i in keys and known[keys[i]] is not None:
-                enriched.append(replace(event, entity=known[keys[i]]))
+            elif i in keys and (entity := known.get(keys[i])) is not None:
+                enriched.append(replace(event, entity=entity))
             else:
                 enriched.append(event)
         return enriched
 
-    return enrich
+    async def _entity_refs(call_ids: list[int]) -> dict[int, EntityRef]:
+        async with sessions() as session:
+            return await entity_refs(session, call_ids)
+
+    def at_once(event: LiveEvent) -> LiveEvent | None:
+        """The event as `enrich` would make it, when that needs no query: nothing to look up, or a number
+        looked up in the last seconds. None when it needs one."""
+        if isinstance(event, CallCompleted):
+            return None
+        key = _lookup_key(event)
+        if key is None:
+            return event
+        found, entity = cache.get(key)
+        if not found:
+            return None
+        return event if entity is None else replace(event, entity=entity)
+
+    return BatchEnricher(enrich, at_once)
+
+
+def _entity_ref(hit: LookupHit) -> EntityRef:
+    candidate = hit.candidate
+    return EntityRef(candidate.entity_id, candidate.kind, candidate.external_id, candidate.name)
 
 
 def _lookup_key(event: LiveEvent) -> tuple[str, str] | None:

@@ -4,6 +4,7 @@ call.ringing webhook."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,7 +17,7 @@ from calltracking.config import CrmSettings, TrackingSettings, load_settings
 from calltracking.crm.call_matching import CallMatcher
 from calltracking.crm.call_webhooks import progress_event
 from calltracking.crm.lookup import screen_pop_enricher
-from calltracking.crm.lookup_repository import open_lookup_reader
+from calltracking.crm.lookup_repository import LookupHit, open_lookup_reader
 from calltracking.crm.sync import load_parties
 from tests.helpers.crm import make_contact
 from tests.helpers.factories import make_call
@@ -119,3 +120,30 @@ async def test_numbers_looked_up_together_find_what_each_alone_finds(
     assert together == alone
     assert [len(alone[n]) for n in numbers] == [1, 1, 2, 0, 0]
 
+
+async def test_a_burst_of_new_callers_gets_their_entities_in_one_query(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        await load_parties(session, [make_contact("c-1", "+7 916 123-45-67", name="Ivan")], CrmSettings(), AT)
+    settings = load_settings(environ={}, overrides={"pbxs": [{"name": "office"}]})
+    reader = await open_lookup_reader(sessions)
+    asked: list[int] = []
+    hits_many = reader.hits_many
+
+    async def counted(e164s: Sequence[str], tail_digits: int) -> dict[str, list[LookupHit]]:
+        asked.append(len(e164s))
+        return await hits_many(e164s, tail_digits)
+
+    reader.hits_many = counted  # type: ignore[method-assign]
+    enrich = screen_pop_enricher(reader, settings, sessions)
+    try:
+        events = [ringing("89161234567"), *(ringing(f"+7999000{n:04d}") for n in range(30))]
+        enriched = await enrich(events)
+        # Looked up a moment ago: known without a query, as the hub asks before it waits for one.
+        again = enrich.at_once(ringing("89161234567"))
+    finally:
+        await reader.close()
+    assert asked == [31]
+    assert [e.entity is not None for e in enriched if isinstance(e, CallProgress)] == [True] + [False] * 30
+    assert isinstance(again, CallProgress) and again.entity is not None and again.entity.external_id == "c-1"

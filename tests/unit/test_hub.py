@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from calltracking.calls.hub import CallEventHub
+from calltracking.calls.hub import BatchEnricher, CallEventHub
 from calltracking.calls.record import CallProgress, Direction, EntityKind, EntityRef, LiveEvent, ProgressKind
 
 AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -139,3 +139,84 @@ async def test_a_subscriber_that_falls_behind_is_told() -> None:
             assert subscription.overflowed.is_set() and subscription.dropped == 1
     finally:
         runner.cancel()
+
+
+def slow_for(call: str, release: asyncio.Event) -> BatchEnricher:
+    """Looks up the caller of `call` until released; every other event needs no lookup."""
+
+    async def enrich(events: Sequence[LiveEvent]) -> list[LiveEvent]:
+        await release.wait()
+        return [replace(event, entity=ENTITY) for event in events]
+
+    def at_once(event: LiveEvent) -> LiveEvent | None:
+        if isinstance(event, CallProgress) and (event.pbx_call_id, event.kind) == (
+            call,
+            ProgressKind.RINGING,
+        ):
+            return None
+        return event
+
+    return BatchEnricher(enrich, at_once)
+
+
+async def test_an_event_needing_no_lookup_is_not_held_behind_another_calls_lookup() -> None:
+    release = asyncio.Event()
+    hub = CallEventHub(enrich=slow_for("slow", release))
+    runner = asyncio.create_task(hub.run())
+    try:
+        with hub.subscription() as subscription:
+            hub.publish(progress("slow"))
+            hub.publish(progress("fast"))
+            hub.publish(progress("fast", ProgressKind.ANSWERED))
+            async with asyncio.timeout(5):
+                first = [await subscription.next() for _ in range(2)]
+            release.set()
+            async with asyncio.timeout(5):
+                last = await subscription.next()
+            await hub.drain()
+    finally:
+        runner.cancel()
+    assert [(e.pbx_call_id, e.kind) for e in first if isinstance(e, CallProgress)] == [
+        ("fast", ProgressKind.RINGING),
+        ("fast", ProgressKind.ANSWERED),
+    ]
+    assert isinstance(last, CallProgress) and (last.pbx_call_id, last.entity) == ("slow", ENTITY)
+
+
+async def test_a_calls_answer_waits_for_the_lookup_of_its_ringing() -> None:
+    release = asyncio.Event()
+    hub = CallEventHub(enrich=slow_for("slow", release))
+    handled: list[tuple[str, ProgressKind]] = []
+
+    async def handler(event: LiveEvent) -> None:
+        assert isinstance(event, CallProgress)
+        handled.append((event.pbx_call_id, event.kind))
+
+    hub.add_handler(handler)
+    runner = asyncio.create_task(hub.run())
+    try:
+        with hub.subscription() as subscription:
+            hub.publish(progress("slow"))
+            hub.publish(progress("slow", ProgressKind.ANSWERED))
+            hub.publish(progress("fast"))
+            async with asyncio.timeout(5):
+                fast = await subscription.next()
+            await asyncio.sleep(0.05)
+            assert handled == [] and subscription._queue.empty()
+            release.set()
+            async with asyncio.timeout(5):
+                slow = [await subscription.next() for _ in range(2)]
+            await hub.drain()
+    finally:
+        runner.cancel()
+    assert isinstance(fast, CallProgress) and fast.pbx_call_id == "fast"
+    assert [(e.pbx_call_id, e.kind) for e in slow if isinstance(e, CallProgress)] == [
+        ("slow", ProgressKind.RINGING),
+        ("slow", ProgressKind.ANSWERED),
+    ]
+    # The handlers still see the order of publication, enriched.
+    assert handled == [
+        ("slow", ProgressKind.RINGING),
+        ("slow", ProgressKind.ANSWERED),
+        ("fast", ProgressKind.RINGING),
+    ]
