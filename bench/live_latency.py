@@ -4,9 +4,9 @@ The real `calltracking serve` process (run from --tree, so the same script measu
 on a scratch PostgreSQL database, fed over TCP by the capture peer (ami/capture_peer.py) with every
 capture copied with fresh ids and new customer numbers (bench/ami_ingest.py's `build_stream`), played at
 the captures' own pace compressed so that --rate new calls start per second. A WebSocket client on
-/api/v1/events notes when each call.ringing arrives; the latency of one is from the moment the peer
-wrote the AMI frame whose Linkedid and Timestamp the event carries, to its receipt. A second client
-connects and never reads.
+/api/v1/events, in a process of its own (so that the peer's pacing never delays a receipt), notes when
+each call.ringing arrives; the latency of one is from the moment the peer wrote the AMI frame whose
+Linkedid and Timestamp the event carries, to its receipt. A second client connects and never reads.
 
 A measurement, not a test: it prints p50/p99/max and exits 0; non-zero only when the run itself broke.
 
@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import re
 import socket
@@ -30,6 +31,7 @@ import statistics
 import tempfile
 import time
 from datetime import datetime
+from multiprocessing.connection import Connection
 
 import aiohttp
 from ami_ingest import DEFAULT_DATABASE, DEFAULT_TRACES, FRAME_END, build_stream  # bench/, beside this script
@@ -97,6 +99,25 @@ async def reader(ws: aiohttp.ClientWebSocketResponse, received: list[tuple[str, 
         if data["type"] == "call.ringing":
             at = datetime.fromisoformat(data["at"]).timestamp()
             received.append((data["linkedid"], round(at, 3), time.time()))
+
+
+def reading_client(url: str, secret: str, parent: Connection) -> None:
+    """The client that reads, in its own process: it says "ready" once connected, reads until the parent
+    says stop, then sends back what it received, with the wall-clock time of each receipt."""
+
+    async def read() -> None:
+        loop = asyncio.get_running_loop()
+        async with aiohttp.ClientSession() as http:
+            ws = await http.ws_connect(url, headers={"Authorization": f"Bearer {secret}"})
+            received: list[tuple[str, float, float]] = []
+            listening = asyncio.create_task(reader(ws, received))
+            parent.send("ready")
+            await loop.run_in_executor(None, parent.recv)
+            listening.cancel()
+            await ws.close()
+        parent.send(received)
+
+    asyncio.run(read())
 
 
 async def token(env: dict[str, str]) -> str:
@@ -169,15 +190,25 @@ async def measure(
                 await asyncio.sleep(0.1)
         url = f"ws://127.0.0.1:{port}/api/v1/events"
         slow = await http.ws_connect(url, headers=headers)  # never read: aiohttp stops reading at 64 KiB
-        fast = await http.ws_connect(url, headers=headers)
-        sent: dict[tuple[str, float], float] = {}
-        received: list[tuple[str, float, float]] = []
-        listening = asyncio.create_task(reader(fast, received))
-        await play(peer, frames, sent)
-        await asyncio.sleep(args.settle)
-        listening.cancel()
+        loop = asyncio.get_running_loop()
+        ours, theirs = multiprocessing.Pipe()
+        client = multiprocessing.get_context("spawn").Process(
+            target=reading_client, args=(url, secret, theirs)
+        )
+        client.start()
+        try:
+            if await loop.run_in_executor(None, ours.recv) != "ready":
+                raise BenchmarkBroken("the reading client did not connect")
+            sent: dict[tuple[str, float], float] = {}
+            await play(peer, frames, sent)
+            await asyncio.sleep(args.settle)
+            ours.send("stop")
+            received: list[tuple[str, float, float]] = await loop.run_in_executor(None, ours.recv)
+        finally:
+            await loop.run_in_executor(None, client.join, 10)
+            if client.is_alive():
+                client.kill()
         slow_state = "closed" if slow.closed else "open"
-        await fast.close()
     latencies = sorted(
         (got - sent[(linkedid, at)]) * 1000 for linkedid, at, got in received if (linkedid, at) in sent
     )
