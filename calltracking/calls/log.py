@@ -130,7 +130,7 @@ class CallLog:
                 self._prepare = None
                 self.migrated.set()
                 log.info("database_ready")
-            while chunk := self._spool.oldest(size):
+            while chunk := self._spool.oldest(batch_size(self._spool.pending_count, size)):
                 if not self._spool.is_synced:
                     # Calls journaled while the last chunk was written: fsync'd before the database sees them.
                     await asyncio.to_thread(self._spool.sync)
@@ -198,6 +198,17 @@ class CallLog:
             self._idle.set()
         else:
             self._idle.clear()
+
+
+def batch_size(pending: int, limit: int) -> int:
+    """How many of the pending calls one transaction writes: `limit`, or the largest power of two not above
+    `pending`. Every distinct batch size is a distinct statement (a VALUES or IN list as long as the batch)
+    that the drivers keep prepared, SQLite 128 and asyncpg 100 per connection, hundreds of KB each for a
+    large batch: batches of any size filled those caches (bench/README.md "memory.py"). A dozen sizes keep
+    them small, for a few more transactions when a backlog is written (n calls take popcount(n) of them)."""
+    if pending >= limit:
+        return limit
+    return 1 << max(0, pending.bit_length() - 1)
 
 
 def _describe(exc: BaseException) -> str:
