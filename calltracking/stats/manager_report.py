@@ -12,8 +12,8 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    Float,
     Integer,
+    Select,
     String,
     Table,
     and_,
@@ -90,6 +90,7 @@ async def manager_report(session: AsyncSession, scope: ReportScope) -> ManagerRe
     calls, total = await _call_counts(session, scope, ranges)
     unique, by_team, unique_total = await _unique_customers(session, scope, ranges, managers)
     callbacks = await _callbacks(session, scope, ranges)
+    crm = await _crm_figures(session, scope.period)
     inputs = ReportInputs(
         managers=managers,
         calls=calls,
@@ -100,9 +101,9 @@ async def manager_report(session: AsyncSession, scope: ReportScope) -> ManagerRe
         callbacks=callbacks.by_manager,
         callbacks_by_team=callbacks.by_team,
         callbacks_total=callbacks.total,
-        leads=await _leads(session, scope.period),
-        deals=await _deals(session, scope.period),
-        won_deals_without_calls=await _won_deals_without_calls(session, scope.period),
+        leads=crm.leads,
+        deals=crm.deals,
+        won_deals_without_calls=crm.won_deals_without_calls,
     )
     return build_report(inputs, only=scope.only, team=scope.team)
 
@@ -348,37 +349,38 @@ class _CallbackFigures:
 async def _callbacks(
     session: AsyncSession, scope: ReportScope, ranges: list[tuple[datetime, datetime]] | None
 ) -> _CallbackFigures:
-    """Counted in SQL per manager, per team (the manager's, from the mirror) and in total: on PostgreSQL
-    in one pass (GROUPING SETS, the median by percentile_cont); on SQLite, which has neither, per level,
-    the median from the returned tasks' times."""
+    """Per manager, per team (the manager's, from the mirror) and in total: on PostgreSQL counted in SQL
+    in one pass (GROUPING SETS, the median by percentile_cont); on SQLite, which has neither, from the
+    period's tasks read once."""
     returned = and_(CALLBACKS.c.state == "done", CALLBACKS.c.closed_at.is_not(None))
     in_time = and_(returned, CALLBACKS.c.closed_at <= CALLBACKS.c.due_at)
-    on_postgres = session.get_bind().dialect.name == "postgresql"
-    figures = [
-        func.count().label("tasks"),
-        func.sum(case((returned, 1), else_=0)).label("returned"),
-        func.sum(case((in_time, 1), else_=0)).label("in_time"),
-        (
-            func.percentile_cont(0.5).within_group(CALLBACKS.c.seconds_to_return).filter(returned)
-            if on_postgres
-            else literal(None, Float)
-        ).label("median"),
-    ]
     source = CALLBACKS.outerjoin(MANAGERS, MANAGERS.c.external_id == CALLBACKS.c.manager)
     conditions = _time_filter(CALLBACKS.c.missed_at, scope, ranges)
     if scope.pbx is not None:
         source = source.join(CALLS, CALLS.c.id == CALLBACKS.c.missed_call_id)
         conditions.append(CALLS.c.pbx == scope.pbx)
 
-    def read(row: Any) -> CallbackFigures:
-        median_seconds = None if row.median is None else float(row.median)
-        return CallbackFigures(int(row.tasks), int(row.returned or 0), int(row.in_time or 0), median_seconds)
-
     manager, team = CALLBACKS.c.manager, MANAGERS.c.team
-    by_manager: dict[str | None, CallbackFigures] = {}
-    by_team: dict[str, CallbackFigures] = {}
-    total = CallbackFigures()
-    if on_postgres:
+    if session.get_bind().dialect.name == "postgresql":
+        figures = [
+            func.count().label("tasks"),
+            func.sum(case((returned, 1), else_=0)).label("returned"),
+            func.sum(case((in_time, 1), else_=0)).label("in_time"),
+            func.percentile_cont(0.5)
+            .within_group(CALLBACKS.c.seconds_to_return)
+            .filter(returned)
+            .label("median"),
+        ]
+
+        def read(row: Any) -> CallbackFigures:
+            median_seconds = None if row.median is None else float(row.median)
+            return CallbackFigures(
+                int(row.tasks), int(row.returned or 0), int(row.in_time or 0), median_seconds
+            )
+
+        by_manager: dict[str | None, CallbackFigures] = {}
+        by_team: dict[str, CallbackFigures] = {}
+        total = CallbackFigures()
         statement = (
             select(manager, team, func.grouping(manager, team).label("level"), *figures)
             .select_from(source)
@@ -393,30 +395,39 @@ async def _callbacks(
             elif row.level == _TASKS_OVERALL:
                 total = read(row)
         return _CallbackFigures(by_manager, by_team, total)
-    base = select(*figures).select_from(source).where(*conditions)
-    for row in await session.execute(base.add_columns(manager).group_by(manager)):
-        by_manager[row.manager] = read(row)
-    for row in await session.execute(base.add_columns(team).where(team.is_not(None)).group_by(team)):
-        by_team[row.team] = read(row)
-    total = next(iter(read(row) for row in await session.execute(base)), total)
-    times = (
+    # SQLite: the period's tasks, one row each with the same conditions as columns, counted here. One
+    # statement, where counting each level in SQL was four (three levels and the times for the medians).
+    tasks = (
         await session.execute(
-            select(manager, team, CALLBACKS.c.seconds_to_return)
+            select(
+                manager,
+                team,
+                case((returned, 1), else_=0).label("returned"),
+                case((in_time, 1), else_=0).label("in_time"),
+                CALLBACKS.c.seconds_to_return,
+            )
             .select_from(source)
-            .where(*conditions, returned, CALLBACKS.c.seconds_to_return.is_not(None))
+            .where(*conditions)
         )
     ).all()
 
-    def with_median(figures: CallbackFigures, seconds: list[float]) -> CallbackFigures:
-        return replace(figures, median_seconds_to_return=median(seconds))
+    def counted(rows: Sequence[Any]) -> CallbackFigures:
+        times = [row.seconds_to_return for row in rows if row.returned and row.seconds_to_return is not None]
+        return CallbackFigures(
+            len(rows), sum(row.returned for row in rows), sum(row.in_time for row in rows), median(times)
+        )
 
-    by_manager = {
-        key: with_median(value, [t[2] for t in times if t[0] == key]) for key, value in by_manager.items()
-    }
-    by_team = {
-        key: with_median(value, [t[2] for t in times if t[1] == key]) for key, value in by_team.items()
-    }
-    return _CallbackFigures(by_manager, by_team, with_median(total, [t[2] for t in times]))
+    managers: dict[str | None, list[Any]] = {}
+    teams: dict[str, list[Any]] = {}
+    for row in tasks:
+        managers.setdefault(row.manager, []).append(row)
+        if row.team is not None:
+            teams.setdefault(row.team, []).append(row)
+    return _CallbackFigures(
+        {key: counted(rows) for key, rows in managers.items()},
+        {key: counted(rows) for key, rows in teams.items()},
+        counted(tasks),
+    )
 
 
 def is_converted() -> ColumnElement[bool]:
@@ -430,12 +441,56 @@ def is_converted() -> ColumnElement[bool]:
     )
 
 
-async def _leads(session: AsyncSession, period: Period) -> dict[str | None, LeadFigures]:
-    statement = (
+# What `_crm_figures` reads, one statement for all: which figure a row of the UNION ALL carries.
+_LEADS, _DEALS_OPENED, _DEALS_WON, _WON_WITHOUT_CALLS = 1, 2, 3, 4
+
+
+@dataclass(frozen=True, slots=True)
+class _CrmFigures:
+    leads: dict[str | None, LeadFigures]
+    deals: dict[str | None, DealFigures]
+    won_deals_without_calls: dict[str | None, list[str]]
+
+
+async def _crm_figures(session: AsyncSession, period: Period) -> _CrmFigures:
+    """Leads, deals opened, deals won and won deals without calls, per owner, in one statement (a UNION
+    ALL of the four, each row tagged with its figure): a report's cost on a small database is its
+    round trips to the database, not the work in it."""
+    statement = union_all(
+        _leads(period), _deals_opened(period), _deals_won(period), _won_without_calls(period)
+    )
+    leads: dict[str | None, LeadFigures] = {}
+    opened: dict[str | None, int] = {}
+    won: dict[str | None, int] = {}
+    minor: dict[str | None, dict[str, int]] = {}
+    found: dict[str | None, list[str]] = {}
+    for row in (await session.execute(statement)).all():
+        if row.figure == _LEADS:
+            leads[row.owner] = LeadFigures(created=int(row.n), converted=int(row.m or 0))
+        elif row.figure == _DEALS_OPENED:
+            opened[row.owner] = int(row.n)
+        elif row.figure == _DEALS_WON:
+            won[row.owner] = won.get(row.owner, 0) + int(row.n)
+            amounts = minor.setdefault(row.owner, {})
+            amounts[row.key or ""] = amounts.get(row.key or "", 0) + int(row.m or 0)
+        else:
+            found.setdefault(row.owner, []).append(row.key)
+    deals = {
+        owner: DealFigures(opened=opened.get(owner, 0), won=won.get(owner, 0), won_minor=minor.get(owner, {}))
+        for owner in set(opened) | set(won)
+    }
+    return _CrmFigures(leads, deals, found)
+
+
+def _leads(period: Period) -> Select[Any]:
+    """figure, owner, key (none), n: leads created, m: of them converted."""
+    return (
         select(
-            ENTITIES.c.owner,
-            func.count().label("created"),
-            func.sum(case((is_converted(), 1), else_=0)).label("converted"),
+            literal(_LEADS, Integer).label("figure"),
+            ENTITIES.c.owner.label("owner"),
+            literal(None, String).label("key"),
+            func.count().label("n"),
+            func.sum(case((is_converted(), 1), else_=0)).label("m"),
         )
         .where(
             ENTITIES.c.kind == "lead",
@@ -446,25 +501,31 @@ async def _leads(session: AsyncSession, period: Period) -> dict[str | None, Lead
         )
         .group_by(ENTITIES.c.owner)
     )
-    return {
-        row.owner: LeadFigures(created=int(row.created), converted=int(row.converted or 0))
-        for row in (await session.execute(statement)).all()
-    }
 
 
-async def _deals(session: AsyncSession, period: Period) -> dict[str | None, DealFigures]:
-    opened_rows = await session.execute(
-        select(DEALS.c.owner, func.count().label("n"))
+def _deals_opened(period: Period) -> Select[Any]:
+    return (
+        select(
+            literal(_DEALS_OPENED, Integer),
+            DEALS.c.owner,
+            literal(None, String),
+            func.count(),
+            literal(None, BigInteger),
+        )
         .where(DEALS.c.is_active, DEALS.c.opened_at >= period.start, DEALS.c.opened_at < period.end)
         .group_by(DEALS.c.owner)
     )
-    opened = {row.owner: int(row.n) for row in opened_rows.all()}
-    won_rows = await session.execute(
+
+
+def _deals_won(period: Period) -> Select[Any]:
+    """key: the currency, n: deals won, m: their amount in hundredths."""
+    return (
         select(
+            literal(_DEALS_WON, Integer),
             DEALS.c.owner,
             DEALS.c.currency,
-            func.count().label("n"),
-            func.sum(DEALS.c.amount_minor).label("minor"),
+            func.count(),
+            func.sum(DEALS.c.amount_minor),
         )
         .where(
             DEALS.c.is_active,
@@ -474,21 +535,11 @@ async def _deals(session: AsyncSession, period: Period) -> dict[str | None, Deal
         )
         .group_by(DEALS.c.owner, DEALS.c.currency)
     )
-    won: dict[str | None, int] = {}
-    minor: dict[str | None, dict[str, int]] = {}
-    for row in won_rows.all():
-        won[row.owner] = won.get(row.owner, 0) + int(row.n)
-        amounts = minor.setdefault(row.owner, {})
-        amounts[row.currency or ""] = amounts.get(row.currency or "", 0) + int(row.minor or 0)
-    return {
-        owner: DealFigures(opened=opened.get(owner, 0), won=won.get(owner, 0), won_minor=minor.get(owner, {}))
-        for owner in set(opened) | set(won)
-    }
 
 
-async def _won_deals_without_calls(session: AsyncSession, period: Period) -> dict[str | None, list[str]]:
-    """Deals won in the period with no call, before the win, to or from any number of the deal's
-    contact, company or lead: sales made off the phone system (a personal mobile)."""
+def _won_without_calls(period: Period) -> Select[Any]:
+    """Deals won in the period (key: the deal's CRM id) with no call, before the win, to or from any number
+    of the deal's contact, company or lead: sales made off the phone system (a personal mobile)."""
     of_deal = or_(
         and_(ENTITIES.c.kind == "contact", ENTITIES.c.external_id == DEALS.c.contact),
         and_(ENTITIES.c.kind == "company", ENTITIES.c.external_id == DEALS.c.company),
@@ -510,19 +561,17 @@ async def _won_deals_without_calls(session: AsyncSession, period: Period) -> dic
         .where(of_deal, before_win)
         .exists()
     )
-    statement = (
-        select(DEALS.c.owner, DEALS.c.external_id)
-        .where(
-            DEALS.c.is_active,
-            DEALS.c.is_won.is_(True),
-            DEALS.c.closed_at >= period.start,
-            DEALS.c.closed_at < period.end,
-            ~by_number,
-            ~by_match,
-        )
-        .order_by(DEALS.c.external_id)
+    return select(
+        literal(_WON_WITHOUT_CALLS, Integer),
+        DEALS.c.owner,
+        DEALS.c.external_id,
+        literal(None, BigInteger),
+        literal(None, BigInteger),
+    ).where(
+        DEALS.c.is_active,
+        DEALS.c.is_won.is_(True),
+        DEALS.c.closed_at >= period.start,
+        DEALS.c.closed_at < period.end,
+        ~by_number,
+        ~by_match,
     )
-    found: dict[str | None, list[str]] = {}
-    for row in (await session.execute(statement)).all():
-        found.setdefault(row.owner, []).append(row.external_id)
-    return found
