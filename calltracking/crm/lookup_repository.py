@@ -131,13 +131,26 @@ async def open_lookup_reader(sessions: async_sessionmaker[AsyncSession]) -> Look
     deadline = (sessions.kw.get("info") or {}).get(DEADLINE)
     # min_size 0: no connection at start, so the API starts while the database is down (like the call log).
     pool = await asyncpg.create_pool(
-        url, min_size=0, max_size=10, init=_json_codec, timeout=deadline or 60, command_timeout=deadline
+        url,
+        min_size=0,
+        max_size=10,
+        init=_json_codec,
+        reset=_nothing_to_reset,
+        timeout=deadline or 60,
+        command_timeout=deadline,
     )
     return PoolLookup(pool, sessions, engine.dialect, deadline)
 
 
 async def _json_codec(connection: asyncpg.Connection) -> None:
     await connection.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def _nothing_to_reset(_connection: asyncpg.Connection) -> None:
+    """The pool runs single reads outside a transaction: they leave no session state (no LISTEN, lock,
+    cursor or SET), so a connection goes back without asyncpg's default reset, which sent `RESET ALL` and
+    the like before the lookup could return: a second round trip for every lookup. (asyncpg still rolls
+    back a transaction left open, without a round trip otherwise.)"""
 
 
 class SessionLookup:
