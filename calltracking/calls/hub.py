@@ -233,22 +233,30 @@ class CallEventHub:
             self._tasks.create_task(self._enrich_then_deliver())
 
     async def _enrich_then_deliver(self) -> None:
-        assert self._enrich is not None
         # Runs from the next turn of the event loop: everything published until then is enriched together.
         self._enrichment_starting = False
         batch, self._to_enrich = self._to_enrich, []
+        # Completed calls (their entity read back with the call) apart from the live events (a caller
+        # lookup): a screen pop never waits for the call log's database, nor a completion for a lookup.
+        completed = [pending for pending in batch if isinstance(pending.event, CallCompleted)]
+        live = [pending for pending in batch if not isinstance(pending.event, CallCompleted)]
+        try:
+            await asyncio.gather(*(self._enrich_some(part) for part in (completed, live) if part))
+        finally:
+            self._enriching -= 1
+        self._start_enrichment()  # what was published meanwhile
+
+    async def _enrich_some(self, batch: list[_Pending]) -> None:
+        assert self._enrich is not None
         events = [pending.event for pending in batch]
         try:
             events = await self._enrich(events)
         except Exception:  # the events still go out, without what could not be added
             log.exception("call_event_enrich_failed", events=len(batch))
-        finally:
-            self._enriching -= 1
         for pending, event in zip(batch, events, strict=True):
             pending.settle(event)
         for call in dict.fromkeys(pending.call for pending in batch):
             self._deliver(call)
-        self._start_enrichment()  # what was published meanwhile
 
     def _deliver(self, call: CallKey) -> None:
         """Hands the subscribers the call's ready events, up to the first one still being enriched."""

@@ -8,7 +8,16 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from calltracking.calls.hub import BatchEnricher, CallEventHub
-from calltracking.calls.record import CallProgress, Direction, EntityKind, EntityRef, LiveEvent, ProgressKind
+from calltracking.calls.record import (
+    CallCompleted,
+    CallProgress,
+    Direction,
+    EntityKind,
+    EntityRef,
+    LiveEvent,
+    ProgressKind,
+)
+from tests.helpers.factories import make_call
 
 AT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 ENTITY = EntityRef(1, EntityKind.CONTACT, "c-1", "Ivan")
@@ -220,3 +229,29 @@ async def test_a_calls_answer_waits_for_the_lookup_of_its_ringing() -> None:
         ("slow", ProgressKind.ANSWERED),
         ("fast", ProgressKind.RINGING),
     ]
+
+
+async def test_a_completed_call_is_not_held_behind_a_caller_lookup() -> None:
+    release = asyncio.Event()
+
+    async def enrich(events: Sequence[LiveEvent]) -> list[LiveEvent]:
+        if any(isinstance(event, CallProgress) for event in events):
+            await release.wait()  # a caller lookup that takes its time
+        return [replace(event, entity=ENTITY) for event in events]
+
+    hub = CallEventHub(enrich=enrich)
+    runner = asyncio.create_task(hub.run())
+    try:
+        with hub.subscription() as subscription:
+            hub.publish(progress("slow"))
+            hub.publish(CallCompleted(call_id=7, call=make_call(7)))  # published in the same turn
+            async with asyncio.timeout(5):
+                completed = await subscription.next()
+            release.set()
+            async with asyncio.timeout(5):
+                ringing = await subscription.next()
+            await hub.drain()
+    finally:
+        runner.cancel()
+    assert isinstance(completed, CallCompleted) and completed.entity == ENTITY
+    assert isinstance(ringing, CallProgress) and ringing.entity == ENTITY
