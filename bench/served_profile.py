@@ -14,7 +14,7 @@ import shutil
 import signal
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 SAMPLES_PER_SECOND = 50
@@ -93,15 +93,19 @@ ROOMS = (
 )
 
 
+def samples(raw: Path) -> Iterator[tuple[str, int]]:
+    """Each stack of py-spy's raw output and how many samples it holds."""
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if stack and count_text.isdigit():
+            yield stack, int(count_text)
+
+
 def rooms(raw: Path) -> list[tuple[str, float]]:
     """Each room's share of the samples (see ROOMS), largest first; what matches none is "other"."""
     counts: Counter[str] = Counter()
     total = 0
-    for line in raw.read_text(errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
+    for stack, count in samples(raw):
         total += count
         counts[_room_of(stack)] += count
     return [(room, count / total) for room, count in counts.most_common()] if total else []
@@ -119,11 +123,7 @@ def summarize(raw: Path, top: int = 40) -> str:
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     total = 0
-    for line in raw.read_text(errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
+    for stack, count in samples(raw):
         frames = [frame_name(frame) for frame in stack.split(";") if frame]
         total += count
         for name in set(frames):

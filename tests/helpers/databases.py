@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -183,3 +184,14 @@ async def sessions_on(database_url: str) -> AsyncIterator[async_sessionmaker[Asy
         yield create_sessionmaker(engine)
     finally:
         await engine.dispose()
+
+
+class Statements:
+    """Counts the statements an engine sends to the database (what a batch costs, whatever its size)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.count = 0
+        event.listen(sessions.kw["bind"].sync_engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *_args: object) -> None:
+        self.count += 1

@@ -5,9 +5,8 @@ call at a time (each number its own lead, each call on its number's lead, each l
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calltracking.calls.record import CallRecord, CallStatus
@@ -17,16 +16,8 @@ from calltracking.crm.call_matching import CallMatcher
 from calltracking.store.tables import CallbackRow, CallMatchRow, EntityRow, WebhookDeliveryRow
 from calltracking.webhooks.repository import create_webhook
 from calltracking.webhooks.roster import WebhookRoster
+from tests.helpers.databases import Statements
 from tests.helpers.factories import make_call
-
-
-class Statements:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.count = 0
-        event.listen(sessions.kw["bind"].sync_engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, *_args: Any) -> None:
-        self.count += 1
 
 
 def new_customers(first: int, count: int, *, missed: bool = False) -> list[CallRecord]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
@@ -25,6 +25,7 @@ from calltracking.crm.call_webhooks import completed_queuer, progress_queuer, wa
 from calltracking.webhooks.repository import list_deliveries
 from calltracking.webhooks.roster import WebhookRoster
 from tests.helpers.api import make_token
+from tests.helpers.databases import Statements
 from tests.helpers.factories import make_call
 from tests.helpers.listening import until
 
@@ -42,17 +43,6 @@ def ringing(call: str, caller: str = "+79161234567") -> CallProgress:
         callee="101",
         extension="101",
     )
-
-
-class Statements:
-    """Counts the statements the engine sends to the database."""
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.count = 0
-        event.listen(sessions.kw["bind"].sync_engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, *_args: Any) -> None:
-        self.count += 1
 
 
 @dataclass
