@@ -152,7 +152,7 @@ class CallMatcher:
         for call_id, call in latest.items():
             await self._land(session, call, call_id, batch)
         await batch.flush(session, self._clock())
-        await self._queue(session, batch.events)
+        await enqueue_many(session, batch.events, roster=self._roster)
 
     async def _land(self, session: AsyncSession, call: CallRecord, call_id: int, batch: _Batch) -> None:
         number = call.external_number
@@ -267,12 +267,6 @@ class CallMatcher:
             manager=callback_manager(call, owner, batch.directory, did),
             entity_id=match.entity.entity_id if match.entity else None,
         )
-
-    async def _queue(self, session: AsyncSession, events: list[WebhookEvent]) -> None:
-        if self._roster is not None:
-            events = [event for event in events if self._roster.may_want(event.type)]
-        if events:
-            await enqueue_many(session, events, roster=self._roster)
 
     async def _track_callback(
         self,

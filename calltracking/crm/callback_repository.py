@@ -130,12 +130,7 @@ async def answered_after(session: AsyncSession, number: str, after: datetime) ->
         await session.execute(
             select(CALLS.c.id, CALLS.c.direction, CALLS.c.answered_at, CALLS.c.answered_by, CALLS.c.manager)
             .join(MATCHES, MATCHES.c.call_id == CALLS.c.id)
-            .where(
-                MATCHES.c.number == number,
-                CALLS.c.status == CallStatus.ANSWERED.value,
-                CALLS.c.direction.in_([Direction.INBOUND.value, Direction.OUTBOUND.value]),
-                CALLS.c.answered_at >= after,
-            )
+            .where(MATCHES.c.number == number, *_answered_since(after))
             .order_by(CALLS.c.answered_at)
             .limit(1)
         )
@@ -152,14 +147,18 @@ async def numbers_answered_since(session: AsyncSession, numbers: Sequence[str], 
         select(MATCHES.c.number)
         .distinct()
         .join(CALLS, MATCHES.c.call_id == CALLS.c.id)
-        .where(
-            MATCHES.c.number.in_(sorted(set(numbers))),
-            CALLS.c.status == CallStatus.ANSWERED.value,
-            CALLS.c.direction.in_([Direction.INBOUND.value, Direction.OUTBOUND.value]),
-            CALLS.c.answered_at >= since,
-        )
+        .where(MATCHES.c.number.in_(sorted(set(numbers))), *_answered_since(since))
     )
     return {row.number for row in rows.all()}
+
+
+def _answered_since(moment: datetime) -> list[Any]:
+    """A call that can be a missed number's return: answered, to or from a customer, at or after the miss."""
+    return [
+        CALLS.c.status == CallStatus.ANSWERED.value,
+        CALLS.c.direction.in_([Direction.INBOUND.value, Direction.OUTBOUND.value]),
+        CALLS.c.answered_at >= moment,
+    ]
 
 
 async def close_with(

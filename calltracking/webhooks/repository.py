@@ -130,6 +130,9 @@ class _Queued:
 async def _queue(
     session: AsyncSession, events: Sequence[_Queued], *, now: datetime, roster: WebhookRoster | None
 ) -> int:
+    if roster is not None:
+        # Facts no active webhook subscribes to (the roster is fresh and says so) cost no read at all.
+        events = [event for event in events if roster.may_want(event.event_type)]
     if not events:
         return 0
     version = roster.reading() if roster is not None else 0
