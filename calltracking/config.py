@@ -2,8 +2,9 @@
 
 Precedence (highest first): explicit overrides (CLI flags), environment variables
 (`CALLTRACKING_...`, nested with `__`, e.g. `CALLTRACKING_DATABASE__URL`), the TOML file, defaults.
-The defaults run the service on an embedded SQLite database next to the working directory and wait for
-an Asterisk on 127.0.0.1:5038, so a fresh install starts without any configuration.
+The defaults run the service on an embedded SQLite database in the data directory (`data_dir`: by
+default $XDG_STATE_HOME/calltracking or ~/.local/state/calltracking, never the working directory) and wait
+for an Asterisk on 127.0.0.1:5038, so a fresh install starts without any configuration.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import pwd
 import re
 import tomllib
 from collections.abc import Mapping
@@ -18,7 +20,8 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from calltracking.errors import ConfigError
 from calltracking.numbers import is_same_line
@@ -28,12 +31,17 @@ DEFAULT_DATA_DIR = Path("calltracking-data")
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$"
 
 
+def sqlite_url(path: Path) -> str:
+    """The embedded database's URL for a file."""
+    return f"sqlite+aiosqlite:///{path}"
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class DatabaseSettings(_Frozen):
-    url: str = f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR}/calltracking.db"
+    url: str = sqlite_url(DEFAULT_DATA_DIR / "calltracking.db")
     # Completed calls are fsync'd here before the database sees them, so an outage or a SIGKILL loses none.
     spool_dir: Path = DEFAULT_DATA_DIR / "spool"
     # How long SQLite waits for another writer's lock before the write counts as failed (and is retried).
@@ -49,6 +57,9 @@ class DatabaseSettings(_Frozen):
     retry_initial_seconds: float = 0.5
     retry_max_seconds: float = 30.0
     batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Hot standby (PostgreSQL): how often a process asks for each PBX's listening lease, and so how soon a
+    # standby takes over from a process that died.
+    lease_check_seconds: float = Field(default=2.0, gt=0, le=60)
 
 
 class ClickToCallSettings(_Frozen):
@@ -355,6 +366,11 @@ class LogSettings(_Frozen):
 
 
 class Settings(_Frozen):
+    # Where the embedded database, the spool and the recordings live unless their own settings say:
+    # `<data_dir>/calltracking.db`, `<data_dir>/spool`, `<data_dir>/recordings`. Unset (only when built
+    # in code): the defaults below; `load_settings` always sets it, by default to
+    # $XDG_STATE_HOME/calltracking or ~/.local/state/calltracking, never the working directory.
+    data_dir: Path | None = None
     database: DatabaseSettings = DatabaseSettings()
     pbxs: tuple[PbxSettings, ...] = (PbxSettings(),)
     api: ApiSettings = ApiSettings()
@@ -366,6 +382,23 @@ class Settings(_Frozen):
     stats: StatsSettings = StatsSettings()
     transcription: TranscriptionSettings = TranscriptionSettings()
     quality: QualitySettings = QualitySettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _paths_under_data_dir(cls, values: Any) -> Any:
+        if not isinstance(values, dict) or values.get("data_dir") is None:
+            return values
+        data_dir = Path(values["data_dir"])
+        defaults: dict[str, dict[str, Any]] = {
+            "database": {"url": sqlite_url(data_dir / "calltracking.db"), "spool_dir": data_dir / "spool"},
+            "recordings": {"storage_dir": data_dir / "recordings"},
+        }
+        filled = dict(values)
+        for section, paths in defaults.items():
+            given = filled.get(section, {})
+            if isinstance(given, dict):
+                filled[section] = paths | given
+        return filled
 
     @model_validator(mode="after")
     def _unique_pbx_names(self) -> Settings:
@@ -442,12 +475,107 @@ def load_settings(
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
         if "pbx" in values and "pbxs" not in values:
             values["pbxs"] = values.pop("pbx")
-    values = _deep_merge(values, _values_from_env(env))
+    from_env = _values_from_env(env)
+    values = _deep_merge(values, from_env)
     values = _deep_merge(values, dict(overrides or {}))
+    values["data_dir"] = Path(values.get("data_dir") or default_data_dir(env)).expanduser().absolute()
     try:
         return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = [_problem(error, values, from_env, path) for error in exc.errors()]
+        where = f" in {path}" if path is not None else ""
+        raise ConfigError("\n".join([f"invalid settings{where}:", *problems])) from None
     except ValueError as exc:
         raise ConfigError(f"invalid settings: {exc}") from exc
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    """Where the database, spool and recordings live unless `data_dir` (`CALLTRACKING_DATA_DIR`) says:
+    `$XDG_STATE_HOME/calltracking`, else `~/.local/state/calltracking` (never the working directory)."""
+    if env.get("XDG_STATE_HOME"):
+        return Path(env["XDG_STATE_HOME"]) / "calltracking"
+    home = Path(env["HOME"]) if env.get("HOME") else Path(pwd.getpwuid(os.getuid()).pw_dir)
+    return home / ".local" / "state" / "calltracking"
+
+
+# Settings whose value is not echoed in an error: it may hold a password.
+_SECRET_KEYS = frozenset({"secret", "url", "password"})
+
+
+def _problem(
+    error: ErrorDetails, values: Mapping[str, Any], env: Mapping[str, Any], path: Path | None
+) -> str:
+    """One validation error as the admin wrote the setting: `[[pbx]] 'office': port must be ...`, or
+    `CALLTRACKING_DATABASE__URL must be ...` when the value came from the environment; no library jargon."""
+    loc = [str(part) for part in error["loc"]]
+    message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    for jargon, words in (
+        ("Input should", "must"),
+        ("String should", "must"),
+        ("Field required", "is required"),
+    ):
+        message = message.replace(jargon, words)
+    if error["type"] == "extra_forbidden":
+        message = "is not a setting"
+    elif loc and loc[-1] not in _SECRET_KEYS:
+        given = error.get("input")
+        if isinstance(given, str | int | float | bool):
+            message += f" (got {given!r})"
+    if not loc:
+        return message
+    name = _setting_name(loc, values, env)
+    is_block = isinstance(_value_at(values, loc), Mapping) or (loc[0] == "pbxs" and len(loc) <= 2)
+    return f"{name}: {message}" if is_block and error["type"] != "extra_forbidden" else f"{name} {message}"
+
+
+def _setting_name(loc: list[str], values: Mapping[str, Any], env: Mapping[str, Any]) -> str:
+    if loc[0] == "pbxs":
+        block = "CALLTRACKING_PBXS" if "pbxs" in env else "[[pbx]]"
+        label = _pbx_label(loc, values)
+        field = ".".join(loc[2:])
+        return f"{block} {label}: {field}" if field else f"{block} {label}".rstrip()
+    if _has_path(env, loc):
+        return ENV_PREFIX + "__".join(loc).upper()
+    if len(loc) == 1:
+        return f"[{loc[0]}]" if isinstance(values.get(loc[0]), Mapping) else loc[0]
+    if isinstance(_value_at(values, loc), Mapping):
+        return f"[{_section(loc)}]"
+    return f"[{_section(loc[:-1])}] {loc[-1]}"
+
+
+def _section(loc: list[str]) -> str:
+    return ".".join(part if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", part) else f'"{part}"' for part in loc)
+
+
+def _pbx_label(loc: list[str], values: Mapping[str, Any]) -> str:
+    """A `[[pbx]]` block by its name, or by its place when it has none."""
+    pbxs = values.get("pbxs")
+    index = int(loc[1]) if len(loc) > 1 and loc[1].isdigit() else None
+    if index is not None and isinstance(pbxs, list | tuple) and index < len(pbxs):
+        block = pbxs[index]
+        name = block.get("name") if isinstance(block, Mapping) else getattr(block, "name", None)
+        if isinstance(name, str) and name:
+            return repr(name)
+    return f"#{index + 1}" if index is not None else ""
+
+
+def _has_path(values: Mapping[str, Any], loc: list[str]) -> bool:
+    return _value_at(values, loc) is not _ABSENT
+
+
+_ABSENT = object()
+
+
+def _value_at(values: Mapping[str, Any], loc: list[str]) -> Any:
+    node: Any = values
+    for part in loc:
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list | tuple) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _ABSENT
+    return node
 
 
 def _values_from_env(env: Mapping[str, str]) -> dict[str, Any]:

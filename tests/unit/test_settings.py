@@ -143,3 +143,85 @@ language = "en-us"
 def test_bad_transcription_settings_say_which(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(environ={}, overrides=overrides)
+
+
+@pytest.mark.parametrize(
+    ("content", "environ", "lines"),
+    [
+        (
+            "[[pbx]]\nname = 'office'\nport = 70000\n",
+            {},
+            ["[[pbx]] 'office': port must be less than or equal to 65535 (got 70000)"],
+        ),
+        (
+            "[[pbx]]\nport = 'five'\nsecret = 1\n",
+            {},
+            [
+                "[[pbx]] #1: port must be a valid integer, unable to parse string as an integer (got 'five')",
+                "[[pbx]] #1: secret must be a valid string",
+            ],
+        ),
+        (
+            "[unknown]\nx = 1\n[database]\nbatch_size = 0\n",
+            {},
+            [
+                "[database] batch_size must be greater than or equal to 1 (got 0)",
+                "[unknown] is not a setting",
+            ],
+        ),
+        (
+            "[stats]\nbusiness_hours_start = '18:00'\nbusiness_hours_end = '09:00'\n",
+            {},
+            ["[stats]: business_hours_end must be after business_hours_start"],
+        ),
+        (
+            "[tracking.dids.\"74951110001\"]\nsource = 'yandex'\nfoo = 1\n",
+            {},
+            ['[tracking.dids."74951110001"] foo is not a setting'],
+        ),
+        (
+            "",
+            {"CALLTRACKING_PBXS": '[{"name": "x", "port": 0}]', "CALLTRACKING_API__PORT": "-1"},
+            [
+                "CALLTRACKING_PBXS 'x': port must be greater than or equal to 1 (got 0)",
+                "CALLTRACKING_API__PORT must be greater than or equal to 0 (got '-1')",
+            ],
+        ),
+        (
+            "[database]\nurl = 5\n[[pbx]]\nname = 'a'\n[[pbx]]\nname = 'a'\n",
+            {},
+            ["[database] url must be a valid string"],
+        ),
+        ("[[pbx]]\nname = 'a'\n[[pbx]]\nname = 'a'\n", {}, ["PBX names must be unique"]),
+    ],
+)
+def test_bad_settings_are_one_line_each_in_the_admins_words(
+    tmp_path: Path, content: str, environ: dict[str, str], lines: list[str]
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(content)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config, environ=environ)
+    message = str(raised.value)
+    assert message.splitlines() == [f"invalid settings in {config}:", *lines]
+    assert "pydantic" not in message and "pbxs" not in message
+
+
+def test_paths_default_under_the_data_dir_never_the_working_directory(tmp_path: Path) -> None:
+    state = load_settings(environ={"XDG_STATE_HOME": str(tmp_path / "state")})
+    home = load_settings(environ={"HOME": str(tmp_path / "home")})
+    told = load_settings(
+        environ={
+            "CALLTRACKING_DATA_DIR": str(tmp_path / "data"),
+            "CALLTRACKING_DATABASE__SPOOL_DIR": "/spool",
+        }
+    )
+
+    assert state.data_dir == tmp_path / "state" / "calltracking"
+    assert (
+        home.database.url == f"sqlite+aiosqlite:///{tmp_path}/home/.local/state/calltracking/calltracking.db"
+    )
+    assert (told.database.spool_dir, told.recordings.storage_dir) == (
+        Path("/spool"),
+        tmp_path / "data" / "recordings",
+    )
