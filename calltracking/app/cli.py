@@ -67,6 +67,19 @@ def _parser() -> argparse.ArgumentParser:
     migrate_cmd.add_argument("--database", help="database URL (overrides the settings)")
     migrate_cmd.set_defaults(handler=_migrate)
 
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the setup: database, each PBX's AMI user, recordings, ffmpeg, speech models",
+        description="One line per check, with what to do about each problem. Exit 0: nothing failed "
+        "(warnings allowed); 1: a check failed; 2: the settings cannot be read. Each PBX is listened to "
+        "for --listen seconds: make a test call meanwhile to prove its call events arrive.",
+    )
+    doctor.add_argument("--database", help="database URL (overrides the settings)")
+    doctor.add_argument(
+        "--listen", type=float, default=5.0, metavar="SECONDS", help="listen to each PBX this long (5)"
+    )
+    doctor.set_defaults(handler=_doctor)
+
     replay = commands.add_parser(
         "replay",
         help="feed raw AMI captures through the listener (via a loopback AMI peer) into the database",
@@ -202,6 +215,12 @@ async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
         pass
     print("database is up to date")
     return EXIT_OK
+
+
+async def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from calltracking.app.doctor import run_doctor
+
+    return await run_doctor(settings, sys.stdout, args.listen)
 
 
 async def _serve(args: argparse.Namespace, settings: Settings) -> int:
