@@ -276,7 +276,10 @@ def _captured_event_classes() -> dict[str, str]:
 
 
 def _actions_sent() -> set[str]:
-    sources = "\n".join(path.read_text(encoding="utf-8") for path in (ROOT / "ami").glob("*.py"))
+    """Every AMI action the code sends (doctor's probes included), as written: `{"Action": "Ping"}`."""
+    packages = ("ami", "api", "calltracking", "recordings", "transcription")
+    paths = [path for package in packages for path in (ROOT / package).rglob("*.py")]
+    sources = "\n".join(path.read_text(encoding="utf-8") for path in paths)
     return set(re.findall(r'"Action": "(\w+)"', sources))
 
 
