@@ -101,6 +101,8 @@ class Pbx:
     allowed: Sequence[str] = ("CoreShowChannels", "Originate", "PJSIPShowEndpoints", "Ping", "Logoff")
     endpoints: Sequence[str] = ("101", "102", "provider")
     core_show_channels_refused: bool = False
+    # As with the smallest write classes (originate,reporting): PJSIPShowEndpoints needs system.
+    endpoints_refused: bool = False
 
     def session(self) -> PeerSession:
         return PeerSession(
@@ -112,7 +114,9 @@ class Pbx:
                 "coreshowchannels": refused
                 if self.core_show_channels_refused
                 else channels_appearing(self.new_channels),
-                "pjsipshowendpoints": lambda action: list_reply(
+                "pjsipshowendpoints": refused
+                if self.endpoints_refused
+                else lambda action: list_reply(
                     action, "EndpointList", [{"ObjectName": name} for name in self.endpoints]
                 ),
                 "logoff": lambda action: [
@@ -263,7 +267,9 @@ async def test_refused_actions_and_unknown_trunk(migrated_sqlite: str, monitor_d
     assert lines["pbx office actions"].startswith(
         "FAIL  pbx office actions: CoreShowChannels refused (Permission denied)"
     )
-    assert "add system to write = in manager.conf [calltracking]" in lines["pbx office actions"]
+    assert (
+        "add reporting (or system) to write = in manager.conf [calltracking]" in lines["pbx office actions"]
+    )
     assert lines["pbx office trunks"].startswith(
         "warn  pbx office trunks: trunk endpoint(s) provider not among the PBX's 2 PJSIP endpoints"
     )
@@ -275,6 +281,30 @@ async def test_originate_not_allowed_is_a_warning(migrated_sqlite: str, monitor_
 
     assert code == 0
     assert lines["pbx office actions"].startswith("warn  pbx office actions: Originate is not allowed")
+
+
+async def test_trunk_known_from_its_channels_when_endpoints_cannot_be_listed(
+    migrated_sqlite: str, monitor_dir: Path
+) -> None:
+    code, lines = await doctor(
+        Pbx(events=call_events(), endpoints_refused=True), migrated_sqlite, monitor_dir
+    )
+
+    assert code == 0
+    assert (
+        lines["pbx office trunks"] == "ok    pbx office trunks: channels seen on trunk endpoint(s) provider"
+    )
+
+
+async def test_trunk_unknown_is_a_warning(migrated_sqlite: str, monitor_dir: Path) -> None:
+    pbx = Pbx(events=b"", new_channels=("PJSIP/101-00000001",), endpoints_refused=True)
+    code, lines = await doctor(pbx, migrated_sqlite, monitor_dir)
+
+    assert lines["pbx office trunks"].startswith(
+        "warn  pbx office trunks: cannot list PJSIP endpoints (Permission denied; PJSIPShowEndpoints needs "
+        "write = system) and no channel on provider was up: whether they exist is unknown"
+    )
+    assert code == 1  # the new channel's events never arrived: that one fails
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

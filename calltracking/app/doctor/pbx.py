@@ -57,7 +57,7 @@ def _actions(pbx: PbxSettings, probe: PbxProbe) -> CheckResult:
             name,
             f"CoreShowChannels refused ({said or 'no answer'}): calls in progress are not rebuilt after "
             "a reconnect",
-            f"add system to write = {fix_user}, {RELOAD}",
+            f"add reporting (or system) to write = {fix_user}, {RELOAD}",
         )
     if probe.allowed_actions is not None and "originate" not in allowed:
         return warn(
@@ -142,7 +142,8 @@ def _trunks(pbx: PbxSettings, probe: PbxProbe) -> CheckResult:
     said = listing.message if listing is not None else ""
     return warn(
         name,
-        f"cannot list PJSIP endpoints ({said or 'no answer'}) and no channel on "
-        f"{', '.join(pbx.trunk_endpoints)} was up: whether they exist is unknown",
-        f"compare [[pbx]] '{pbx.name}' trunk_endpoints with `pjsip show endpoints`",
+        f"cannot list PJSIP endpoints ({said or 'no answer'}; PJSIPShowEndpoints needs write = system) "
+        f"and no channel on {', '.join(pbx.trunk_endpoints)} was up: whether they exist is unknown",
+        f"compare [[pbx]] '{pbx.name}' trunk_endpoints with `pjsip show endpoints`, or make a call on the "
+        "trunk during `calltracking doctor --listen 60`",
     )
