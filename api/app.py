@@ -155,7 +155,11 @@ def create_app(
         app[METRICS].requests.labels(operation.method, operation.path, str(status_code)).observe(seconds)
 
     operations.install(
-        app, authenticate, observe, (settings.api.max_body_bytes, settings.api.max_bulk_body_bytes)
+        app,
+        authenticate,
+        observe,
+        (settings.api.max_body_bytes, settings.api.max_bulk_body_bytes),
+        pbx_names=frozenset(pbx.name for pbx in settings.pbxs),
     )
     app[docs.DOCS_KEY] = operations.openapi("calltracking", API_VERSION, DESCRIPTION)
     app.router.add_get("/api/v1/openapi.json", docs.openapi_json)

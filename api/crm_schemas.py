@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.cursors import ID_CURSOR_PATTERN
-from api.schemas import iso_8601_utc
+from api.schemas import PbxFilter, iso_8601_utc
 from calltracking.calls.record import EntityKind
 from calltracking.crm.callbacks import CallbackTask, SlaLine
 from calltracking.crm.mirror import EXTERNAL_ID_PATTERN, Deal, Entity, EntityOrigin, Manager, RowError
@@ -211,6 +211,7 @@ class CallbackQuery(BaseModel):
         default=None, description="overdue = open and past its due time"
     )
     manager: str | None = Field(default=None, pattern=EXTERNAL_ID_PATTERN, description="the manager's CRM id")
+    pbx: PbxFilter = None
     cursor: str | None = Field(
         default=None, pattern=ID_CURSOR_PATTERN, description="next_cursor of the last page (an id)"
     )
@@ -266,6 +267,7 @@ class CallbackReportQuery(BaseModel):
     from_: datetime | None = Field(default=None, alias="from", description="missed at or after (ISO 8601)")
     to: datetime | None = Field(default=None, description="missed before (ISO 8601)")
     manager: str | None = Field(default=None, pattern=EXTERNAL_ID_PATTERN)
+    pbx: PbxFilter = None
 
     @field_validator("from_", "to", mode="before")
     @classmethod

@@ -64,6 +64,13 @@ class InvalidHeader(ApiError):
     code = "invalid_header"
 
 
+class UnknownPbx(ApiError):
+    """A `pbx` filter naming no configured PBX: a typo, not an empty report."""
+
+    status = 400
+    code = "unknown_pbx"
+
+
 class RangeNotSatisfiable(ApiError):
     status = 416
     code = "range_not_satisfiable"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -16,7 +16,15 @@ from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from api.cursors import MAX_ID
-from api.errors import ApiError, BodyTooLarge, Forbidden, InvalidHeader, InvalidRequest, NotFound
+from api.errors import (
+    ApiError,
+    BodyTooLarge,
+    Forbidden,
+    InvalidHeader,
+    InvalidRequest,
+    NotFound,
+    UnknownPbx,
+)
 from api.schemas import ErrorOut
 from calltracking.access.tokens import Principal, Role
 
@@ -177,8 +185,10 @@ class Api:
         authenticate: Authenticator,
         observe: Observer | None = None,
         body_limits: tuple[int, int] = (1024 * 1024, 32 * 1024 * 1024),
+        pbx_names: Collection[str] | None = None,
     ) -> None:
-        """`body_limits`: the most bytes a request body may have, for ordinary and for bulk operations."""
+        """`body_limits`: the most bytes a request body may have, for ordinary and for bulk operations.
+        `pbx_names`: the configured PBXs, the only values a query's `pbx` filter may take (any, if None)."""
         for operation in self.operations:
             route_path = operation.path
             for name, schema in operation.path_params.items():
@@ -186,7 +196,8 @@ class Api:
                     # ASCII digits only: the router's \d would also take other scripts' digits.
                     route_path = route_path.replace("{" + name + "}", "{" + name + ":[0-9]{1,19}}")
             limit = body_limits[1] if operation.is_bulk else body_limits[0]
-            app.router.add_route(operation.method, route_path, _bind(operation, authenticate, observe, limit))
+            bound = _bind(operation, authenticate, observe, limit, pbx_names)
+            app.router.add_route(operation.method, route_path, bound)
 
     def openapi(self, title: str, version: str, description: str) -> dict[str, Any]:
         models: list[tuple[type[BaseModel], Any]] = [(ErrorOut, "serialization")]
@@ -215,13 +226,17 @@ Observer = Callable[[Operation, int, float], None]
 
 
 def _bind(
-    operation: Operation, authenticate: Authenticator, observe: Observer | None, body_limit: int
+    operation: Operation,
+    authenticate: Authenticator,
+    observe: Observer | None,
+    body_limit: int,
+    pbx_names: Collection[str] | None,
 ) -> Any:
     async def handle(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         status = 500
         try:
-            response = await _handle(operation, authenticate, request, body_limit)
+            response = await _handle(operation, authenticate, request, body_limit, pbx_names)
             status = response.status
             return response
         except ApiError as exc:
@@ -239,7 +254,11 @@ def _bind(
 
 
 async def _handle(
-    operation: Operation, authenticate: Authenticator, request: web.Request, body_limit: int
+    operation: Operation,
+    authenticate: Authenticator,
+    request: web.Request,
+    body_limit: int,
+    pbx_names: Collection[str] | None,
 ) -> web.StreamResponse:
     for name, value in request.headers.items():
         if not _is_text(value):
@@ -263,6 +282,10 @@ async def _handle(
         # No database stores a NUL byte (PostgreSQL refuses one): it is never a meaningful value.
         raise InvalidRequest("the query contains a NUL byte")
     query = _validated(operation.query, dict(request.query), "query") if operation.query else None
+    # Every list and report filters by PBX the same way: one check here, not one per handler.
+    pbx = getattr(query, "pbx", None)
+    if pbx_names is not None and pbx is not None and pbx not in pbx_names:
+        raise UnknownPbx(f"no PBX named {pbx!r}", {"pbx": pbx, "known": sorted(pbx_names)})
     body = None
     if operation.body is not None:
         body = _validated(operation.body, await _json_body(request, body_limit), "body")
@@ -520,8 +543,9 @@ _STATUS_TEXT = {
     201: "Created",
     202: "Accepted",
     204: "No content",
-    400: "A header is not valid text or not what this operation takes, or the request line or headers "
-    "could not be parsed (e.g. a query string over 8 KiB: plain text)",
+    400: "A header is not valid text or not what this operation takes, `pbx` names no configured PBX "
+    "(`unknown_pbx`), or the request line or headers could not be parsed (e.g. a query string over 8 KiB: "
+    "plain text)",
     401: "Missing or invalid token",
     403: "The token's role may not use this endpoint",
     404: "Not found (or not visible to this token)",

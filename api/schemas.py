@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -23,6 +23,15 @@ DID_PATTERN = r"^[0-9A-Za-z+*#_.\-]{1,64}$"
 # A transcript search: any text but control characters (NUL included), bounded.
 TRANSCRIPT_QUERY_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 TRANSCRIPT_QUERY_MAX = 200
+# The `pbx` filter of every list and report: one configured PBX's rows. Any printable name passes the
+# pattern (the settings allow letters of any script); a name no `[[pbx]]` has is refused 400 `unknown_pbx`.
+PbxFilter = Annotated[
+    str | None,
+    Field(
+        pattern=r"^[^\x00-\x1f\x7f]{1,64}$",
+        description="only this PBX's calls: a configured `[[pbx]] name` (another name: 400 `unknown_pbx`)",
+    ),
+]
 
 
 def iso_8601_utc(value: object) -> datetime | None:
@@ -72,6 +81,8 @@ class HealthOut(BaseModel):
 class PbxReadiness(BaseModel):
     name: str
     connected: bool
+    # False on a hot-standby process: another `serve` holds this PBX's lease and listens to it.
+    listening: bool = True
 
 
 class ReadyOut(BaseModel):
@@ -86,6 +97,7 @@ class CallQuery(_Strict):
         default=None, alias="from", description="calls started at or after (ISO 8601)"
     )
     to: datetime | None = Field(default=None, description="calls started before (ISO 8601)")
+    pbx: PbxFilter = None
     manager: str | None = Field(default=None, pattern=EXTENSION_PATTERN)
     direction: Direction | None = None
     status: CallStatus | None = None

@@ -8,6 +8,7 @@ from zoneinfo import available_timezones
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
+from api.schemas import PbxFilter
 from calltracking.stats.queues import AgentFigures, QueueFigures, QueueReport
 
 # The zones a report may be counted in, listed in the document so that it promises no name the server
@@ -19,7 +20,6 @@ PERIOD_BOUND: JsonDict = {
     "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]
 }
 QUEUE_PATTERN = r"^[^\x00-\x1f\x7f]{1,128}$"
-PBX_PATTERN = r"^[^\x00-\x1f\x7f]{1,64}$"
 
 
 def period_bound(value: object) -> str | None:
@@ -72,7 +72,7 @@ class ReportQuery(BaseModel):
         json_schema_extra=ZONE_NAMES,
         description="an IANA time zone; default: the `[stats] timezone` setting, else the first PBX's",
     )
-    pbx: str | None = Field(default=None, pattern=PBX_PATTERN, description="one PBX's calls")
+    pbx: PbxFilter = None
 
     @field_validator("from_", "to", mode="before")
     @classmethod

@@ -58,6 +58,7 @@ async def callbacks(request: web.Request, ctx: Context) -> web.StreamResponse:
             manager=manager,
             after_id=int(query.cursor) if query.cursor else None,
             limit=query.limit + 1,
+            pbx=query.pbx,
         )
     items = [CallbackOut.of(task, now) for task in tasks[: query.limit]]
     next_cursor = str(items[-1].id) if len(tasks) > query.limit else None
@@ -79,7 +80,7 @@ async def callback_report(request: web.Request, ctx: Context) -> web.StreamRespo
     now = datetime.now(UTC)
     manager = await _manager_filter(request, ctx.caller, query.manager)
     async with request.app[SESSIONS]() as session:
-        tasks = await callbacks_missed_between(session, query.from_, query.to, manager)
+        tasks = await callbacks_missed_between(session, query.from_, query.to, manager, query.pbx)
     report = sla_report(tasks, now)
     out = CallbackReportOut(
         sla_minutes=request.app[SETTINGS].crm.callback_due_minutes,

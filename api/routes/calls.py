@@ -116,6 +116,7 @@ def _filter(query: CallQuery, audience: Audience, settings: Settings) -> CallFil
     return CallFilter(
         started_from=query.from_,
         started_before=query.to,
+        pbx=query.pbx,
         manager=query.manager if audience.sees_everything else audience.call_manager,
         direction=query.direction,
         status=query.status,

@@ -141,6 +141,8 @@ class CallFilter:
 
     started_from: datetime | None = None
     started_before: datetime | None = None
+    # One PBX's calls (its `[[pbx]] name`).
+    pbx: str | None = None
     manager: str | None = None
     direction: Direction | None = None
     status: CallStatus | None = None

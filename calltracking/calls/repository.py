@@ -46,11 +46,16 @@ async def save_calls(session: AsyncSession, calls: Sequence[CallRecord]) -> list
     upsert = insert_for(session, CALLS)
     updated = {name: upsert.excluded[name] for name in rows[0] if name not in _CALL_KEY}
     # A call closed from partial knowledge (reconciled) never replaces one seen whole: the same call can
-    # come back reconciled after a restart from a checkpoint taken just before it completed.
+    # come back reconciled after a restart from a checkpoint taken just before it completed. Of two
+    # reconciled versions the one that knew the call until later wins: a hot-standby process that took the
+    # call over saw more of it than the old checkpoint its first holder restores when it listens again.
     statement = upsert.on_conflict_do_update(
         index_elements=list(_CALL_KEY),
         set_=updated,
-        where=or_(CALLS.c.reconciled.is_(True), upsert.excluded.reconciled.is_(False)),
+        where=or_(
+            upsert.excluded.reconciled.is_(False),
+            and_(CALLS.c.reconciled.is_(True), upsert.excluded.ended_at >= CALLS.c.ended_at),
+        ),
     ).returning(CALLS.c.id, CALLS.c.pbx, CALLS.c.pbx_call_id)
     ids_by_key: dict[tuple[str, str], int] = {}
     for row in (await session.execute(statement, rows)).all():
@@ -149,6 +154,8 @@ def _filter_conditions(where: CallFilter, dialect: str) -> list[Any]:
         conditions.append(CallRow.started_at >= where.started_from)
     if where.started_before is not None:
         conditions.append(CallRow.started_at < where.started_before)
+    if where.pbx is not None:
+        conditions.append(CallRow.pbx == where.pbx)
     if where.manager is not None:
         conditions.append(CallRow.manager == where.manager)
     if where.direction is not None:

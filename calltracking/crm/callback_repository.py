@@ -177,8 +177,10 @@ async def list_callbacks(
     manager: str | None,
     after_id: int | None,
     limit: int,
+    pbx: str | None = None,
 ) -> list[CallbackTask]:
-    conditions: list[Any] = []
+    """`pbx`: the tasks whose first missed call was on that PBX."""
+    conditions: list[Any] = _pbx_conditions(pbx)
     if state is not None:
         conditions.append(CALLBACKS.c.state == state.value)
     if due_before is not None:
@@ -194,10 +196,15 @@ async def list_callbacks(
 
 
 async def callbacks_missed_between(
-    session: AsyncSession, start: datetime | None, end: datetime | None, manager: str | None
+    session: AsyncSession,
+    start: datetime | None,
+    end: datetime | None,
+    manager: str | None,
+    pbx: str | None = None,
 ) -> list[CallbackTask]:
-    """Every task whose first miss falls in the period, for the SLA report."""
-    conditions: list[Any] = []
+    """Every task whose first miss falls in the period (and, given `pbx`, was on that PBX), for the SLA
+    report."""
+    conditions: list[Any] = _pbx_conditions(pbx)
     if start is not None:
         conditions.append(CALLBACKS.c.missed_at >= start)
     if end is not None:
@@ -208,6 +215,13 @@ async def callbacks_missed_between(
     if conditions:
         statement = statement.where(and_(*conditions))
     return [task_of(row) for row in (await session.execute(statement)).all()]
+
+
+def _pbx_conditions(pbx: str | None) -> list[Any]:
+    """A task is its first missed call's PBX's, as the per-manager report counts it."""
+    if pbx is None:
+        return []
+    return [CALLBACKS.c.missed_call_id.in_(select(CALLS.c.id).where(CALLS.c.pbx == pbx))]
 
 
 def task_of(row: Any) -> CallbackTask:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,12 +89,15 @@ async def running_api(
     tmp_path: Path,
     seed: bool = True,
     clock: Callable[[], float] = time.monotonic,
+    pbxs: Sequence[str] = (),
     **api_settings: Any,
 ) -> AsyncIterator[ApiHarness]:
-    """`clock` is the one the token authority (rate limit, token cache) reads."""
+    """`clock` is the one the token authority (rate limit, token cache) reads; `pbxs` the PBXs configured
+    (default: the settings' default one), the names a `pbx` filter may ask for."""
     settings = load_settings(
         environ={},
         overrides={
+            **({"pbxs": [{"name": name} for name in pbxs]} if pbxs else {}),
             "database": {"url": database_url},
             "api": {"token_cache_seconds": 0, **api_settings},
             "recordings": {"storage_dir": str(tmp_path / "recordings")},

@@ -144,7 +144,7 @@ PERIOD = {"from": "2026-02-28T21:00:00Z", "to": "2026-03-01T21:00:00Z", "tz": "E
 
 @pytest.fixture
 async def api(database_url: str, tmp_path: Path) -> AsyncIterator[ApiHarness]:
-    async with running_api(database_url, tmp_path, seed=False) as harness:
+    async with running_api(database_url, tmp_path, seed=False, pbxs=("office", "branch")) as harness:
         async with harness.sessions.begin() as session:
             await save_calls(session, CALLS)
         yield harness

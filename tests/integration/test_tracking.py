@@ -123,6 +123,7 @@ async def open_site(database_url: str, sessions: async_sessionmaker[AsyncSession
             settings = load_settings(
                 environ={},
                 overrides={
+                    "pbxs": [{"name": "office"}, {"name": "branch"}],
                     "database": {"url": database_url},
                     "api": {"token_cache_seconds": 0},
                     "tracking": tracking_settings(numbers, fallback),
