@@ -20,13 +20,16 @@ from calltracking.errors import CalltrackingError
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-    from calltracking.calls.record import StoredCall
+    from api.schemas import CallOut
     from calltracking.config import Settings
 
 # `--help` and argument errors import nothing heavy: each command imports what it needs when it runs, so
 # the parser is up in milliseconds (not even asyncio or structlog, let alone SQLAlchemy or aiohttp).
 # `calltracking.crm.mirror.ImportKind`, spelled out here for the same reason; a unit test keeps the two equal.
 IMPORT_KINDS = ("managers", "contacts", "companies", "leads", "deals")
+
+# The API's largest page (CallQuery's `limit`): `calls` reads the history a page at a time.
+API_PAGE = 500
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -58,12 +61,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="calltracking", description=__doc__)
     parser.add_argument("--config", type=Path, help="TOML settings file (default: $CALLTRACKING_CONFIG)")
+    parser.add_argument("--version", action=_VersionAction, help="print the installed version and exit")
     commands = parser.add_subparsers(dest="command")
 
-    serve = commands.add_parser("serve", help="migrate the database and listen to every configured PBX")
+    serve = commands.add_parser(
+        "serve",
+        help="migrate the database and listen to every configured PBX",
+        description="Migrates the database, then listens to every configured PBX, logs calls and serves "
+        "the API until SIGTERM/SIGINT. Settings: --config FILE or CALLTRACKING_* variables "
+        "(docs/configuration.md).",
+    )
     serve.set_defaults(handler=_serve)
 
-    migrate_cmd = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate_cmd = commands.add_parser(
+        "migrate",
+        help="bring the database schema up to date",
+        description="Applies the database migrations that are not applied yet (serve does it too). There is "
+        "no downgrade: back up before upgrading (docs/operations.md).",
+    )
     migrate_cmd.add_argument("--database", help="database URL (overrides the settings)")
     migrate_cmd.set_defaults(handler=_migrate)
 
@@ -84,18 +99,27 @@ def _parser() -> argparse.ArgumentParser:
         "replay",
         help="feed raw AMI captures through the listener (via a loopback AMI peer) into the database",
     )
-    replay.add_argument("files", nargs="+", type=Path, metavar="FILE.ami")
+    replay.add_argument("files", nargs="+", type=Path, metavar="FILE.ami", help="raw AMI captures, in order")
     replay.add_argument("--database", help="database URL (overrides the settings)")
     replay.add_argument("--recordings-dir", type=Path, help="where the PBX's monitor directory is visible")
     replay.add_argument("--pbx", help="which configured PBX the capture comes from (default: the first)")
     replay.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the database")
     replay.set_defaults(handler=_replay)
 
-    token = commands.add_parser("token", help="API tokens: create, revoke, list")
+    token = commands.add_parser(
+        "token",
+        help="API tokens: create, revoke, list",
+        description="Tokens for the API and the web interface; a token's secret is shown once, at creation.",
+    )
     token.add_argument("--database", help="database URL (overrides the settings)")
     token_commands = token.add_subparsers(dest="token_command", required=True)
     create = token_commands.add_parser("create", help="create a token; its secret is printed once")
-    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=[role.value for role in Role],
+        help="what the token may do (README: roles)",
+    )
     create.add_argument("--manager", help="the manager (extension) a manager token is tied to")
     create.add_argument("--name", default="", help="what the token is for, e.g. 'CRM production'")
     create.set_defaults(handler=_token_create)
@@ -112,8 +136,8 @@ def _parser() -> argparse.ArgumentParser:
         "Exit 0: every row loaded; 1: some rows rejected, the others loaded; 2: the file was refused, "
         "nothing loaded.",
     )
-    crm_import.add_argument("kind", choices=IMPORT_KINDS)
-    crm_import.add_argument("file", type=Path, metavar="FILE.csv")
+    crm_import.add_argument("kind", choices=IMPORT_KINDS, help="what the file holds")
+    crm_import.add_argument("file", type=Path, metavar="FILE.csv", help="the CSV export (README: columns)")
     crm_import.add_argument("--database", help="database URL (overrides the settings)")
     crm_import.set_defaults(handler=_import_crm)
 
@@ -130,26 +154,45 @@ def _parser() -> argparse.ArgumentParser:
     )
     retention.set_defaults(handler=_retention)
 
-    hold = commands.add_parser("legal-hold", help="keep a call's recording past its retention age")
-    hold.add_argument("call_id", type=int)
+    hold = commands.add_parser(
+        "legal-hold",
+        help="keep a call's recording past its retention age",
+        description="Sets (or with --release lifts) a call's legal hold: retention keeps its audio and "
+        "transcript while the hold lasts.",
+    )
+    hold.add_argument("call_id", type=int, help="the call's id (`calltracking calls`)")
     hold.add_argument("--release", action="store_true", help="release the hold")
     hold.add_argument("--database", help="database URL (overrides the settings)")
     hold.set_defaults(handler=_legal_hold)
 
-    calls = commands.add_parser("calls", help="list logged calls")
+    calls = commands.add_parser(
+        "calls",
+        help="list logged calls, newest first",
+        description="Lists logged calls, newest first: a table, or with --json one JSON object per line, "
+        "each exactly as an item of GET /api/v1/calls.",
+    )
     calls.add_argument("--database", help="database URL (overrides the settings)")
-    calls.add_argument("--json", action="store_true", help="one JSON object per line")
-    calls.add_argument("--limit", type=int, help="at most this many calls (oldest first)")
+    calls.add_argument("--json", action="store_true", help="one JSON object per line, as the API's items")
+    calls.add_argument("--limit", type=_positive, help="at most this many calls (the newest)")
+    calls.add_argument(
+        "--since", type=_since, help="only calls started at or after: a date (UTC midnight) or ISO time"
+    )
+    calls.add_argument("--pbx", help="only this PBX's calls (its [[pbx]] name)")
     calls.set_defaults(handler=_calls)
 
-    stats = commands.add_parser("stats", help="per-manager stats for a period (the API's report)")
+    stats = commands.add_parser(
+        "stats",
+        help="per-manager stats for a period (the API's report)",
+        description="Per manager, team and in total: calls, talk, answer rate, customers, leads, deals "
+        "(README: Per-manager stats), as a table, JSON lines or CSV.",
+    )
     stats.add_argument("--from", dest="start", help="a date (YYYY-MM-DD) or ISO time; default: this month")
     stats.add_argument("--to", dest="end", help="a date (included) or ISO time; default: today")
     stats.add_argument(
         "--tz", help="the zone days are counted in (default: [stats] timezone, else the PBX's)"
     )
     stats.add_argument("--team", help="one team's managers")
-    stats.add_argument("--pbx", help="one PBX's calls")
+    stats.add_argument("--pbx", help="only this PBX's calls (its [[pbx]] name)")
     stats.add_argument("--business-hours", action="store_true", help="only calls in [stats] business hours")
     output = stats.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -169,7 +212,11 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     worker.set_defaults(handler=_worker)
 
-    quality = commands.add_parser("quality", help="call quality: scores of stored transcripts")
+    quality = commands.add_parser(
+        "quality",
+        help="call quality: scores of stored transcripts",
+        description="Call quality (README: Call quality).",
+    )
     quality_commands = quality.add_subparsers(dest="quality_command", required=True)
     rescore = quality_commands.add_parser(
         "rescore",
@@ -231,6 +278,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     # A bad checklist stops the start with one message, not every transcript's scoring later.
     checklist_in_force(settings.quality.checklist)
+    _announce_database(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -242,6 +290,8 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
 async def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from calltracking.app.worker import child_arguments, run_worker, run_workers
 
+    if not args.child:
+        _announce_database(settings)
     if args.child or args.processes == 1:
         return await run_worker(settings, once=args.once, announce_ready=args.child)
     return await run_workers(child_arguments(args.config, args.database, args.once), args.processes)
@@ -261,6 +311,7 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
     pbx = settings.pbx(args.pbx) if args.pbx else settings.pbxs[0]
     if args.recordings_dir is not None:
         pbx = pbx.model_copy(update={"recordings_dir": args.recordings_dir})
+    _announce_database(settings)
     spool_dir = Path(tempfile.mkdtemp(prefix="calltracking-replay-spool-"))
     try:
         calls = await replay_captures(
@@ -293,19 +344,28 @@ async def _import_crm(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _calls(args: argparse.Namespace, settings: Settings) -> int:
-    from calltracking.calls.encoding import call_view, recording_fields
-    from calltracking.calls.repository import list_calls
-    from recordings.repository import recordings_of_calls
+    from api.routes.calls import call_history
+    from api.schemas import CallQuery
+    from api.visibility import Audience
 
-    async with _sessions(settings) as sessions, sessions() as session:
-        stored = await list_calls(session, limit=args.limit)
-        recordings = await recordings_of_calls(session, [item.id for item in stored])
+    # The API's own history, page after page: the same calls, fields and time format as GET /api/v1/calls.
+    pbx = settings.pbx(args.pbx).name if args.pbx else None  # a name no [[pbx]] has: an error, as the API's
+    items: list[CallOut] = []
+    cursor: str | None = None
+    async with _sessions(settings) as sessions:
+        while args.limit is None or len(items) < args.limit:
+            wanted = API_PAGE if args.limit is None else min(API_PAGE, args.limit - len(items))
+            query = CallQuery(from_=args.since, pbx=pbx, limit=wanted, cursor=cursor)
+            page = await call_history(sessions, settings, query, Audience(None))
+            items.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
     if args.json:
-        for item in stored:
-            view = call_view(item) | recording_fields(item, recordings.get(item.id))
-            sys.stdout.write(json.dumps(view, ensure_ascii=False) + "\n")
+        for item in items:
+            sys.stdout.write(item.model_dump_json() + "\n")
     else:
-        _print_table(stored, sys.stdout)
+        _print_table(items, sys.stdout)
     return EXIT_OK
 
 
@@ -320,7 +380,7 @@ async def _stats(args: argparse.Namespace, settings: Settings) -> int:
     scope = ReportScope(
         period=period,
         business_hours=BusinessHours.of_settings(settings.stats) if args.business_hours else None,
-        pbx=args.pbx,
+        pbx=settings.pbx(args.pbx).name if args.pbx else None,
         team=args.team,
     )
     async with _sessions(settings) as sessions, sessions() as session:
@@ -482,6 +542,7 @@ async def _sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[Asyn
     """The database, migrated, for the length of one command."""
     from calltracking.store.engine import create_engine, create_sessionmaker, migrate
 
+    _announce_database(settings)
     engine = create_engine(settings.database.url)
     try:
         await migrate(engine)
@@ -490,21 +551,73 @@ async def _sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[Asyn
         await engine.dispose()
 
 
-def _print_table(stored: Sequence[StoredCall], out: TextIO) -> None:
+def _announce_database(settings: Settings) -> None:
+    """Say on stderr which database a command opens (password masked, a file as its absolute path), and
+    point at the working directory's `calltracking-data/` that versions before `data_dir` used."""
+    shown = shown_database_url(settings.database.url)
+    print(f"calltracking: database {shown}", file=sys.stderr)
+    legacy = Path(LEGACY_DATA_DIR, "calltracking.db").absolute()
+    if legacy.exists() and str(legacy) not in shown:
+        print(
+            f"calltracking: {legacy.parent} holds a database of an earlier version, which kept its data in "
+            f'the working directory; to go on using it, set data_dir = "{legacy.parent}" in the settings '
+            f"(or CALLTRACKING_DATA_DIR)",
+            file=sys.stderr,
+        )
+
+
+def shown_database_url(url: str) -> str:
+    """A database URL fit for a log: the password masked, an SQLite file as an absolute path."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "(a URL that cannot be parsed)"
+    database = parsed.database
+    is_file = database not in (None, "", ":memory:") and not str(database).startswith("file:")
+    if parsed.get_backend_name() == "sqlite" and database and is_file:
+        parsed = parsed.set(database=str(Path(database).absolute()))
+    return parsed.render_as_string(hide_password=True)
+
+
+# Where versions before the `data_dir` setting kept the database: relative to the working directory.
+LEGACY_DATA_DIR = "calltracking-data"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, which looks the version up only when asked (the parser itself stays import-free)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed = version("calltracking")
+        except PackageNotFoundError:
+            installed = "(not installed)"
+        print(f"calltracking {installed}")
+        parser.exit()
+
+
+def _print_table(items: Sequence[CallOut], out: TextIO) -> None:
     header = ("ID", "STARTED (UTC)", "DIR", "STATUS", "CALLER", "CALLEE", "MANAGER", "RING", "TALK")
     rows = [
         (
             str(item.id),
-            item.call.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-            item.call.direction.value,
-            item.call.status.value,
-            item.call.caller or "-",
-            item.call.callee or "-",
-            item.call.manager or "-",
-            f"{item.call.ring_seconds:.0f}s",
-            f"{item.call.talk_seconds:.0f}s",
+            item.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            item.direction.value,
+            item.status.value,
+            item.caller or "-",
+            item.callee or "-",
+            item.manager or "-",
+            f"{item.ring_seconds:.0f}s",
+            f"{item.talk_seconds:.0f}s",
         )
-        for item in stored
+        for item in items
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:

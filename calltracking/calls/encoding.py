@@ -1,5 +1,6 @@
-"""JSON for calls: lossless (the spool: what is written must read back as the same call), and the public
-view that the CLI prints and webhooks carry."""
+"""JSON for calls: lossless (the spool: what is written must read back as the same call), and a plain
+public view for call webhooks queued without the API's payload (`serve`, the CLI and the API all use
+`api.schemas.CallOut`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from calltracking.calls.record import (
     LegKind,
     StoredCall,
 )
-from calltracking.calls.recording import Recording, RecordingState, recording_state_of, recording_view
 
 _TIMES = ("started_at", "answered_at", "ended_at")
 _LEG_TIMES = ("created_at", "answered_at", "ended_at")
@@ -76,14 +76,3 @@ def call_view(stored: StoredCall) -> dict[str, Any]:
     fields = encode_call(stored.call)
     del fields["legs"]
     return {"id": stored.id, "pbx": fields.pop("pbx"), "linkedid": fields.pop("pbx_call_id"), **fields}
-
-
-def recording_fields(stored: StoredCall, recording: Recording | None) -> dict[str, Any]:
-    """A call's recording as the CLI shows it: `recording` (the audio, or null), its state, and
-    `recording_missing` (the file never came: an admin should look at the PBX)."""
-    state = recording_state_of(recording, stored.call.recording_file is not None)
-    return {
-        "recording": recording_view(stored.id, recording),
-        "recording_state": state,
-        "recording_missing": state == RecordingState.MISSING.value,
-    }

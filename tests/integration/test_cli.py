@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from calltracking.app.cli import main
+from calltracking.app.cli import main, shown_database_url
 from tests.helpers.captures import TRACES
 
 
@@ -24,10 +24,13 @@ def test_replay_then_calls_as_json_and_as_a_table(tmp_path: Path, capsys: pytest
     table = capsys.readouterr().out
 
     assert [(c["direction"], c["status"], c["answered_by"], c["manager"]) for c in lines] == [
-        ("inbound", "answered", "102", "102"),
         ("outbound", "busy", None, "102"),
+        ("inbound", "answered", "102", "102"),
     ]
-    assert {"id", "pbx", "linkedid", "caller_number", "rang", "started_at", "recording_file"} <= set(lines[0])
+    assert {"id", "pbx", "linkedid", "caller_number", "rang", "started_at", "recording_state"} <= set(
+        lines[0]
+    )
+    assert lines[0]["started_at"].endswith("Z")
     assert "legs" not in lines[0]
     assert table.splitlines()[0].split()[:4] == ["ID", "STARTED", "(UTC)", "DIR"]
     assert table.rstrip().endswith("2 call(s)")
@@ -105,11 +108,11 @@ def test_replayed_recordings_are_listed_held_and_deleted_by_retention(
         return code, capsys.readouterr().out
 
     assert run("replay", *captures, "--recordings-dir", str(TRACES / "recordings"))[0] == 0
-    answered, missed = [json.loads(line) for line in run("calls", "--json")[1].splitlines()]
+    missed, answered = [json.loads(line) for line in run("calls", "--json")[1].splitlines()]
     assert answered["recording"]["duration_seconds"] == pytest.approx(6.02, abs=0.05)
     assert answered["recording"]["sides"] == ["customer", "manager"]
     assert answered["recording"]["url"] == f"/api/v1/calls/{answered['id']}/recording"
-    assert (answered["recording_state"], answered["recording_missing"]) == ("ready", False)
+    assert (answered["recording_state"], answered["has_recording"]) == ("ready", True)
     assert (missed["recording"], missed["recording_state"]) == (None, "empty")
     stored = list(store.rglob("*.ogg"))
     assert len(stored) == 3
@@ -120,7 +123,7 @@ def test_replayed_recordings_are_listed_held_and_deleted_by_retention(
     assert run("legal-hold", str(answered["id"]), "--release")[0] == 0
     dry = json.loads(run("retention", "--days", "0.001", "--dry-run")[1])
     done = json.loads(run("retention", "--days", "0.001")[1])
-    after = json.loads(run("calls", "--json")[1].splitlines()[0])
+    after = json.loads(run("calls", "--json")[1].splitlines()[1])
 
     assert held["recordings"] == 0
     assert (dry["recordings"], dry["call_ids"], dry["dry_run"]) == (1, [answered["id"]], True)
@@ -169,3 +172,69 @@ def test_stats_with_a_period_it_cannot_read_says_why(
     url = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
     assert main(["stats", "--from", "2026-11-30", "--to", "2026-11-01", "--database", url]) == 2
     assert "`to` must be after `from`" in capsys.readouterr().err
+
+
+def test_calls_newest_first_since_a_time_and_limited(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
+    captures = [str(TRACES / "inbound_group_answered.ami"), str(TRACES / "outbound_busy.ami")]
+    assert main(["replay", *captures, "--database", url]) == 0
+    capsys.readouterr()
+
+    def listed(*args: str) -> list[dict[str, object]]:
+        assert main(["calls", "--database", url, "--json", *args]) == 0
+        return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    everything = listed()
+    newest = str(everything[0]["started_at"])
+    assert [call["direction"] for call in everything] == ["outbound", "inbound"]
+    assert listed("--limit", "1") == everything[:1]
+    assert listed("--since", newest) == everything[:1]
+    assert listed("--since", "2100-01-01") == []
+
+
+def test_commands_say_which_database_they_opened(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["migrate", "--database", "sqlite+aiosqlite:///here.db"]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"calltracking: database sqlite+aiosqlite:///{tmp_path}/here.db"
+    ]
+
+
+def test_a_database_is_shown_without_its_password() -> None:
+    shown = shown_database_url("postgresql+asyncpg://ct:s3cret@db.example:5432/ct")
+    assert shown == "postgresql+asyncpg://ct:***@db.example:5432/ct"
+
+
+def test_version_is_the_installed_packages(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"calltracking {version('calltracking')}"
+
+
+def test_every_command_and_option_says_what_it_does() -> None:
+    import argparse
+
+    from calltracking.app.cli import _parser
+
+    undocumented: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {choice.dest: choice.help for choice in action._choices_actions}
+                for command, sub in action.choices.items():
+                    if not helps.get(command):
+                        undocumented.append(f"{name} {command}")
+                    walk(sub, f"{name} {command}")
+            elif not action.help:
+                undocumented.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(_parser(), "calltracking")
+    assert undocumented == []
