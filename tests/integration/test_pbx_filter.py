@@ -1,8 +1,10 @@
 """Two PBXs in one database, over real HTTP on both databases: every list and report asked with `pbx`
-gives that PBX's rows only, without it both PBXs' rows; a PBX the settings do not name is a 400."""
+gives that PBX's rows only, without it both PBXs' rows; a PBX the settings do not name is a 400. The
+CLI's `calls --pbx` and `stats --pbx` likewise."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -11,12 +13,14 @@ from typing import Any
 
 import pytest
 
+from calltracking.app.cli import main
 from calltracking.calls.record import CallRecord, CallStatus
 from calltracking.calls.repository import save_calls
 from calltracking.calls.rollup_repository import rebuild_rollups
 from calltracking.crm.callback_repository import CallbackOpening, open_callbacks
 from calltracking.quality.checklist import checklist_in_force
 from tests.helpers.api import ApiHarness, running_api
+from tests.helpers.captures import TRACES
 from tests.helpers.factories import make_call
 from tests.helpers.quality import GOOD, store_scored
 
@@ -149,3 +153,39 @@ async def test_a_pbx_the_settings_do_not_name_is_refused(api: ApiHarness) -> Non
         body = await get(api, path, params | {"pbx": "warehouse"}, expected=400)
         assert body["error"]["code"] == "unknown_pbx", path
         assert body["error"]["details"] == {"pbx": "warehouse", "known": ["branch", "office"]}
+
+
+def test_the_cli_lists_and_reports_one_pbxs_calls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`calls --pbx` and `stats --pbx` ask the API's own queries (SQL tested on both databases above)."""
+    config = tmp_path / "calltracking.toml"
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}"
+    config.write_text(f'[database]\nurl = "{url}"\n\n[[pbx]]\nname = "office"\n\n[[pbx]]\nname = "branch"\n')
+    at = ["--config", str(config)]
+    assert main([*at, "replay", str(TRACES / "inbound_group_answered.ami"), "--pbx", "office"]) == 0
+    assert main([*at, "replay", str(TRACES / "outbound_busy.ami"), "--pbx", "branch"]) == 0
+    capsys.readouterr()
+
+    def json_lines(*args: str) -> list[dict[str, Any]]:
+        assert main([*at, *args, "--json"]) == 0
+        return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    assert [(c["pbx"], c["direction"]) for c in json_lines("calls")] == [
+        ("branch", "outbound"),
+        ("office", "inbound"),
+    ]
+    assert [(c["pbx"], c["direction"]) for c in json_lines("calls", "--pbx", "office")] == [
+        ("office", "inbound")
+    ]
+    day = ["--from", "2026-11-22", "--to", "2026-11-22", "--tz", "UTC"]
+    totals = {
+        pbx: next(row for row in json_lines("stats", *day, *pbx_args) if row["key"] == "total")
+        for pbx, pbx_args in (("all", []), ("office", ["--pbx", "office"]), ("branch", ["--pbx", "branch"]))
+    }
+    assert {pbx: (row["inbound_received"], row["outbound_made"]) for pbx, row in totals.items()} == {
+        "all": (1, 1),
+        "office": (1, 0),
+        "branch": (0, 1),
+    }
+    for command in (["calls"], ["stats", *day]):
+        assert main([*at, *command, "--pbx", "warehouse"]) == 2
+        assert "no PBX named 'warehouse'" in capsys.readouterr().err
