@@ -3,8 +3,8 @@
 Precedence (highest first): explicit overrides (CLI flags), environment variables
 (`CALLTRACKING_...`, nested with `__`, e.g. `CALLTRACKING_DATABASE__URL`), the TOML file, defaults.
 The defaults run the service on an embedded SQLite database in the data directory (`data_dir`: by
-default $XDG_STATE_HOME/calltracking or ~/.local/state/calltracking, never the working directory) and wait
-for an Asterisk on 127.0.0.1:5038, so a fresh install starts without any configuration.
+default systemd's $STATE_DIRECTORY, $XDG_STATE_HOME/calltracking or ~/.local/state/calltracking, never
+the working directory) and wait for an Asterisk on 127.0.0.1:5038, so a fresh install starts without any configuration.
 """
 
 from __future__ import annotations
@@ -368,8 +368,9 @@ class LogSettings(_Frozen):
 class Settings(_Frozen):
     # Where the embedded database, the spool and the recordings live unless their own settings say:
     # `<data_dir>/calltracking.db`, `<data_dir>/spool`, `<data_dir>/recordings`. Unset (only when built
-    # in code): the defaults below; `load_settings` always sets it, by default to
-    # $XDG_STATE_HOME/calltracking or ~/.local/state/calltracking, never the working directory.
+    # in code): the defaults below; `load_settings` always sets it, by default to $STATE_DIRECTORY
+    # (systemd), else $XDG_STATE_HOME/calltracking, else ~/.local/state/calltracking; never the working
+    # directory.
     data_dir: Path | None = None
     database: DatabaseSettings = DatabaseSettings()
     pbxs: tuple[PbxSettings, ...] = (PbxSettings(),)
@@ -491,7 +492,10 @@ def load_settings(
 
 def default_data_dir(env: Mapping[str, str]) -> Path:
     """Where the database, spool and recordings live unless `data_dir` (`CALLTRACKING_DATA_DIR`) says:
-    `$XDG_STATE_HOME/calltracking`, else `~/.local/state/calltracking` (never the working directory)."""
+    systemd's `StateDirectory=` ($STATE_DIRECTORY, e.g. /var/lib/calltracking), else
+    `$XDG_STATE_HOME/calltracking`, else `~/.local/state/calltracking`; never the working directory."""
+    if env.get("STATE_DIRECTORY"):
+        return Path(env["STATE_DIRECTORY"].split(":")[0])
     if env.get("XDG_STATE_HOME"):
         return Path(env["XDG_STATE_HOME"]) / "calltracking"
     home = Path(env["HOME"]) if env.get("HOME") else Path(pwd.getpwuid(os.getuid()).pw_dir)

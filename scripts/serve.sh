@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install calltracking into .venv and run it on the embedded SQLite database (calltracking-data/).
+# Install calltracking into .venv and run it on the embedded SQLite database in the data directory
+# (`data_dir`, CALLTRACKING_DATA_DIR; default ~/.local/state/calltracking, printed at the start).
 # It starts without a PBX and keeps trying to reach Asterisk at the configured address (default
 # 127.0.0.1:5038). Settings: a TOML file named by CALLTRACKING_CONFIG, or CALLTRACKING_* variables.
 set -euo pipefail

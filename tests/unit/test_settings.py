@@ -208,6 +208,7 @@ def test_bad_settings_are_one_line_each_in_the_admins_words(
 
 
 def test_paths_default_under_the_data_dir_never_the_working_directory(tmp_path: Path) -> None:
+    systemd = load_settings(environ={"STATE_DIRECTORY": "/var/lib/calltracking", "HOME": "/home/ct"})
     state = load_settings(environ={"XDG_STATE_HOME": str(tmp_path / "state")})
     home = load_settings(environ={"HOME": str(tmp_path / "home")})
     told = load_settings(
@@ -217,6 +218,7 @@ def test_paths_default_under_the_data_dir_never_the_working_directory(tmp_path: 
         }
     )
 
+    assert systemd.recordings.storage_dir == Path("/var/lib/calltracking/recordings")
     assert state.data_dir == tmp_path / "state" / "calltracking"
     assert (
         home.database.url == f"sqlite+aiosqlite:///{tmp_path}/home/.local/state/calltracking/calltracking.db"
