@@ -4,7 +4,8 @@ Precedence (highest first): explicit overrides (CLI flags), environment variable
 (`CALLTRACKING_...`, nested with `__`, e.g. `CALLTRACKING_DATABASE__URL`), the TOML file, defaults.
 The defaults run the service on an embedded SQLite database in the data directory (`data_dir`: by
 default systemd's $STATE_DIRECTORY, $XDG_STATE_HOME/calltracking or ~/.local/state/calltracking, never
-the working directory) and wait for an Asterisk on 127.0.0.1:5038, so a fresh install starts without any configuration.
+the working directory) and wait for an Asterisk on 127.0.0.1:5038, so a fresh install starts without any
+configuration.
 """
 
 from __future__ import annotations
@@ -37,40 +38,58 @@ def sqlite_url(path: Path) -> str:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # A field's docstring is its description: docs/configuration.md is generated from them
+    # (`calltracking config-reference`).
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class DatabaseSettings(_Frozen):
     url: str = sqlite_url(DEFAULT_DATA_DIR / "calltracking.db")
-    # Completed calls are fsync'd here before the database sees them, so an outage or a SIGKILL loses none.
+    """SQLAlchemy URL: `sqlite+aiosqlite:///PATH` (embedded) or `postgresql+asyncpg://USER:PASSWORD@HOST/DB`.
+    """
     spool_dir: Path = DEFAULT_DATA_DIR / "spool"
-    # How long SQLite waits for another writer's lock before the write counts as failed (and is retried).
+    """Completed calls are fsync'd here before the database sees them, so an outage or a SIGKILL loses none.
+    """
     busy_timeout_seconds: float = Field(default=30.0, gt=0)
-    # A database that hangs (accepts connections, never answers) must not hang the service: connecting,
-    # each statement and waiting for a pooled connection are bounded (PostgreSQL), and so is each whole
-    # transaction of the call writer and the workers. Migrations get their own, longer bound.
+    """How long SQLite waits for another writer's lock before the write counts as failed (and is retried)."""
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A database that hangs (accepts connections, never answers) must not hang the service: connecting, each
+    statement and waiting for a pooled connection are bounded (PostgreSQL), and so is each whole transaction
+    of the call writer and the workers. Migrations get their own, longer bound."""
     statement_timeout_seconds: float = Field(default=30.0, gt=0)
+    """The longest one statement may run (PostgreSQL)."""
     pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    """The longest a task waits for a pooled connection."""
     transaction_timeout_seconds: float = Field(default=60.0, gt=0)
+    """The longest one transaction of the call writer or a worker may take."""
     migration_timeout_seconds: float = Field(default=3600.0, gt=0)
+    """The longest the migrations at start may take."""
     retry_initial_seconds: float = 0.5
+    """After a failed write the call writer waits this long before it tries again, doubling up to
+    retry_max_seconds; the calls wait in the spool meanwhile."""
     retry_max_seconds: float = 30.0
+    """The longest wait between two tries of the call writer."""
     batch_size: int = Field(default=500, ge=1, le=10_000)
-    # Hot standby (PostgreSQL): how often a process asks for each PBX's listening lease, and so how soon a
-    # standby takes over from a process that died.
+    """The most calls the writer moves from the spool to the database in one transaction."""
     lease_check_seconds: float = Field(default=2.0, gt=0, le=60)
+    """Hot standby (PostgreSQL): how often a process asks for each PBX's listening lease, and so how soon a
+    standby takes over from a process that died."""
 
 
 class ClickToCallSettings(_Frozen):
     """How an Originate rings the manager first, then the customer through the outbound dialplan."""
 
     channel_template: str = "PJSIP/{extension}"
+    """The manager's phone to ring first; must contain {extension}."""
     context: str = "from-internal"
+    """The dialplan context that then dials the customer (the outbound routes)."""
     caller_id: str = "{number} <{number}>"
+    """The caller ID the manager's phone shows; {number} is the customer's number."""
     ring_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
-    # Extra channel variables, e.g. an auto-answer header: {"PJSIP_HEADER(add,Alert-Info)": "answer-after=0"}
+    """How long the manager's phone rings before the request fails (manager_no_answer)."""
     variables: dict[str, str] = Field(default_factory=dict)
+    """Extra channel variables, e.g. an auto-answer header: {"PJSIP_HEADER(add,Alert-Info)": "answer-after=0"}
+    """
 
     @field_validator("channel_template")
     @classmethod
@@ -85,30 +104,44 @@ class PbxSettings(_Frozen):
     (globs allowed): direction is derived from these, never from how long a number is."""
 
     name: str = "default"
+    """The PBX's name in calls, metrics, logs and URLs: letters, digits, '-', '_' or '.'; unique."""
     host: str = "127.0.0.1"
+    """The AMI address of the PBX."""
     port: int = Field(default=5038, ge=1, le=65535)
+    """The AMI port (manager.conf `port`)."""
     username: str = "calltracking"
+    """The AMI user (a `[section]` of manager.conf)."""
     secret: str = ""
+    """The AMI user's secret."""
     trunk_endpoints: tuple[str, ...] = ()
+    """PJSIP/SIP endpoints that are carriers: a call whose first channel is one is inbound."""
     trunk_contexts: tuple[str, ...] = ("from-trunk*", "from-pstn*")
+    """Or the contexts carrier channels are created in (globs)."""
     default_country: str = "RU"
-    # Where this PBX writes MixMonitor files, and where the service sees them (same host or a mount;
-    # unset: the same path, the service runs beside Asterisk). A file outside monitor_dir is refused.
+    """The region of numbers without a country code (two letters, e.g. RU: 8 916 ... = +7 916 ...)."""
     monitor_dir: str = "/var/spool/asterisk/monitor"
+    """Where this PBX writes MixMonitor files, and where the service sees them (same host or a mount; unset:
+    the same path, the service runs beside Asterisk). A file outside monitor_dir is refused."""
     recordings_dir: Path | None = None
-    # The PBX's local time zone: FreePBX files recordings under YYYY/MM/DD of its local date, and names
-    # them in CDR(recordingfile) without that directory.
+    """Where the service sees monitor_dir (a mount, e.g. NFS or sshfs; unset: monitor_dir itself)."""
     timezone: str = "UTC"
-    # A `.raw`/`.sln` recording is MixMonitor's option D stream (stereo: rx left, tx right); set false if
-    # this PBX records mono signed linear.
+    """The PBX's local time zone: FreePBX files recordings under YYYY/MM/DD of its local date, and names them
+    in CDR(recordingfile) without that directory."""
     raw_is_stereo: bool = True
-    # The language its calls are spoken in, a key of `[transcription] models` (unset: the default one).
+    """A `.raw`/`.sln` recording is MixMonitor's option D stream (stereo: rx left, tx right); set false if
+    this PBX records mono signed linear."""
     language: str | None = Field(default=None, pattern=LANGUAGE_PATTERN)
+    """The language its calls are spoken in, a key of `[transcription] models` (unset: the default one)."""
     ping_interval_seconds: float = Field(default=10.0, gt=0)
+    """How often the AMI link is checked with a Ping."""
     ping_timeout_seconds: float = Field(default=5.0, gt=0)
+    """A Ping unanswered this long drops the link and reconnects."""
     login_timeout_seconds: float = Field(default=10.0, gt=0)
+    """The longest the AMI login may take."""
     reconnect_initial_seconds: float = Field(default=1.0, gt=0)
+    """The first delay before reconnecting to a PBX that is down, doubling up to reconnect_max_seconds."""
     reconnect_max_seconds: float = Field(default=60.0, gt=0)
+    """The longest delay between reconnection attempts."""
     click_to_call: ClickToCallSettings = ClickToCallSettings()
 
     @field_validator("name")
@@ -149,31 +182,39 @@ class PbxSettings(_Frozen):
 
 class ApiSettings(_Frozen):
     host: str = "127.0.0.1"
+    """The address the API and the web interface listen on (0.0.0.0: every interface)."""
     port: int = Field(default=8080, ge=0, le=65535)
+    """The port they listen on (0: any free port)."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
-    # Bulk CRM upserts (up to 10,000 items) may be this large; every other request is held to the above.
+    """The largest request body, but for bulk CRM upserts and pushed recordings."""
     max_bulk_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
-    # Requests per token per minute (a token bucket, refilled continuously).
+    """Bulk CRM upserts (up to 10,000 items) may be this large; every other request is held to the above."""
     rate_limit_per_minute: int = Field(default=1200, ge=1)
+    """Requests per token per minute (a token bucket, refilled continuously)."""
     token_cache_seconds: float = Field(default=5.0, ge=0)
-    # The most a request waits on the database before it is answered 503 (with Retry-After); /readyz
-    # waits at most readiness_timeout_seconds before it reports the database down.
+    """How long a checked token is trusted before it is looked up again (a revocation takes at most this
+    long)."""
     database_timeout_seconds: float = Field(default=10.0, gt=0)
+    """The most a request waits on the database before it is answered 503 (with Retry-After); /readyz waits at
+    most readiness_timeout_seconds before it reports the database down."""
     readiness_timeout_seconds: float = Field(default=2.0, gt=0)
+    """The most /readyz waits on the database."""
     retry_after_seconds: int = Field(default=5, ge=1)
+    """The Retry-After of a 503 answered while the database is unavailable."""
 
 
 class WebSettings(_Frozen):
     """The web interface for supervisors and managers, served by the API's process under /ui/."""
 
     enabled: bool = True
-    # A sign-in lasts this long (it also ends on sign-out and when its token is revoked).
+    """Serve the web interface under /ui/."""
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
-    # Pages speak this language until the browser's Accept-Language or the user's switch says otherwise.
+    """A sign-in lasts this long (it also ends on sign-out and when its token is revoked)."""
     default_language: Literal["en", "ru"] = "en"
-    # Set when the interface is reached over HTTPS (directly or through a proxy): the session cookie is
-    # then never sent over plain HTTP.
+    """Pages speak this language until the browser's Accept-Language or the user's switch says otherwise."""
     secure_cookies: bool = False
+    """Set when the interface is reached over HTTPS (directly or through a proxy): the session cookie is then
+    never sent over plain HTTP."""
 
 
 EntityKind = Literal["contact", "company", "lead"]
@@ -184,22 +225,25 @@ class AutoLeadSettings(_Frozen):
     managers also dial suppliers, colleagues' mobiles and the like."""
 
     answered_inbound: bool = True
+    """An answered inbound call from an unknown number creates a lead."""
     missed_inbound: bool = True
+    """A missed inbound call from an unknown number creates a lead."""
     outbound_unknown: bool = False
+    """An outbound call to an unknown number creates a lead."""
 
 
 class CrmSettings(_Frozen):
     """How calls land on CRM entities."""
 
-    # Region of CRM phone numbers written without a country code ("8 (916) 123-45-67").
     default_country: str = "RU"
-    # Fallback match on the last N digits, for numbers the CRM stores in formats that do not normalise.
+    """Region of CRM phone numbers written without a country code ("8 (916) 123-45-67")."""
     tail_digits: int = Field(default=10, ge=6, le=15)
-    # Which kind of entity wins when a number belongs to several (see calltracking/matching.py).
+    """Fallback match on the last N digits, for numbers the CRM stores in formats that do not normalise."""
     match_priority: tuple[EntityKind, ...] = ("contact", "company", "lead")
+    """Which kind of entity wins when a number belongs to several (see calltracking/matching.py)."""
     auto_leads: AutoLeadSettings = AutoLeadSettings()
-    # A missed call must be returned within this time (the callback task's due time and the SLA).
     callback_due_minutes: float = Field(default=15.0, gt=0, le=60 * 24 * 30)
+    """A missed call must be returned within this time (the callback task's due time and the SLA)."""
 
     @field_validator("default_country")
     @classmethod
@@ -218,12 +262,15 @@ class DidSettings(_Frozen):
     """A tracking number: where the calls to it come from, and who takes them by default."""
 
     source: str | None = Field(default=None, max_length=128)
+    """Where calls to this number come from, e.g. `yandex` (the source report's source)."""
     medium: str | None = Field(default=None, max_length=128)
+    """The medium, e.g. `cpc`."""
     campaign: str | None = Field(default=None, max_length=128)
-    # The CRM id of the manager who gets leads and callbacks when nobody answered.
+    """The campaign, e.g. `spring-sale`."""
     default_manager: str | None = Field(default=None, max_length=128)
-    # The language calls to this number are transcribed in (a line for another country's customers).
+    """The CRM id of the manager who gets leads and callbacks when nobody answered."""
     language: str | None = Field(default=None, pattern=LANGUAGE_PATTERN)
+    """The language calls to this number are transcribed in (a line for another country's customers)."""
 
 
 class PoolSettings(_Frozen):
@@ -231,11 +278,13 @@ class PoolSettings(_Frozen):
     its last activity, so a call to it tells which visit (and which ad) brought the caller."""
 
     numbers: tuple[str, ...] = ()
-    # Shown when every pool number is held by a visit: calls to it are counted, but not to one visit.
+    """The pool's tracking numbers, as the carrier delivers them."""
     fallback_number: str | None = None
+    """Shown when every pool number is held by a visit: calls to it are counted, but not to one visit."""
     ttl_seconds: float = Field(default=1800.0, gt=0, le=7 * 24 * 3600)
-    # Per integration token, on top of the API's own limit: a website's traffic is bursty.
+    """A visit keeps its number this long after its last activity."""
     sessions_per_minute: int = Field(default=600, ge=1)
+    """Per integration token, on top of the API's own limit: a website's traffic is bursty."""
 
 
 class TrackingSettings(_Frozen):
@@ -243,8 +292,8 @@ class TrackingSettings(_Frozen):
 
     dids: dict[str, DidSettings] = Field(default_factory=dict)
     pool: PoolSettings = PoolSettings()
-    # An inbound call is a target call when answered and talked longer than this.
     target_talk_seconds: float = Field(default=30.0, ge=0)
+    """An inbound call is a target call when answered and talked longer than this."""
 
     def did(self, did: str | None) -> DidSettings | None:
         """The settings of a DID, also when the carrier sends it in another format than configured."""
@@ -259,14 +308,16 @@ class StatsSettings(_Frozen):
     """Reports: the zone their days are in, the business hours `business_hours=true` keeps, and the
     queue service level."""
 
-    # Unset: the first PBX's zone.
     timezone: str | None = None
+    """Unset: the first PBX's zone."""
     business_hours_start: str = Field(default="09:00", pattern=r"^([01][0-9]|2[0-3]):(00|15|30|45)$")
+    """Business hours start (HH:MM, quarter hours), in the report's zone."""
     business_hours_end: str = Field(default="18:00", pattern=r"^([01][0-9]|2[0-4]):(00|15|30|45)$")
-    # ISO weekdays (1 = Monday).
+    """Business hours end (HH:MM, quarter hours; 24:00 allowed)."""
     business_days: tuple[int, ...] = (1, 2, 3, 4, 5)
-    # A queue call answered within this many seconds of joining counts for the service level.
+    """ISO weekdays (1 = Monday)."""
     queue_service_level_seconds: float = Field(default=20.0, gt=0)
+    """A queue call answered within this many seconds of joining counts for the service level."""
 
     @field_validator("timezone")
     @classmethod
@@ -292,34 +343,38 @@ class StatsSettings(_Frozen):
 class RecordingSettings(_Frozen):
     """How recordings are taken from the PBX, converted, kept and, after `retention_days`, deleted."""
 
-    # Converted audio lives here under content-addressed names; `quarantine` and `inbox` (pushed files)
-    # are subdirectories.
     storage_dir: Path = DEFAULT_DATA_DIR / "recordings"
-    # Opus in Ogg (compact; every current browser plays it) or MP3 (for older players), at this bitrate
-    # in bits per second: 16 kbit/s of Opus keeps telephone speech intact; MP3 wants 32 kbit/s or more.
+    """Converted audio lives here under content-addressed names; `quarantine` and `inbox` (pushed files) are
+    subdirectories."""
     format: Literal["ogg/opus", "mp3"] = "ogg/opus"
+    """Opus in Ogg (compact; every current browser plays it) or MP3 (for older players), at this bitrate in
+    bits per second: 16 kbit/s of Opus keeps telephone speech intact; MP3 wants 32 kbit/s or more."""
     bitrate: int = Field(default=16_000, ge=6_000, le=256_000)
-    # libopus's effort (0-10): lower is faster with slightly larger files for the same quality.
+    """The converted audio's bitrate in bits per second."""
     complexity: int = Field(default=5, ge=0, le=10)
-    # After the call ends, wait this long before taking the file (MixMonitor closes it after the hangup),
-    # and take a file only once it has not changed for this long.
+    """libopus's effort (0-10): lower is faster with slightly larger files for the same quality."""
     settle_seconds: float = Field(default=3.0, ge=0)
-    # A file not there yet is looked for again with growing delays, for this long; then the call is
-    # marked recording_missing.
+    """After the call ends, wait this long before taking the file (MixMonitor closes it after the hangup), and
+    take a file only once it has not changed for this long."""
     retry_initial_seconds: float = Field(default=2.0, gt=0)
+    """A file not there yet is looked for again with growing delays, for this long; then the call is marked
+    recording_missing."""
     retry_max_seconds: float = Field(default=60.0, gt=0)
+    """The longest delay between two looks for a file not there yet."""
     missing_after_seconds: float = Field(default=900.0, ge=0)
-    # A recording whose loudest sample is below this (dBFS) is silence: nobody spoke.
+    """A file still not there this long after the call ended: the call is recording_missing."""
     silence_dbfs: float = Field(default=-60.0, le=0)
-    # Remove the PBX's original once the converted audio is stored (off: the PBX keeps its files).
+    """A recording whose loudest sample is below this (dBFS) is silence: nobody spoke."""
     delete_originals: bool = False
-    # Files converted at the same time (each is one ffmpeg process).
+    """Remove the PBX's original once the converted audio is stored (off: the PBX keeps its files)."""
     workers: int = Field(default=2, ge=1, le=64)
-    # The largest file `PUT /api/v1/recordings/...` accepts.
+    """Files converted at the same time (each is one ffmpeg process)."""
     max_push_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
-    # Delete audio of calls older than this (the call record stays); unset keeps audio forever.
+    """The largest file `PUT /api/v1/recordings/...` accepts."""
     retention_days: float | None = Field(default=None, gt=0)
+    """Delete audio of calls older than this (the call record stays); unset keeps audio forever."""
     retention_interval_seconds: float = Field(default=3600.0, gt=0)
+    """How often `serve` applies retention_days."""
 
 
 class TranscriptionSettings(_Frozen):
@@ -327,14 +382,15 @@ class TranscriptionSettings(_Frozen):
     `models = {ru = "/opt/vosk/ru"}` (models from https://alphacephei.com/vosk/models)."""
 
     models: dict[str, Path] = Field(default_factory=dict)
-    # The language of a PBX that names none; unset: such calls are not transcribed.
+    """A vosk model directory per language, e.g. {ru = "/opt/vosk/ru"}."""
     default_language: str | None = Field(default=None, pattern=LANGUAGE_PATTERN)
-    # Transcription workers `serve` runs in its own process (0: none; `calltracking worker` runs them).
+    """The language of a PBX that names none; unset: such calls are not transcribed."""
     workers: int = Field(default=0, ge=0, le=64)
-    # Audio is decoded and fed to the recognizer this many seconds at a time.
+    """Transcription workers `serve` runs in its own process (0: none; `calltracking worker` runs them)."""
     chunk_seconds: float = Field(default=0.25, gt=0, le=10)
-    # A recognizer's memory grows with what it has heard: a fresh one takes over after this much audio.
+    """Audio is decoded and fed to the recognizer this many seconds at a time."""
     recognizer_seconds: float = Field(default=120.0, ge=10)
+    """A recognizer's memory grows with what it has heard: a fresh one takes over after this much audio."""
 
     @field_validator("models")
     @classmethod
@@ -350,12 +406,14 @@ class QualitySettings(_Frozen):
     field; its silence threshold and fillers are the metrics' settings too). Unset: the shipped example."""
 
     checklist: Path | None = None
+    """The checklist YAML file (unset: the shipped example)."""
 
 
 class LogSettings(_Frozen):
     level: str = "info"
-    # "auto": console renderer on a TTY, JSON lines otherwise.
+    """debug, info, warning or error."""
     format: str = "auto"
+    """"auto": console renderer on a TTY, JSON lines otherwise."""
 
     @field_validator("format")
     @classmethod
@@ -366,12 +424,11 @@ class LogSettings(_Frozen):
 
 
 class Settings(_Frozen):
-    # Where the embedded database, the spool and the recordings live unless their own settings say:
-    # `<data_dir>/calltracking.db`, `<data_dir>/spool`, `<data_dir>/recordings`. Unset (only when built
-    # in code): the defaults below; `load_settings` always sets it, by default to $STATE_DIRECTORY
-    # (systemd), else $XDG_STATE_HOME/calltracking, else ~/.local/state/calltracking; never the working
-    # directory.
     data_dir: Path | None = None
+    """Where the embedded database, the spool and the recordings live unless their own settings say:
+    `<data_dir>/calltracking.db`, `<data_dir>/spool`, `<data_dir>/recordings`. Unset (only when built in
+    code): the defaults below; `load_settings` always sets it, by default to $STATE_DIRECTORY (systemd), else
+    $XDG_STATE_HOME/calltracking, else ~/.local/state/calltracking; never the working directory."""
     database: DatabaseSettings = DatabaseSettings()
     pbxs: tuple[PbxSettings, ...] = (PbxSettings(),)
     api: ApiSettings = ApiSettings()
