@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from pydantic import ValidationError
 
+from api.errors import UnknownPbx
 from api.keys import SESSIONS, SETTINGS
 from api.routes.calls import call_history, call_rows
 from api.schemas import CallPage, CallQuery
@@ -21,7 +22,7 @@ from calltracking.stats.period import PeriodInvalid
 
 PAGE_SIZE = 50
 # The form's fields that go to the API's query as they are; `from` and `to` are dates in the PBX's zone.
-PASSED = ("manager", "direction", "status", "number", "did", "entity", "text", "cursor")
+PASSED = ("pbx", "manager", "direction", "status", "number", "did", "entity", "text", "cursor")
 
 
 def install(app: web.Application) -> None:
@@ -33,6 +34,9 @@ async def call_list(request: web.Request) -> web.StreamResponse:
     settings = request.config_dict[SETTINGS]
     audience = Audience.of(found.principal)
     form = {name: value.strip() for name, value in request.query.items() if isinstance(value, str)}
+    pbxs = [pbx.name for pbx in settings.pbxs]
+    if form.get("pbx") and form["pbx"] not in pbxs:
+        raise UnknownPbx(f"no PBX named {form['pbx']!r}", {"pbx": form["pbx"], "known": sorted(pbxs)})
     error = None
     page = CallPage(items=[], next_cursor=None)
     try:
@@ -63,6 +67,8 @@ async def call_list(request: web.Request) -> web.StreamResponse:
             "directions": [item.value for item in Direction],
             "statuses": [item.value for item in CallStatus],
             "sees_everything": audience.sees_everything,
+            # The PBX picker, when there is more than one to pick from.
+            "pbxs": pbxs if len(pbxs) > 1 else [],
         },
         status=422 if error else 200,
     )

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import urlencode
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -68,8 +67,8 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     found = web_session(request)
     settings = request.config_dict[SETTINGS]
     sessions = request.config_dict[SESSIONS]
-    picked = picked_period(request, settings.report_timezone)
-    period = picked.period
+    picked = picked_period(request, settings)
+    period, pbx = picked.period, picked.pbx
     audience = Audience.of(found.principal)
     supervisor = is_supervisor(found)
     exporting = request.query.get("format") in ("csv", "xlsx")
@@ -77,12 +76,12 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     # The parts read the database independently, side by side (a connection each): the page costs its
     # slowest part, not their sum. A file holds every table, so an export also waits for the fragments.
     (days, hours), missed, callbacks, queues, report, sources = await asyncio.gather(
-        _read(sessions, lambda session: _volume(session, period, audience)),
-        _read(sessions, lambda session: _missed(session, period, audience)),
-        _read(sessions, lambda session: _open_callbacks(session, audience)),
-        _read(sessions, lambda session: _queues(session, period, settings, supervisor)),
-        _managers(sessions, audience, period) if exporting else _nothing(),
-        _sources(sessions, period, supervisor) if exporting else _nothing(),
+        _read(sessions, lambda session: _volume(session, period, audience, pbx)),
+        _read(sessions, lambda session: _missed(session, period, audience, pbx)),
+        _read(sessions, lambda session: _open_callbacks(session, audience, pbx)),
+        _read(sessions, lambda session: _queues(session, period, settings, supervisor, pbx)),
+        _managers(sessions, audience, period, pbx) if exporting else _nothing(),
+        _sources(sessions, period, supervisor, pbx) if exporting else _nothing(),
     )
     callbacks.sort(key=lambda task: (not task.is_overdue(now), task.due_at))
     board = Dashboard(
@@ -97,7 +96,6 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     )
     if exporting:
         return _export(board, request.query["format"], picked.first_day.isoformat())
-    period_query = urlencode({"from": picked.first_day.isoformat(), "to": picked.last_day.isoformat()})
     return render(
         request,
         "dashboard.html",
@@ -106,7 +104,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
             "picked": picked,
             "now": now,
             "supervisor": supervisor,
-            "fragments": {part: f"/ui/fragments/{part}?{period_query}" for part in FRAGMENTS},
+            "fragments": {part: f"/ui/fragments/{part}?{picked.query()}" for part in FRAGMENTS},
         },
     )
 
@@ -116,27 +114,31 @@ async def dashboard_fragment(request: web.Request) -> web.StreamResponse:
     found = web_session(request)
     settings = request.config_dict[SETTINGS]
     sessions = request.config_dict[SESSIONS]
-    period = picked_period(request, settings.report_timezone).period
+    picked = picked_period(request, settings)
+    period, pbx = picked.period, picked.pbx
     part = request.match_info["part"]
     if part == "managers":
-        report = await _managers(sessions, Audience.of(found.principal), period)
+        report = await _managers(sessions, Audience.of(found.principal), period, pbx)
         return render(request, "dashboard_managers.html", {"report": report})
     if not is_supervisor(found):
         raise web.HTTPNotFound()
-    return render(request, "dashboard_sources.html", {"sources": await _sources(sessions, period, True)})
+    sources = await _sources(sessions, period, True, pbx)
+    return render(request, "dashboard_sources.html", {"sources": sources})
 
 
 async def _managers(
-    sessions: async_sessionmaker[AsyncSession], audience: Audience, period: Period
+    sessions: async_sessionmaker[AsyncSession], audience: Audience, period: Period, pbx: str | None
 ) -> ManagerReport:
-    scope = await manager_scope(sessions, audience, period)
+    scope = await manager_scope(sessions, audience, period, pbx=pbx)
     return await _read(sessions, lambda session: manager_report(session, scope))
 
 
 async def _sources(
-    sessions: async_sessionmaker[AsyncSession], period: Period, supervisor: bool
+    sessions: async_sessionmaker[AsyncSession], period: Period, supervisor: bool, pbx: str | None
 ) -> SourceReport | None:
-    return await source_report(sessions, ReportPeriod(period.start, period.end)) if supervisor else None
+    if not supervisor:
+        return None
+    return await source_report(sessions, ReportPeriod(period.start, period.end), pbx)
 
 
 async def _read(
@@ -151,15 +153,18 @@ async def _nothing() -> None:
 
 
 async def _volume(
-    session: AsyncSession, period: Period, audience: Audience
+    session: AsyncSession, period: Period, audience: Audience, pbx: str | None
 ) -> tuple[list[VolumePoint], list[VolumePoint]]:
-    return call_volume(period, await bucket_counts(session, period, manager=audience.call_manager))
+    return call_volume(period, await bucket_counts(session, period, manager=audience.call_manager, pbx=pbx))
 
 
-async def _missed(session: AsyncSession, period: Period, audience: Audience) -> list[StoredCall]:
+async def _missed(
+    session: AsyncSession, period: Period, audience: Audience, pbx: str | None
+) -> list[StoredCall]:
     where = CallFilter(
         started_from=period.start,
         started_before=period.end,
+        pbx=pbx,
         manager=audience.call_manager,
         direction=Direction.INBOUND,
         status=CallStatus.MISSED,
@@ -167,24 +172,24 @@ async def _missed(session: AsyncSession, period: Period, audience: Audience) -> 
     return await search_calls(session, where, SHOWN_MISSED)
 
 
-async def _open_callbacks(session: AsyncSession, audience: Audience) -> list[CallbackTask]:
+async def _open_callbacks(session: AsyncSession, audience: Audience, pbx: str | None) -> list[CallbackTask]:
     """A manager's own tasks (by CRM id, or by extension when the CRM does not know them)."""
     manager = None
     if not audience.sees_everything:
         own_id = await manager_of_token(session, audience.extension or "")
         manager = audience.callback_manager(own_id, None)
     return await list_callbacks(
-        session, CallbackState.OPEN, due_before=None, manager=manager, after_id=None, limit=500
+        session, CallbackState.OPEN, due_before=None, manager=manager, after_id=None, limit=500, pbx=pbx
     )
 
 
 async def _queues(
-    session: AsyncSession, period: Period, settings: Settings, supervisor: bool
+    session: AsyncSession, period: Period, settings: Settings, supervisor: bool, pbx: str | None
 ) -> QueueReport | None:
     if not supervisor:
         return None
     return await queue_report_between(
-        session, period.start, period.end, settings.stats.queue_service_level_seconds
+        session, period.start, period.end, settings.stats.queue_service_level_seconds, pbx=pbx
     )
 
 

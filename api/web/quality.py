@@ -31,8 +31,10 @@ def install(app: web.Application) -> None:
 async def quality_page(request: web.Request) -> web.StreamResponse:
     found = web_session(request)
     settings = request.config_dict[SETTINGS]
-    picked = picked_period(request, settings.report_timezone)
-    report = await quality_lines(request.config_dict[SESSIONS], Audience.of(found.principal), picked.period)
+    picked = picked_period(request, settings)
+    report = await quality_lines(
+        request.config_dict[SESSIONS], Audience.of(found.principal), picked.period, picked.pbx
+    )
     lines = [*report.managers, *([report.total] if report.total else [])]
     wanted = request.query.get("format")
     if wanted in ("csv", "xlsx"):

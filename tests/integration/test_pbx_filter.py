@@ -1,6 +1,6 @@
 """Two PBXs in one database, over real HTTP on both databases: every list and report asked with `pbx`
 gives that PBX's rows only, without it both PBXs' rows; a PBX the settings do not name is a 400. The
-CLI's `calls --pbx` and `stats --pbx` likewise."""
+CLI's `calls --pbx` and `stats --pbx`, and the web pages' PBX picker, likewise."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ from tests.helpers.api import ApiHarness, running_api
 from tests.helpers.captures import TRACES
 from tests.helpers.factories import make_call
 from tests.helpers.quality import GOOD, store_scored
+from tests.integration.test_web_forms import sign_in
 
-PERIOD = {"from": "2026-10-01", "to": "2026-10-31", "tz": "UTC"}
+PERIOD_DAYS = {"from": "2026-10-01", "to": "2026-10-31"}
+PERIOD = PERIOD_DAYS | {"tz": "UTC"}
 CHECKLIST = checklist_in_force(None)
 HOUR = timedelta(hours=1)
 
@@ -189,3 +191,30 @@ def test_the_cli_lists_and_reports_one_pbxs_calls(tmp_path: Path, capsys: pytest
     for command in (["calls"], ["stats", *day]):
         assert main([*at, *command, "--pbx", "warehouse"]) == 2
         assert "no PBX named 'warehouse'" in capsys.readouterr().err
+
+
+async def test_the_web_pages_pick_a_pbx_when_there_are_several(api: ApiHarness) -> None:
+    await sign_in(api.client, api.tokens["supervisor"])
+
+    async def page(path: str, expected: int = 200, **params: str) -> str:
+        response = await api.client.get(path, params=PERIOD_DAYS | params)
+        assert response.status == expected, path
+        return await response.text()
+
+    everyone, office = await page("/ui/"), await page("/ui/", pbx="office")
+    assert 'id="pbx-picker"' in everyone
+    assert '<option value="office" selected>' in office
+    # The missed calls and open callbacks of the dashboard, and the link to its managers' table.
+    assert "+79160000003" in everyone and "+79160000004" in everyone
+    assert "+79160000003" in office and "+79160000004" not in office
+    assert "/ui/fragments/managers?from=2026-10-01&amp;to=2026-10-31&amp;pbx=office" in office
+    managers = await page("/ui/fragments/managers", pbx="branch")
+    assert 'data-key="ext:201"' in managers and 'data-key="ext:101"' not in managers
+    sources = await page("/ui/fragments/sources", pbx="branch")
+    assert "yandex" in sources and "google" not in sources
+    calls = await page("/ui/calls", pbx="branch")
+    assert "+79160000002" in calls and "+79160000001" not in calls
+    assert '<option value="branch" selected>' in calls
+    await page("/ui/quality", pbx="office")
+    for path in ("/ui/", "/ui/calls", "/ui/quality", "/ui/fragments/managers"):
+        assert "warehouse" in await page(path, 400, pbx="warehouse")
