@@ -44,6 +44,8 @@ class _Frozen(BaseModel):
 
 
 class DatabaseSettings(_Frozen):
+    """The database calls and everything else are stored in, and the journal (spool) in front of it."""
+
     url: str = sqlite_url(DEFAULT_DATA_DIR / "calltracking.db")
     """SQLAlchemy URL: `sqlite+aiosqlite:///PATH` (embedded) or `postgresql+asyncpg://USER:PASSWORD@HOST/DB`.
     """
@@ -181,6 +183,8 @@ class PbxSettings(_Frozen):
 
 
 class ApiSettings(_Frozen):
+    """The REST API and the web interface: where they listen and how they hold up under load."""
+
     host: str = "127.0.0.1"
     """The address the API and the web interface listen on (0.0.0.0: every interface)."""
     port: int = Field(default=8080, ge=0, le=65535)
@@ -410,6 +414,8 @@ class QualitySettings(_Frozen):
 
 
 class LogSettings(_Frozen):
+    """Logs: structured lines on stderr (docs/operations.md lists their fields)."""
+
     level: str = "info"
     """debug, info, warning or error."""
     format: str = "auto"
@@ -424,11 +430,11 @@ class LogSettings(_Frozen):
 
 
 class Settings(_Frozen):
+    # `load_settings` always sets it; a Settings built in code without it keeps the relative defaults.
     data_dir: Path | None = None
-    """Where the embedded database, the spool and the recordings live unless their own settings say:
-    `<data_dir>/calltracking.db`, `<data_dir>/spool`, `<data_dir>/recordings`. Unset (only when built in
-    code): the defaults below; `load_settings` always sets it, by default to $STATE_DIRECTORY (systemd), else
-    $XDG_STATE_HOME/calltracking, else ~/.local/state/calltracking; never the working directory."""
+    """Where the embedded database (`<data_dir>/calltracking.db`), the spool (`<data_dir>/spool`) and the
+    recordings (`<data_dir>/recordings`) live unless their own settings say otherwise; never the working
+    directory."""
     database: DatabaseSettings = DatabaseSettings()
     pbxs: tuple[PbxSettings, ...] = (PbxSettings(),)
     api: ApiSettings = ApiSettings()

@@ -42,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USAGE
+    if not getattr(args, "reads_settings", True):
+        result: int = args.handler(args)
+        return result
     import asyncio
 
     from calltracking.logs import configure_logging
@@ -49,8 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings(args)
         configure_logging(settings.log)
-        result: int = asyncio.run(args.handler(args, settings))
-        return result
+        ran: int = asyncio.run(args.handler(args, settings))
+        return ran
     except CalltrackingError as exc:
         print(f"calltracking: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -230,6 +233,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     rescore.add_argument("--database", help="database URL (overrides the settings)")
     rescore.set_defaults(handler=_quality_rescore)
+
+    reference = commands.add_parser(
+        "config-reference",
+        help="print the configuration reference (Markdown: every section, key, type, default)",
+        description="Generated from the installed version's settings object, so it is right for the "
+        "version you run; the repository keeps it as docs/configuration.md. Reads no settings.",
+    )
+    reference.add_argument("--output", type=Path, help="write it to this file instead of stdout")
+    reference.set_defaults(handler=_config_reference, reads_settings=False)
     return parser
 
 
@@ -255,6 +267,17 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "database", None):
         overrides["database"] = {"url": args.database}
     return load_settings(args.config, overrides=overrides)
+
+
+def _config_reference(args: argparse.Namespace) -> int:
+    from calltracking.app.config_reference import render_reference
+
+    text = render_reference()
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+    return EXIT_OK
 
 
 async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
