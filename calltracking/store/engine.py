@@ -20,6 +20,7 @@ from typing import Any, Self, cast
 import orjson
 from alembic import command
 from alembic.config import Config
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
@@ -270,4 +271,13 @@ def _upgrade_atomically(connection: Connection, revision: str) -> None:
 def _upgrade(connection: Connection, revision: str) -> None:
     config = Config(str(ALEMBIC_INI))
     config.attributes["connection"] = connection
-    command.upgrade(config, revision)
+    try:
+        command.upgrade(config, revision)
+    except CommandError as exc:
+        # A schema this code has no migration for: a newer version migrated it. There is no downgrade.
+        if "Can't locate revision" not in str(exc):
+            raise
+        raise ConfigError(
+            "the database was migrated by a newer calltracking, which this version cannot use: run that "
+            "version again, or restore the backup taken before the upgrade (docs/operations.md: Upgrades)"
+        ) from exc

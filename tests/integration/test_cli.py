@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -238,3 +239,18 @@ def test_every_command_and_option_says_what_it_does() -> None:
 
     walk(_parser(), "calltracking")
     assert undocumented == []
+
+
+def test_a_database_from_a_newer_version_is_refused_with_a_way_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = tmp_path / "newer.db"
+    assert main(["migrate", "--database", f"sqlite+aiosqlite:///{database}"]) == 0
+    with sqlite3.connect(database) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0999_from_the_future'")
+    capsys.readouterr()
+
+    assert main(["calls", "--database", f"sqlite+aiosqlite:///{database}"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("calltracking: the database was migrated by a newer calltracking")
+    assert "restore the backup" in err[-1]
