@@ -154,14 +154,15 @@ def create_app(
     def observe(operation: Operation, status_code: int, seconds: float) -> None:
         app[METRICS].requests.labels(operation.method, operation.path, str(status_code)).observe(seconds)
 
+    pbx_names = frozenset(pbx.name for pbx in settings.pbxs)
     operations.install(
         app,
         authenticate,
         observe,
         (settings.api.max_body_bytes, settings.api.max_bulk_body_bytes),
-        pbx_names=frozenset(pbx.name for pbx in settings.pbxs),
+        pbx_names=pbx_names,
     )
-    app[docs.DOCS_KEY] = operations.openapi("calltracking", API_VERSION, DESCRIPTION)
+    app[docs.DOCS_KEY] = operations.openapi("calltracking", API_VERSION, DESCRIPTION, pbx_names)
     app.router.add_get("/api/v1/openapi.json", docs.openapi_json)
     app.router.add_get("/api/docs", docs.docs_page)
     if settings.web.enabled:

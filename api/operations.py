@@ -199,7 +199,11 @@ class Api:
             bound = _bind(operation, authenticate, observe, limit, pbx_names)
             app.router.add_route(operation.method, route_path, bound)
 
-    def openapi(self, title: str, version: str, description: str) -> dict[str, Any]:
+    def openapi(
+        self, title: str, version: str, description: str, pbx_names: Collection[str] | None = None
+    ) -> dict[str, Any]:
+        """`pbx_names`: the configured PBXs, listed as the only values of every `pbx` filter (as `install`
+        checks them), so the document promises no name the server refuses."""
         models: list[tuple[type[BaseModel], Any]] = [(ErrorOut, "serialization")]
         for op in self.operations:
             if op.body is not None:
@@ -209,7 +213,7 @@ class Api:
         refs, definitions = models_json_schema(unique, ref_template="#/components/schemas/{model}")
         paths: dict[str, dict[str, Any]] = {}
         for op in self.operations:
-            paths.setdefault(op.path, {})[op.method.lower()] = _operation_document(op, refs)
+            paths.setdefault(op.path, {})[op.method.lower()] = _operation_document(op, refs, pbx_names)
         return {
             "openapi": "3.1.0",
             "info": {"title": title, "version": version, "description": description},
@@ -401,7 +405,9 @@ def _validated(model: type[ModelT], data: Any, where: str) -> ModelT:
         raise InvalidRequest(f"the request {where} is not valid", details) from exc
 
 
-def _operation_document(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
+def _operation_document(
+    op: Operation, refs: dict[Any, Any], pbx_names: Collection[str] | None = None
+) -> dict[str, Any]:
     document: dict[str, Any] = {
         "operationId": op.operation_id,
         "summary": op.summary,
@@ -431,6 +437,8 @@ def _operation_document(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
             }
             if "description" in prop:
                 parameter["description"] = prop["description"]
+            if name == "pbx" and pbx_names is not None:
+                parameter["schema"] = {"type": "string", "enum": sorted(pbx_names)}
             parameters.append(parameter)
     parameters.extend(
         {"name": name, "in": "header", "required": required, "schema": schema}

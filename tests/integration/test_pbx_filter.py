@@ -155,6 +155,11 @@ async def test_a_pbx_the_settings_do_not_name_is_refused(api: ApiHarness) -> Non
         body = await get(api, path, params | {"pbx": "warehouse"}, expected=400)
         assert body["error"]["code"] == "unknown_pbx", path
         assert body["error"]["details"] == {"pbx": "warehouse", "known": ["branch", "office"]}
+    # The document the API serves names the configured PBXs as the only ones to ask for.
+    document = await (await api.client.get("/api/v1/openapi.json")).json()
+    for path, _, _ in ENDPOINTS:
+        (pbx,) = [p for p in document["paths"][path]["get"]["parameters"] if p["name"] == "pbx"]
+        assert pbx["schema"] == {"type": "string", "enum": ["branch", "office"]}, path
 
 
 def test_the_cli_lists_and_reports_one_pbxs_calls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
