@@ -9,4 +9,6 @@ from dataclasses import dataclass, field
 @dataclass
 class ServiceStatus:
     pbx_connected: Callable[[], Mapping[str, bool]] = dict
+    # PBXs another process listens to (hot standby): not connected here, and that is not a fault.
+    pbx_standing_by: Callable[[], frozenset[str]] = frozenset
     spool_depth: Callable[[], int] = field(default=lambda: 0)

@@ -34,12 +34,17 @@ async def healthz(request: web.Request, ctx: Context) -> web.StreamResponse:
     responses={200: ReadyOut, 503: ReadyOut},
     description="Needs no token (load balancers and orchestrators probe it) and no database: it answers "
     "within `[api] readiness_timeout_seconds` whatever state the database is in, and says which "
-    "dependency is down.",
+    "dependency is down. A hot-standby process (another `serve` listens to the PBX) answers 503 with "
+    "`listening: false` for that PBX, so a load balancer sends click-to-call to the process that listens.",
 )
 async def readyz(request: web.Request, ctx: Context) -> web.StreamResponse:
     status = request.app[STATUS]
     database = await _database_answers(request.app)
-    pbxs = [PbxReadiness(name=name, connected=up) for name, up in status.pbx_connected().items()]
+    standing_by = status.pbx_standing_by()
+    pbxs = [
+        PbxReadiness(name=name, connected=up, listening=name not in standing_by)
+        for name, up in status.pbx_connected().items()
+    ]
     ready = database and all(p.connected for p in pbxs)
     body = ReadyOut(ready=ready, database=database, pbxs=pbxs, spool_depth=status.spool_depth())
     return web.json_response(body.model_dump(), status=200 if ready else 503)

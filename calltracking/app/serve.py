@@ -11,13 +11,13 @@ from aiohttp import web
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ami.connection import AmiConnection
 from ami.listener import PbxListener
 from api.app import create_app
 from api.schemas import call_payload
 from api.status import ServiceStatus
 from calltracking.app.memory import settle_heap
 from calltracking.app.runtime import call_pipeline
+from calltracking.app.standby import ListeningConnections, StandbyListener
 from calltracking.calls.hub import CallEventHub
 from calltracking.calls.log import CallLog
 from calltracking.calls.record import CallCompleted, CallRecord, LiveEvent
@@ -30,6 +30,7 @@ from calltracking.crm.lookup_repository import open_lookup_reader
 from calltracking.errors import ConfigError
 from calltracking.metrics import ApiMetrics
 from calltracking.store.engine import with_deadline
+from calltracking.store.pbx_lease import lease_for
 from calltracking.webhooks.delivery import WebhookDeliverer
 from calltracking.webhooks.roster import WebhookRoster
 from recordings.retention import run_retention
@@ -51,22 +52,28 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
             on_dropped=_counting_drops(metrics),
         )
         spool_dir = settings.database.spool_dir
-        listeners = [
-            PbxListener(
+        standbys = [
+            StandbyListener(
                 pbx,
-                pipeline.call_log,
-                checkpoint_path=spool_dir / f"live-calls-{pbx.name}.json",
-                progress_sink=hub.publish,
+                lease_for(pipeline.engine, pbx.name),
+                functools.partial(
+                    PbxListener,
+                    pbx,
+                    pipeline.call_log,
+                    checkpoint_path=spool_dir / f"live-calls-{pbx.name}.json",
+                    progress_sink=hub.publish,
+                ),
+                check_seconds=settings.database.lease_check_seconds,
             )
             for pbx in settings.pbxs
         ]
-        for listener in listeners:
-            metrics.ami_events.watch(listener.pbx.name, _events_of(listener.connection))
+        for standby in standbys:
+            metrics.ami_events.watch(standby.pbx.name, _events_of(standby))
         click_to_call = ClickToCallService(
             # A click-to-call request waits on the database no longer than any other API request.
             with_deadline(pipeline.sessionmaker, settings.api.database_timeout_seconds),
             settings.pbxs,
-            {listener.pbx.name: listener.connection for listener in listeners},
+            ListeningConnections(standbys),
         )
         wire_live_events(hub, pipeline.call_log, click_to_call)
         wire_webhooks(hub, pipeline.call_log, pipeline.sessionmaker, pipeline.roster)
@@ -84,7 +91,8 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
         )
         deliverer = WebhookDeliverer(pipeline.sessionmaker, metrics=metrics)
         status = ServiceStatus(
-            pbx_connected=lambda: {listener.pbx.name: listener.connection.is_ready for listener in listeners},
+            pbx_connected=lambda: {standby.pbx.name: standby.is_ready for standby in standbys},
+            pbx_standing_by=lambda: frozenset(s.pbx.name for s in standbys if s.is_standing_by),
             spool_depth=lambda: pipeline.call_log.spool_depth,
         )
         app = create_app(
@@ -117,8 +125,9 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
                 _once(migrated, functools.partial(run_retention, pipeline.sessionmaker, settings.recordings))
             ),
         ]
-        for listener in listeners:
-            listener.start()
+        # Each PBX is listened to once its lease is held: at once on SQLite and on a PostgreSQL no other
+        # `serve` shares, after the holder dies on a hot standby.
+        workers += [asyncio.create_task(standby.run()) for standby in standbys]
         log.info(
             "service_started",
             pbxs=[pbx.name for pbx in settings.pbxs],
@@ -129,8 +138,10 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
         finally:
             log.info("service_stopping")
             await runner.cleanup()
-            for listener in listeners:
-                await listener.close()
+            listening = workers[-len(standbys) :] if standbys else []
+            for task in listening:
+                task.cancel()
+            await asyncio.gather(*listening, return_exceptions=True)
             try:
                 await asyncio.wait_for(pipeline.call_log.flush(), SHUTDOWN_FLUSH_SECONDS)
             except TimeoutError:
@@ -151,8 +162,8 @@ async def _once(migrated: asyncio.Event, work: Callable[[], Awaitable[None]]) ->
     await work()
 
 
-def _events_of(connection: AmiConnection) -> Callable[[], int]:
-    return lambda: connection.events_received
+def _events_of(standby: StandbyListener) -> Callable[[], int]:
+    return lambda: standby.events_received
 
 
 def _counting_drops(metrics: ApiMetrics) -> Callable[[LiveEvent], None]:

@@ -250,6 +250,8 @@ class StreamPeer:
     # Awaited between the CoreShowChannels answer and the first frame of the body.
     _before_body: Callable[[], Awaitable[None]] | None = None
     _server: asyncio.Server | None = None
+    # Cleared by `hold`: a new connection waits for the next `resume` before it is answered.
+    _open: asyncio.Event = field(default_factory=asyncio.Event)
     _handlers: set[asyncio.Task[None]] = field(default_factory=set)
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
@@ -264,8 +266,14 @@ class StreamPeer:
         the stream from there."""
         self.position = position
         self._before_body = before_body
+        self._open.set()
+
+    def hold(self) -> None:
+        """Keep the next connection waiting (greeted by nothing) until `resume` says where it starts."""
+        self._open.clear()
 
     async def start(self) -> None:
+        self._open.set()
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
 
     async def stop(self) -> None:
@@ -282,6 +290,7 @@ class StreamPeer:
         if task is not None:
             self._handlers.add(task)
         self._writers.add(writer)
+        await self._open.wait()
         self.connections += 1
         position, before_body = self.position, self._before_body
         listed = asyncio.Event()

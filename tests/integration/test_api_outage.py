@@ -137,7 +137,7 @@ async def _the_api_says_the_database_is_down(
         {
             "ready": False,
             "database": False,
-            "pbxs": [{"name": "office", "connected": True}],
+            "pbxs": [{"name": "office", "connected": True, "listening": True}],
             "spool_depth": spooled,
         },
     )

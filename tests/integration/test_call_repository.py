@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 from calltracking.calls.repository import count_calls, list_calls, save_calls
 from calltracking.store.engine import create_engine, create_sessionmaker, migrate
@@ -35,6 +36,32 @@ async def test_a_reconciled_record_never_replaces_a_complete_one(database_url: s
         assert [s.call for s in stored_calls] == [complete, make_call(2)]
     finally:
         await engine.dispose()
+
+
+async def test_of_two_reconciled_records_the_one_that_knew_the_call_longer_stays(database_url: str) -> None:
+    """A hot standby took the call over and logged it reconciled, ending late; the first holder comes back
+    and restores an old checkpoint, whose version of the call ends where that holder lost sight of it."""
+    engine = create_engine(database_url)
+    await migrate(engine)
+    sessions = create_sessionmaker(engine)
+    taken_over = replace(make_call(1), reconciled=True, legs=())
+    stale = replace(taken_over, ended_at=taken_over.ended_at - timedelta(seconds=5), talk_seconds=1.0)
+    later = replace(taken_over, ended_at=taken_over.ended_at + timedelta(seconds=5), talk_seconds=11.0)
+    try:
+        async with sessions.begin() as session:
+            [call_id] = await save_calls(session, [taken_over])
+        async with sessions.begin() as session:
+            assert await save_calls(session, [stale]) == [call_id]
+        async with sessions() as session:
+            [kept] = await list_calls(session)
+        async with sessions.begin() as session:
+            await save_calls(session, [later])
+        async with sessions() as session:
+            [replaced] = await list_calls(session)
+    finally:
+        await engine.dispose()
+    assert kept.call == taken_over
+    assert replaced.call == later
 
 
 async def test_the_same_call_twice_in_one_batch_is_one_row(database_url: str) -> None:

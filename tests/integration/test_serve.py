@@ -67,7 +67,7 @@ async def test_serve_logs_calls_takes_their_recordings_and_answers_the_api(
     assert ready == {
         "ready": True,
         "database": True,
-        "pbxs": [{"name": "office", "connected": True}],
+        "pbxs": [{"name": "office", "connected": True, "listening": True}],
         "spool_depth": 0,
     }
     assert 'calltracking_calls_total{pbx="office",status="answered"} 1.0' in metrics
