@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,8 @@ import pytest
 from ami.capture_peer import CapturePeer, PeerSession, frame
 from calltracking.app.cli import main
 from calltracking.app.doctor import run_doctor
+from calltracking.app.doctor.host import check_recordings_dir
+from calltracking.app.doctor.result import Status
 from calltracking.config import (
     DatabaseSettings,
     PbxSettings,
@@ -373,16 +377,43 @@ async def test_recordings_path_that_is_a_file(
     assert "is not a directory" in lines["pbx office recordings"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any directory")
-async def test_unreadable_recordings_dir(migrated_sqlite: str, monitor_dir: Path) -> None:
-    monitor_dir.chmod(0)
-    try:
-        code, lines = await doctor(GOOD, migrated_sqlite, monitor_dir)
-    finally:
-        monitor_dir.chmod(0o755)
+NOBODY = 65534
 
-    assert code == 1
-    assert "is not readable by this user" in lines["pbx office recordings"]
+
+async def test_unreadable_recordings_dir(migrated_sqlite: str, monitor_dir: Path) -> None:
+    if os.geteuid() == 0:
+        # Root reads any directory: the service's user is not root, so ask as one (uid 65534, nobody).
+        message = unreadable_as_nobody()
+    else:
+        monitor_dir.chmod(0)
+        try:
+            code, lines = await doctor(GOOD, migrated_sqlite, monitor_dir)
+        finally:
+            monitor_dir.chmod(0o755)
+        assert code == 1
+        message = lines["pbx office recordings"]
+
+    assert "is not readable by this user" in message
+
+
+def unreadable_as_nobody() -> str:
+    """The recordings check run with an unprivileged effective user (as the service's own user would be)
+    on a directory only root may read; nothing else runs meanwhile, and root comes back at once."""
+    parent = Path(tempfile.mkdtemp(prefix="doctor-"))
+    try:
+        parent.chmod(0o755)
+        recordings = parent / "monitor"
+        recordings.mkdir(mode=0o700)
+        pbx = PbxSettings(recordings_dir=recordings)
+        os.seteuid(NOBODY)
+        try:
+            result = check_recordings_dir(pbx)
+        finally:
+            os.seteuid(0)
+    finally:
+        shutil.rmtree(parent)
+    assert result.status is Status.FAIL
+    return result.message
 
 
 async def test_ffmpeg_absent(migrated_sqlite: str, monitor_dir: Path, tmp_path: Path) -> None:
