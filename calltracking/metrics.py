@@ -49,6 +49,12 @@ class ApiMetrics:
         self.pbx_connected = Gauge(
             "calltracking_pbx_connected", "1 when the AMI session is up", ["pbx"], registry=self.registry
         )
+        self.pbx_listening = Gauge(
+            "calltracking_pbx_listening",
+            "1 when this process listens to the PBX, 0 on a hot standby (another process holds its lease)",
+            ["pbx"],
+            registry=self.registry,
+        )
         self.webhook_failures = Counter(
             "calltracking_webhook_failures_total", "Failed webhook delivery attempts", registry=self.registry
         )

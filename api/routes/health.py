@@ -91,8 +91,10 @@ async def metrics(request: web.Request, ctx: Context) -> web.StreamResponse:
     collected = request.app[METRICS]
     status = request.app[STATUS]
     collected.spool_depth.set(status.spool_depth())
+    standing_by = status.pbx_standing_by()
     for name, up in status.pbx_connected().items():
         collected.pbx_connected.labels(pbx=name).set(1 if up else 0)
+        collected.pbx_listening.labels(pbx=name).set(0 if name in standing_by else 1)
     response = web.Response(body=generate_latest(collected.registry))
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response

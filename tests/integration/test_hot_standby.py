@@ -13,6 +13,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import aiohttp
 from sqlalchemy import text
 
 from calltracking.store.engine import create_engine
@@ -22,6 +23,7 @@ from tests.helpers.databases import fresh_database
 from tests.helpers.listening import until
 from tests.helpers.outage import migrated
 from tests.helpers.process import ServiceLog, serving
+from tests.helpers.tcp_proxy import free_port
 from tests.integration.test_kill_restart import (
     POLL_SECONDS,
     completed_ids,
@@ -90,9 +92,10 @@ async def test_the_standby_takes_over_when_the_listener_is_killed_and_no_call_is
     ):
         await migrated(url)
 
-        def environment(spool: Path) -> dict[str, str]:
+        def environment(spool: Path, api_port: int = 0) -> dict[str, str]:
             return {
                 **service_environment(url, spool, peer, ping_interval_seconds=3600),
+                "CALLTRACKING_API__PORT": str(api_port),
                 "CALLTRACKING_DATABASE__LEASE_CHECK_SECONDS": str(LEASE_CHECK_SECONDS),
                 "CALLTRACKING_RECORDINGS__STORAGE_DIR": str(tmp_path / "recordings"),
             }
@@ -101,8 +104,10 @@ async def test_the_standby_takes_over_when_the_listener_is_killed_and_no_call_is
         peer.hold()  # the stream starts once both processes are up
         async with serving(environment(spool_a), log_a.path) as a:
             await until(lambda: bool(log_a.named("pbx_listening")), timeout=60, interval=POLL_SECONDS)
-            async with serving(environment(spool_b), log_b.path) as b:
+            b_port = free_port()
+            async with serving(environment(spool_b, b_port), log_b.path) as b:
                 await until(lambda: standing_by(log_b), timeout=60, interval=POLL_SECONDS)
+                b_readiness = await readiness(b_port)
                 peer.resume(0, before_body=functools.partial(snapshot_applied, log_a))
                 await until_handled(stream, log_a, len(stream.frames) // 3)
                 peer.hold()
@@ -137,6 +142,8 @@ async def test_the_standby_takes_over_when_the_listener_is_killed_and_no_call_is
         ids = await stored_call_ids(url)
 
     assert took_over < TAKEOVER_BOUND_SECONDS
+    # The standby says so: not ready (a load balancer sends click-to-call elsewhere), not listening.
+    assert b_readiness == (503, [{"name": "office", "connected": False, "listening": False}])
     # B listened once, from after the kill; A, back, only once B had stopped.
     [b_listening] = log_b.named("pbx_listening")
     assert datetime.fromisoformat(b_listening["timestamp"]).timestamp() >= killed_at_wall
@@ -150,6 +157,11 @@ async def test_the_standby_takes_over_when_the_listener_is_killed_and_no_call_is
         "lost": len(stream.call_ids - set(ids)),
         "unknown": len(set(ids) - stream.call_ids),
     } == {"rows": STREAM_CALLS, "distinct": STREAM_CALLS, "lost": 0, "unknown": 0}
+
+
+async def readiness(port: int) -> tuple[int, list[dict[str, object]]]:
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as response:
+        return response.status, (await response.json())["pbxs"]
 
 
 def standing_by(log: ServiceLog) -> bool:
