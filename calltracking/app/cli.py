@@ -109,6 +109,17 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the database")
     replay.set_defaults(handler=_replay)
 
+    drain = commands.add_parser(
+        "drain-journal",
+        help="write the calls another process's journal still owes to the database, then exit",
+        description="Write the completed calls a journal (a spool directory) holds and the database does "
+        "not, once each, then exit: the journal of a dead hot-standby peer, from its disk, or a data "
+        "directory moved from a broken host. Refused while a live process uses that journal.",
+    )
+    drain.add_argument("directory", type=Path, help="the spool directory ([database] spool_dir) to drain")
+    drain.add_argument("--database", help="database URL (overrides the settings)")
+    drain.set_defaults(handler=_drain_journal)
+
     token = commands.add_parser(
         "token",
         help="API tokens: create, revoke, list",
@@ -354,6 +365,27 @@ async def _replay(args: argparse.Namespace, settings: Settings) -> int:
     shutil.rmtree(spool_dir, ignore_errors=True)
     print(f"replayed {len(captures)} capture(s): {calls} call(s) logged", file=sys.stderr)
     return EXIT_OK
+
+
+async def _drain_journal(args: argparse.Namespace, settings: Settings) -> int:
+    from calltracking.app.runtime import call_pipeline
+    from calltracking.calls.spool import JOURNAL
+
+    if not (args.directory / JOURNAL).is_file():
+        print(f"calltracking: no journal in {args.directory} (no {JOURNAL})", file=sys.stderr)
+        return EXIT_USAGE
+    _announce_database(settings)
+    async with call_pipeline(
+        settings.database,
+        spool_dir=args.directory,
+        crm=settings.crm,
+        tracking=settings.tracking,
+        recordings=settings.recordings,
+    ) as pipeline:
+        owed = pipeline.call_log.spool_depth
+        await pipeline.call_log.flush()
+    print(f"wrote {owed} calls from {args.directory}")
+    return 0
 
 
 async def _import_crm(args: argparse.Namespace, settings: Settings) -> int:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from calltracking.calls.log import CallLog
 from calltracking.calls.spool import CallSpool
+from calltracking.calls.spool_lock import spool_held
 from calltracking.config import CrmSettings, DatabaseSettings, RecordingSettings, TrackingSettings
 from calltracking.crm.call_matching import CallMatcher
 from calltracking.store.engine import create_sessionmaker, engine_for, migrate_database
@@ -42,9 +43,23 @@ async def call_pipeline(
     reverse order. The database may be down at start: calls are spooled until it comes up. Every call is
     attributed (`CallAttributor`) and matched to the CRM mirror (`CallMatcher`) in the transaction that
     writes it, here, so `serve` and `replay` treat calls alike; so is each announced recording's job
-    (`recording_queuer`)."""
+    (`recording_queuer`). The spool directory is this process's alone meanwhile (`spool_held`)."""
+    directory = spool_dir or settings.spool_dir
+    with spool_held(directory):
+        async with _pipeline_on(settings, directory, crm, tracking, recordings) as pipeline:
+            yield pipeline
+
+
+@contextlib.asynccontextmanager
+async def _pipeline_on(
+    settings: DatabaseSettings,
+    spool_dir: Path,
+    crm: CrmSettings | None,
+    tracking: TrackingSettings | None,
+    recordings: RecordingSettings | None,
+) -> AsyncIterator[CallPipeline]:
     engine = engine_for(settings)
-    spool = await asyncio.to_thread(CallSpool, spool_dir or settings.spool_dir)
+    spool = await asyncio.to_thread(CallSpool, spool_dir)
     # Every transaction is bounded, the call writer's included: a database that hangs fails the write
     # (the calls stay journaled, the write is retried) instead of stopping the writer.
     sessionmaker = create_sessionmaker(engine, settings.transaction_timeout_seconds)
