@@ -113,7 +113,8 @@ async def test_worker_with_a_missing_model_is_one_error_and_exit_2(tmp_path: Pat
 
     assert code == 2
     assert err.strip().splitlines() == [
-        f"calltracking: transcription unavailable: the 'ru' model directory {missing} does not exist"
+        f"calltracking: database sqlite+aiosqlite:///{tmp_path / 'calls.db'}",
+        f"calltracking: transcription unavailable: the 'ru' model directory {missing} does not exist",
     ]
 
 
