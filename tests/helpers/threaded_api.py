@@ -46,12 +46,13 @@ def accepting_pbx() -> PeerSession:
 @dataclass
 class ThreadedApi:
     url: str = ""
+    backend: str = ""
     tokens: dict[str, str] = field(default_factory=dict)
 
 
 @contextmanager
 def threaded_api(backend: str, tmp_path: Path) -> Iterator[ThreadedApi]:
-    served = ThreadedApi()
+    served = ThreadedApi(backend=backend)
     ready = threading.Event()
     failure: list[BaseException] = []
     loop = asyncio.new_event_loop()
