@@ -15,7 +15,7 @@ from ami.listener import PbxListener
 from api.app import create_app
 from api.schemas import call_payload
 from api.status import ServiceStatus
-from calltracking.app.memory import settle_heap
+from calltracking.app.memory import settle_heap, trim_heap_periodically
 from calltracking.app.runtime import call_pipeline
 from calltracking.app.standby import ListeningConnections, StandbyListener
 from calltracking.calls.hub import CallEventHub
@@ -118,6 +118,7 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
         migrated = pipeline.call_log.migrated
         workers = [
             asyncio.create_task(hub.run()),
+            asyncio.create_task(trim_heap_periodically()),
             asyncio.create_task(_once(migrated, deliverer.run)),
             asyncio.create_task(_once(migrated, recording_worker.run)),
             asyncio.create_task(_once(migrated, transcription.run)),
