@@ -117,8 +117,24 @@ class CallStream:
             listed.append(item)
         return listed
 
+    def tally(self, stored_ids: list[str]) -> dict[str, int]:
+        """How the calls stored compare with the stream's: every call once is rows = distinct = the
+        stream's calls, none lost, none unknown (`once_each`)."""
+        stored = set(stored_ids)
+        return {
+            "rows": len(stored_ids),
+            "distinct": len(stored),
+            "lost": len(self.call_ids - stored),
+            "unknown": len(stored - self.call_ids),
+        }
+
     def time_at(self, position: int) -> float:
         return self.times[position - 1] if position > 0 else STREAM_START
+
+
+def once_each(calls: int) -> dict[str, int]:
+    """The `CallStream.tally` of a database holding each of `calls` calls exactly once."""
+    return {"rows": calls, "distinct": calls, "lost": 0, "unknown": 0}
 
 
 def build_call_stream(calls: int, spacing: float = 0.25) -> CallStream:

@@ -14,7 +14,13 @@ from sqlalchemy.engine import make_url
 
 from ami.capture_peer import CapturePeer, PeerSession, greeting_frames
 from calltracking.calls.spool import ACKED, JOURNAL
-from tests.helpers.call_stream import CallStream, StreamPeer, build_call_stream, running_stream_peer
+from tests.helpers.call_stream import (
+    CallStream,
+    StreamPeer,
+    build_call_stream,
+    once_each,
+    running_stream_peer,
+)
 from tests.helpers.captures import capture, capture_names
 from tests.helpers.databases import fresh_database
 from tests.helpers.listening import running_peer, stored_calls, until
@@ -204,12 +210,7 @@ async def test_killed_three_times_mid_stream_every_call_is_stored_once(tmp_path:
         ids = await stored_call_ids(url)
 
     assert peer.connections == KILLS + 1
-    assert {
-        "rows": len(ids),
-        "distinct": len(set(ids)),
-        "lost": len(stream.call_ids - set(ids)),
-        "unknown": len(set(ids) - stream.call_ids),
-    } == {"rows": STREAM_CALLS, "distinct": STREAM_CALLS, "lost": 0, "unknown": 0}
+    assert stream.tally(ids) == once_each(STREAM_CALLS)
 
 
 def handled(stream: CallStream, log: ServiceLog) -> int:
