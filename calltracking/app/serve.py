@@ -128,7 +128,7 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
         ]
         # Each PBX is listened to once its lease is held: at once on SQLite and on a PostgreSQL no other
         # `serve` shares, after the holder dies on a hot standby.
-        workers += [asyncio.create_task(standby.run()) for standby in standbys]
+        listening = [asyncio.create_task(standby.run()) for standby in standbys]
         log.info(
             "service_started",
             pbxs=[pbx.name for pbx in settings.pbxs],
@@ -139,7 +139,6 @@ async def run_service(settings: Settings, stop: asyncio.Event) -> None:
         finally:
             log.info("service_stopping")
             await runner.cleanup()
-            listening = workers[-len(standbys) :] if standbys else []
             for task in listening:
                 task.cancel()
             await asyncio.gather(*listening, return_exceptions=True)
