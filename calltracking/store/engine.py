@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio.session import _AsyncSessionContextManager
 
 from calltracking.config import DatabaseSettings
 from calltracking.errors import ConfigError, DatabaseUnavailable
+from calltracking.store.sqlite_connection import sqlite_connector
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 # The key of a session's `info` that holds its deadline in seconds (None: unbounded).
@@ -64,7 +65,7 @@ def create_engine(
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
             parsed,
-            connect_args={"timeout": busy_timeout_seconds},
+            async_creator=sqlite_connector(parsed, busy_timeout_seconds),
             pool_timeout=pool_timeout_seconds,
             json_deserializer=read_json,
         )
