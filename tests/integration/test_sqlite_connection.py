@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -94,6 +95,24 @@ async def test_the_service_engine_leaves_no_task_behind_a_cancelled_query(tmp_pa
     async with engine.connect() as connection:  # the pool still works after it
         assert (await connection.execute(text("SELECT 1"))).scalar() == 1
     await engine.dispose()
+
+
+def test_a_loop_closed_right_after_a_cancelled_query_gets_no_late_answer(tmp_path: Path) -> None:
+    """The event loop ends (asyncio.run cancels what is left and closes) while the worker thread still
+    runs the cancelled query: the connection's close keeps the loop open until the thread is done, so
+    the thread never answers a closed loop (an exception in the thread before)."""
+    failures: list[BaseException | None] = []
+    previous = threading.excepthook
+    threading.excepthook = lambda args: failures.append(args.exc_value)
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}")
+    try:
+        asyncio.run(cancel_mid_query_twice(engine))
+        for thread in threading.enumerate():
+            if "_connection_worker_thread" in thread.name:
+                thread.join(SETTLE_SECONDS)
+    finally:
+        threading.excepthook = previous
+    assert failures == []
 
 
 async def test_aiosqlite_alone_leaves_a_task_waiting_forever(tmp_path: Path) -> None:
