@@ -258,6 +258,33 @@ def rss_kb() -> int:
     raise BenchmarkBroken("no VmRSS in /proc/self/status")
 
 
+GLIBC_HEAP_ALIGNMENT = 64 * 1024 * 1024  # a thread arena's heap starts on a 64 MiB boundary (64-bit glibc)
+
+
+def resident_by_kind() -> dict[str, int]:
+    """Resident KB by what holds it, from /proc/self/smaps: glibc's main arena (`[heap]`), its thread
+    arenas (anonymous maps on a 64 MiB boundary), other anonymous memory (Python's own arenas, large
+    blocks malloc mapped on their own, thread stacks) and files (libraries, SQLite's WAL index)."""
+    kinds = {"main arena": 0, "thread arenas": 0, "other anon": 0, "files": 0}
+    kind = "files"
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5 and not fields[0].endswith(":"):
+            start = int(fields[0].split("-")[0], 16)
+            path = fields[5] if len(fields) > 5 else ""
+            if path == "[heap]":
+                kind = "main arena"
+            elif fields[4] != "0" and path.startswith("/"):
+                kind = "files"
+            elif start % GLIBC_HEAP_ALIGNMENT == 0:
+                kind = "thread arenas"
+            else:
+                kind = "other anon"
+        elif fields[0] == "Rss:":
+            kinds[kind] += int(fields[1])
+    return kinds
+
+
 def checkpoints(calls: int, first: int | None = None) -> list[int]:
     """1-2-5 steps from `first` (default calls/100, at least 10) up to calls: 10k, 20k, 50k, ... 1M for a
     million."""
@@ -335,6 +362,8 @@ class Run:
         if traced is not None:
             text += f"  traced {_mb(traced)}"
         print(f"{text}  at {sample.seconds:6.0f} s")
+        resident = "  ".join(f"{kind} {kb / 1024:6.1f}" for kind, kb in resident_by_kind().items())
+        print(f"  {'':>18}  resident MB: {resident}")
         sys.stdout.flush()
 
     async def _stored_at_least(self, calls: int) -> None:
