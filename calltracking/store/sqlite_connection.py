@@ -23,6 +23,7 @@ from sqlalchemy.engine import URL
 ROWS_PER_FETCH = 64  # aiosqlite's default chunk for iterating a cursor
 STOP_WAIT_SECONDS = 30.0
 THREAD_POLL_SECONDS = 0.01
+FIRST_POLL_SECONDS = 0.0005
 
 
 class SqliteConnection(aiosqlite.Connection):
@@ -56,11 +57,14 @@ class SqliteConnection(aiosqlite.Connection):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STOP_WAIT_SECONDS
         cancelled = False
+        # After a plain close the thread is ending as this runs: look again soon before looking rarely.
+        delay = 0.0
         while self._thread.is_alive() and loop.time() < deadline:
             try:
-                await asyncio.sleep(THREAD_POLL_SECONDS)
+                await asyncio.sleep(delay)
             except asyncio.CancelledError:
                 cancelled = True
+            delay = min(THREAD_POLL_SECONDS, delay * 2 or FIRST_POLL_SECONDS)
         if cancelled:
             raise asyncio.CancelledError
 
