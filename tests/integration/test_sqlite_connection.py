@@ -81,8 +81,14 @@ async def cancel_mid_query_twice(engine: AsyncEngine) -> None:
         await running
 
 
-def worker_threads() -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate() if "_connection_worker_thread" in thread.name]
+def worker_threads(started_after: set[threading.Thread]) -> list[threading.Thread]:
+    """aiosqlite's worker threads alive now that were not in `started_after`: this test's, not those of
+    connections an earlier test in the same process left open."""
+    return [
+        thread
+        for thread in threading.enumerate()
+        if "_connection_worker_thread" in thread.name and thread not in started_after
+    ]
 
 
 def others() -> set[asyncio.Task[object]]:
@@ -109,9 +115,10 @@ def test_a_loop_closed_right_after_a_cancelled_query_gets_no_late_answer(tmp_pat
     previous = threading.excepthook
     threading.excepthook = lambda args: failures.append(args.exc_value)
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}")
+    before = set(threading.enumerate())
     try:
         asyncio.run(cancel_mid_query_twice(engine))
-        for thread in worker_threads():
+        for thread in worker_threads(started_after=before):
             thread.join(SETTLE_SECONDS)
     finally:
         threading.excepthook = previous
@@ -123,9 +130,10 @@ async def test_aiosqlite_alone_leaves_a_task_waiting_forever(tmp_path: Path) -> 
     aiosqlite connections, so that the test above can fail. Once the worker thread has ended nothing
     will ever answer the task left waiting; it is then ended by hand."""
     engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'calls.db'}")
+    before = set(threading.enumerate())
     await cancel_mid_query_twice(engine)
     async with asyncio.timeout(SETTLE_SECONDS):
-        while worker_threads():
+        while worker_threads(started_after=before):
             await asyncio.sleep(0.05)
     stuck = others()
     assert stuck, "aiosqlite closed a stopped connection: the workaround may no longer be needed"
