@@ -15,7 +15,7 @@ from ami.listener import PbxListener
 from api.app import create_app
 from api.schemas import call_payload
 from api.status import ServiceStatus
-from calltracking.app.memory import settle_heap, trim_heap_periodically
+from calltracking.app.memory import settle_heap, share_heap_arenas, trim_heap_periodically
 from calltracking.app.runtime import call_pipeline
 from calltracking.app.standby import ListeningConnections, StandbyListener
 from calltracking.calls.hub import CallEventHub
@@ -42,6 +42,7 @@ SHUTDOWN_FLUSH_SECONDS = 10.0
 
 
 async def run_service(settings: Settings, stop: asyncio.Event) -> None:
+    share_heap_arenas()
     async with call_pipeline(
         settings.database, crm=settings.crm, tracking=settings.tracking, recordings=settings.recordings
     ) as pipeline:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -54,3 +56,46 @@ async def test_the_service_trims_on_its_interval(monkeypatch: pytest.MonkeyPatch
     finally:
         task.cancel()
     assert len(trims) >= 3
+
+
+ARENA_PROBE = """
+import sys, threading
+from pathlib import Path
+from calltracking.app.memory import share_heap_arenas
+
+if sys.argv[1] == "shared":
+    assert share_heap_arenas()
+together = threading.Barrier(6)
+kept = []
+
+def allocate() -> None:
+    kept.append([bytearray(4000) for _ in range(2_000)])
+    together.wait(timeout=30)
+
+threads = [threading.Thread(target=allocate) for _ in range(6)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+arenas = 0
+for line in Path("/proc/self/smaps").read_text().splitlines():
+    fields = line.split()
+    if "-" in fields[0] and len(fields) == 5 and fields[1].startswith("rw"):
+        arenas += int(fields[0].split("-")[0], 16) % (64 * 1024 * 1024) == 0
+print(arenas)
+"""
+
+
+def thread_arenas(mode: str) -> int:
+    """Thread arenas (anonymous maps on glibc's 64 MiB heap boundary) in a fresh interpreter whose six
+    threads allocate at once: a fresh one because arenas, once made, last as long as the process."""
+    done = subprocess.run(
+        [sys.executable, "-c", ARENA_PROBE, mode], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout)
+
+
+def test_worker_threads_share_two_arenas() -> None:
+    assert thread_arenas("own") >= 4, "glibc gives each allocating thread an arena of its own"
+    assert thread_arenas("shared") <= memory.ARENA_MAX - 1, "beside the main arena (the process heap)"
