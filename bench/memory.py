@@ -68,6 +68,7 @@ from sqlalchemy.pool import NullPool
 
 from ami.capture_peer import CapturePeer, PeerSession, _parse_fields
 from ami.events import parse_event
+from calltracking.app.memory import heap_trimmer
 from calltracking.app.serve import run_service
 from calltracking.config import (
     ApiSettings,
@@ -87,7 +88,7 @@ CHUNK_CALLS = 100  # calls written to the socket at a time
 WINDOW_CALLS = 2_000  # the most calls streamed ahead of the database
 STALL_SECONDS = 120.0  # no call reached the database for this long: the run is broken
 TOP_LINES = 12
-NATIVE_NAMES = ("malloc used", "malloc free", "sqlite")
+NATIVE_NAMES = ("malloc used", "malloc free", "sqlite", "sqlite peak")
 
 
 # --- the calls -----------------------------------------------------------------------------------
@@ -210,7 +211,7 @@ class Sample:
     calls: int
     rss_kb: int
     traced_bytes: int | None
-    native: tuple[int, int, int] | None
+    native: tuple[int, int, int, int] | None
     seconds: float
     snapshot: tracemalloc.Snapshot | None = None
 
@@ -230,20 +231,24 @@ class _MallInfo2(ctypes.Structure):
     ]
 
 
-def _native_counters() -> Callable[[], tuple[int, int, int] | None]:
-    """glibc's malloc (bytes in use, bytes free but kept) and SQLite's own allocator (bytes in use), from
+def _native_counters() -> Callable[[], tuple[int, int, int, int] | None]:
+    """glibc's malloc (bytes in use, bytes free but kept) and SQLite's own allocator (bytes in use, and the
+    most it held since the last read), from
     the libraries this process already has loaded; None where they are not glibc's and the system's."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallinfo2.restype = _MallInfo2
         sqlite = ctypes.CDLL("libsqlite3.so.0")
         sqlite.sqlite3_memory_used.restype = ctypes.c_int64
+        sqlite.sqlite3_memory_highwater.restype = ctypes.c_int64
+        sqlite.sqlite3_memory_highwater.argtypes = [ctypes.c_int]
     except (OSError, AttributeError):
         return lambda: None
 
-    def read() -> tuple[int, int, int]:
+    def read() -> tuple[int, int, int, int]:
         info = libc.mallinfo2()
-        return info.uordblks + info.hblkhd, info.fordblks, int(sqlite.sqlite3_memory_used())
+        used = int(sqlite.sqlite3_memory_used())
+        return info.uordblks + info.hblkhd, info.fordblks, used, int(sqlite.sqlite3_memory_highwater(1))
 
     return read
 
@@ -324,9 +329,16 @@ class Run:
     """Streams `calls` calls to the service and samples its memory at the checkpoints."""
 
     def __init__(
-        self, stream: CallStream, calls: int, database_url: str, trace: bool, first: int | None = None
+        self,
+        stream: CallStream,
+        calls: int,
+        database_url: str,
+        trace: bool,
+        first: int | None = None,
+        trim_probe: Callable[[], int] | None = None,
     ) -> None:
         self.stream = stream
+        self.trim_probe = trim_probe
         self.calls = calls
         self.points = checkpoints(calls, first)
         self.trace = trace
@@ -358,12 +370,17 @@ class Run:
         self.samples.append(sample)
         text = f"  {label:>18}  RSS {sample.rss_kb / 1024:7.1f} MB"
         if native is not None:
-            text += f"  malloc used {_mb(native[0])} free {_mb(native[1])}  sqlite {_mb(native[2])}"
+            used, free, sqlite, sqlite_peak = (_mb(size) for size in native)
+            text += f"  malloc used {used} free {free}  sqlite {sqlite} peak {sqlite_peak}"
         if traced is not None:
             text += f"  traced {_mb(traced)}"
         print(f"{text}  at {sample.seconds:6.0f} s")
         resident = "  ".join(f"{kind} {kb / 1024:6.1f}" for kind, kb in resident_by_kind().items())
         print(f"  {'':>18}  resident MB: {resident}")
+        if self.trim_probe is not None:
+            self.trim_probe()
+            resident = "  ".join(f"{kind} {kb / 1024:6.1f}" for kind, kb in resident_by_kind().items())
+            print(f"  {'':>18}  trimmed: RSS {rss_kb() / 1024:7.1f} MB  {resident}")
         sys.stdout.flush()
 
     async def _stored_at_least(self, calls: int) -> None:
@@ -410,7 +427,8 @@ async def measure(args: argparse.Namespace) -> list[Sample]:
         async with _database(args.database, directory) as database_url:
             log_file = open(args.log or os.devnull, "w", encoding="utf-8")  # noqa: SIM115
             configure_logging(LogSettings(level="info", format="json"), stream=log_file)
-            run = Run(stream, args.calls, database_url, args.trace, args.baseline)
+            trim_probe = heap_trimmer() if args.trim_probe else None
+            run = Run(stream, args.calls, database_url, args.trace, args.baseline, trim_probe)
             peer = StreamingPeer(stream.greeting, run.next_chunk)
             port = await peer.start()
             stop = asyncio.Event()
@@ -500,6 +518,11 @@ def main() -> int:
     parser.add_argument("--database", help="a PostgreSQL server URL (a scratch database is made on it)")
     parser.add_argument("--idle", type=float, default=5.0, help="seconds of rest before the last sample")
     parser.add_argument("--baseline", type=int, help="the first checkpoint (default: --calls / 100)")
+    parser.add_argument(
+        "--trim-probe",
+        action="store_true",
+        help="after each sample, trim the heap and sample again: free memory the next trim would give back",
+    )
     parser.add_argument("--log", help="where the service's JSON log goes (default: nowhere)")
     parser.add_argument("--traces", type=Path, default=DEFAULT_TRACES)
     args = parser.parse_args()
