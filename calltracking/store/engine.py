@@ -107,11 +107,19 @@ def engine_for(settings: DatabaseSettings, statement_timeout_seconds: float | No
     )
 
 
+# Each pooled SQLite connection's page cache, in KiB (SQLite's default is 2,000). The call writer's
+# commits make every other connection drop its cache at its next read (WAL), so a large cache is rarely
+# warm; what it did do is make the service's memory swing by 20 MB with the number of connections that
+# happened to be open (bench/README.md "memory.py").
+SQLITE_CACHE_KIB = 1024
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.close()
 
 
