@@ -27,6 +27,7 @@ import ctypes
 import ctypes.util
 import gc
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -52,17 +53,26 @@ ARENA_MAX = 2
 MMAP_THRESHOLD_BYTES = 256 * 1024
 
 
+def _c_function(name: str, *argtypes: type[ctypes._SimpleCData[Any]]) -> Any | None:
+    """One of the C library's functions, taking `argtypes` and returning an int; None where the C
+    library has none of that name (not glibc: musl, macOS)."""
+    library = ctypes.util.find_library("c")
+    if library is None:
+        return None
+    try:
+        function = getattr(ctypes.CDLL(library), name)
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = list(argtypes)
+    function.restype = ctypes.c_int
+    return function
+
+
 def share_heap_arenas() -> bool:
     """Call before the process starts threads; False where the C library has no `mallopt` (not glibc)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
+    mallopt = _c_function("mallopt", ctypes.c_int, ctypes.c_int)
+    if mallopt is None:
         return False
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
     return bool(mallopt(M_ARENA_MAX, ARENA_MAX)) and bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
 
 
@@ -73,15 +83,9 @@ TRIM_INTERVAL_SECONDS = 10.0
 
 def heap_trimmer() -> Callable[[], int] | None:
     """glibc's `malloc_trim`, or None where the C library has none."""
-    name = ctypes.util.find_library("c")
-    if name is None:
+    trim = _c_function("malloc_trim", ctypes.c_size_t)
+    if trim is None:
         return None
-    try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
     return lambda: int(trim(0))
 
 
