@@ -233,8 +233,8 @@ class _MallInfo2(ctypes.Structure):
 
 def _native_counters() -> Callable[[], tuple[int, int, int, int] | None]:
     """glibc's malloc (bytes in use, bytes free but kept) and SQLite's own allocator (bytes in use, and the
-    most it held since the last read), from
-    the libraries this process already has loaded; None where they are not glibc's and the system's."""
+    most it held since the last read), from the libraries this process already has loaded; None where
+    they are not glibc's and the system's."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallinfo2.restype = _MallInfo2
@@ -288,6 +288,10 @@ def resident_by_kind() -> dict[str, int]:
         elif fields[0] == "Rss:":
             kinds[kind] += int(fields[1])
     return kinds
+
+
+def _resident_text() -> str:
+    return "  ".join(f"{kind} {kb / 1024:6.1f}" for kind, kb in resident_by_kind().items())
 
 
 def checkpoints(calls: int, first: int | None = None) -> list[int]:
@@ -375,12 +379,10 @@ class Run:
         if traced is not None:
             text += f"  traced {_mb(traced)}"
         print(f"{text}  at {sample.seconds:6.0f} s")
-        resident = "  ".join(f"{kind} {kb / 1024:6.1f}" for kind, kb in resident_by_kind().items())
-        print(f"  {'':>18}  resident MB: {resident}")
+        print(f"  {'':>18}  resident MB: {_resident_text()}")
         if self.trim_probe is not None:
             self.trim_probe()
-            resident = "  ".join(f"{kind} {kb / 1024:6.1f}" for kind, kb in resident_by_kind().items())
-            print(f"  {'':>18}  trimmed: RSS {rss_kb() / 1024:7.1f} MB  {resident}")
+            print(f"  {'':>18}  trimmed: RSS {rss_kb() / 1024:7.1f} MB  {_resident_text()}")
         sys.stdout.flush()
 
     async def _stored_at_least(self, calls: int) -> None:

@@ -12,12 +12,12 @@ a million calls the service's RSS rose by 60 MB while the memory in use did not 
 so the RSS an admin watches follows what the service holds. Not glibc (musl, macOS): nothing to do.
 
 The trim cannot give back a page that still holds one live block, and glibc gives every thread that
-allocates an arena of its own (up to eight per core): each aiosqlite connection's worker
-thread kept its own holes, and over a million calls those thread arenas grew by 31 MB while SQLite's
-memory in use fell. `share_heap_arenas` caps the arenas at two before any worker thread starts, so the
-threads reuse each other's freed memory, and fixes the size above which a block is mapped on its own (glibc
-otherwise raises it to the largest block freed so far, and large transient blocks are then carved from
-the arenas, where they leave holes).
+allocates an arena of its own (up to eight per core): each aiosqlite connection's worker thread kept its
+own holes, and over a million calls those thread arenas grew by 31 MB while SQLite's memory in use fell.
+`share_heap_arenas` caps the arenas at two before any worker thread starts, so the threads reuse each
+other's freed memory, and fixes the size above which a block is mapped on its own (glibc otherwise raises
+it to the largest block freed so far, and large transient blocks are then carved from the arenas, where
+they leave holes).
 """
 
 from __future__ import annotations
