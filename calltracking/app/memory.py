@@ -76,8 +76,8 @@ def share_heap_arenas() -> bool:
     return bool(mallopt(M_ARENA_MAX, ARENA_MAX)) and bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
 
 
-# Once a minute let 5-16 MB of freed memory build up between trims, a sawtooth as large as the whole
-# growth allowed over a million calls; a trim takes under 10 ms of a worker thread.
+# A trim once a minute let 5-16 MB of freed memory build up between trims, a sawtooth as large as the
+# whole growth allowed over a million calls; a trim takes under 10 ms of a worker thread.
 TRIM_INTERVAL_SECONDS = 10.0
 
 
